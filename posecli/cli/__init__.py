@@ -1,0 +1,68 @@
+"""The command-line layer: parse, call the API, write. Each command lives in its own module."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from .. import __version__
+from ..console import set_quiet, stderr
+from ..errors import PoseCliError
+
+app = typer.Typer(
+    name="posecli",
+    help="Videos of people -> 2D keypoints, 3D poses, body meshes, embeddings and alignments. Offline, on CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"posecli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Videos of people -> 2D keypoints, 3D poses, body meshes, embeddings and alignments. Offline, on CPU."""
+
+
+from . import export as _export  # noqa: E402,F401  (registers commands)
+from . import info as _info  # noqa: E402,F401
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    stderr.print(f"posecli: error: {message}", markup=False, soft_wrap=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps every failure to one stderr line and an exit code (0 ok, 1 failure, 2 usage)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("POSECLI_DEBUG") == "1"
+    set_quiet("--quiet" in args or "-q" in args)
+    try:
+        # Standalone mode: Typer prints usage errors (exit 2) and turns Ctrl-C into exit 130 itself.
+        app(args=args, prog_name="posecli")
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except PoseCliError as exc:
+        return _fail(exc.message, exc.exit_code, debug)
+    except MemoryError:
+        return _fail("out of memory (try --every, --start/--end, or a smaller input)", 1, debug)
+    except Exception as exc:  # a bug: keep it one line, but make the traceback one flag away
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", 1, debug)
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``posecli export``: convert a pose file to an interchange format."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..console import note
+from ..formats import WRITE_FORMATS, read_poses, write_poses
+from . import app
+from .options import Debug, Fps, Out, Quiet
+
+_FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
+
+
+@app.command(epilog="Examples:\n\n  posecli export poses.npz --to trc -o poses.trc --track 1\n\n"
+                    "  posecli export tracks.npz --to coco-json -o keypoints.json\n\n"
+                    "  posecli export tracks.npz --to vp3d -o data_2d_custom_myvideo.npz")
+def export(
+    file: Annotated[Path, typer.Argument(help="Pose file: posecli NPZ/JSON, COCO JSON, VideoPose3D NPZ, TRC or CSV.")],
+    out: Out,
+    to: Annotated[Optional[str], typer.Option("--to", help=f"Output format ({_FORMATS_HELP}). "
+                                                        "Default: from the output's extension.")] = None,
+    track: Annotated[Optional[int], typer.Option("--track", help="Track id, for formats holding one person.")] = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", help="Keypoint layer to export.")] = None,
+    fps: Fps = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Convert a pose file to another format (input format is detected)."""
+    if to is not None and to not in WRITE_FORMATS:
+        raise typer.BadParameter(f"unknown format {to!r}; choose from {', '.join(WRITE_FORMATS)}", param_hint="--to")
+    poses = read_poses(file, fps=fps)
+    write_poses(poses, out, to, track=track, layer=layer)
+    note(f"wrote {out}")

@@ -1,0 +1,56 @@
+"""``posecli info``: what a video, image folder or pose file holds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..console import stdout
+from ..formats import read_poses
+from ..video import probe
+from . import app
+from .options import Debug, Fps, Quiet
+
+POSE_SUFFIXES = {".npz", ".json", ".trc", ".csv"}
+
+
+def describe(path: Path, fps: float | None = None) -> dict:
+    if path.suffix.lower() in POSE_SUFFIXES and not path.is_dir():
+        return {"kind": "poses", "path": str(path), **read_poses(path, fps=fps).summary()}
+    return probe(path, fps=fps).to_dict()
+
+
+def _print_human(d: dict) -> None:
+    if d["kind"] != "poses":
+        for key in ("path", "kind", "codec", "frames", "fps", "width", "height", "rotation", "duration",
+                    "pix_fmt", "bit_rate"):
+            if d.get(key) is not None:
+                stdout.print(f"{key:>9}: {d[key]}")
+        return
+    for key in ("path", "schema", "version", "source", "fps", "width", "height", "num_frames"):
+        if d.get(key) is not None:
+            stdout.print(f"{key:>10}: {d[key]}")
+    if d["camera"]:
+        stdout.print(f"{'camera':>10}: {', '.join(d['camera'])}")
+    stdout.print(f"{'tracks':>10}: {len(d['tracks'])}")
+    for t in d["tracks"]:
+        span = f"frames {t['first_frame']}-{t['last_frame']}" if t["frames"] else "empty"
+        stdout.print(f"  id {t['id']}: {t['frames']} frames ({span}); {'; '.join(t['fields'])}")
+
+
+@app.command(epilog="Examples:\n\n  posecli info dance.mp4\n\n  posecli info tracks.npz --json | jq .tracks")
+def info(
+    file: Annotated[Path, typer.Argument(help="A video, an image or image folder, or a pose file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    fps: Fps = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Print what a video or pose file holds: frames, fps, size, codec, rotation; or tracks, joint sets, fields."""
+    d = describe(file, fps)
+    if as_json:
+        print(json.dumps(d, indent=2))
+    else:
+        _print_human(d)

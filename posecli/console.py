@@ -1,0 +1,53 @@
+"""Where messages go: results to stdout, everything for humans (progress, warnings, errors) to stderr."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False, soft_wrap=True)
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def warn(message: str) -> None:
+    if not _quiet:
+        stderr.print(f"posecli: warning: {message}", markup=False)
+
+
+def note(message: str) -> None:
+    if not _quiet:
+        stderr.print(message, markup=False)
+
+
+class _RateColumn(ProgressColumn):
+    """Frames per second, the number users compare between tools."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="progress.data.speed")
+
+
+@contextmanager
+def progress(description: str, total: int | None) -> Iterator[callable]:
+    """Yield ``advance(n=1)``; draws a bar with fps on stderr unless --quiet."""
+    if _quiet:
+        yield lambda n=1: None
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                   TimeRemainingColumn(), console=stderr, transient=False)
+    with bar:
+        task = bar.add_task(description, total=total)
+        started = time.perf_counter()
+        yield lambda n=1: bar.advance(task, n)
+        bar.update(task, description=f"{description} ({time.perf_counter() - started:.1f} s)")

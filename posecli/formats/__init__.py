@@ -1,0 +1,91 @@
+"""Reading and writing pose files in every format posecli speaks, chosen by name or guessed from the file."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+
+from ..errors import InputError, PoseCliError, SchemaError
+from ..poses import Poses
+from . import coco, csv, native, trc, vp3d
+
+WRITE_FORMATS = {
+    "npz": "posecli NPZ (default; lossless)",
+    "json": "posecli JSON (same content, NaN as null)",
+    "coco-json": "COCO keypoint results (2D, COCO-17)",
+    "vp3d": "VideoPose3D-style NPZ (positions_2d / positions_3d)",
+    "trc": "TRC markers for OpenSim / Pose2Sim (3D, one track)",
+    "csv": "CSV, one row per track and frame",
+}
+_BY_SUFFIX = {".npz": "npz", ".json": "json", ".trc": "trc", ".csv": "csv"}
+
+
+def require_file(path: str | Path, what: str = "file") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} not found", "check the path", path)
+    if path.is_dir():
+        raise InputError(f"is a directory, expected a {what}", "give a file inside it", path)
+    if not path.stat().st_size:
+        raise InputError(f"{what} is empty (0 bytes)", "re-create it", path)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot open ({exc.strerror})", "check permissions", path) from None
+    return path
+
+
+def read_poses(path: str | Path, fmt: str | None = None, fps: float | None = None) -> Poses:
+    """Load any supported pose file; the format comes from ``fmt`` or is sniffed from the extension/content."""
+    path = require_file(path, "pose file")
+    fmt = fmt or _BY_SUFFIX.get(path.suffix.lower())
+    if fmt in ("npz", "vp3d"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                keys = {n.removesuffix(".npy") for n in zf.namelist()}
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"not a readable NPZ file ({exc})", "check the file was fully written", path) from None
+        if vp3d.is_vp3d(keys):
+            return vp3d.read_vp3d(path, fps)
+        return native.read_npz(path)
+    if fmt in ("json", "coco-json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"not valid JSON ({exc})", "check the file was fully written", path) from None
+        if coco.looks_like_coco(doc) and not (isinstance(doc, dict) and "schema" in doc):
+            return coco.from_coco(doc, path, fps)
+        if isinstance(doc, dict):
+            return native.from_json_dict(doc, path)
+        raise SchemaError("JSON is neither a posecli pose file nor COCO keypoints", path=path)
+    if fmt == "trc":
+        return trc.read_trc(path)
+    if fmt == "csv":
+        return csv.read_csv(path, fps)
+    raise InputError(f"unknown pose file type {path.suffix or '(no extension)'}",
+                     "give a .npz, .json, .trc or .csv file", path)
+
+
+def write_poses(poses: Poses, path: str | Path, fmt: str | None = None, *, track: int | None = None,
+                layer: str | None = None) -> None:
+    fmt = fmt or _BY_SUFFIX.get(Path(path).suffix.lower())
+    if fmt == "npz":
+        native.write_npz(poses, path)
+    elif fmt == "json":
+        native.write_json(poses, path)
+    elif fmt == "coco-json":
+        coco.write_coco(poses, path, layer)
+    elif fmt == "vp3d":
+        vp3d.write_vp3d(poses, path)
+    elif fmt == "trc":
+        trc.write_trc(poses, path, track, layer)
+    elif fmt == "csv":
+        csv.write_csv(poses, path, layer)
+    else:
+        raise PoseCliError(f"cannot tell the output format of {path}",
+                           f"use an extension (.npz .json .trc .csv) or --to {{{','.join(WRITE_FORMATS)}}}")
+
+
+__all__ = ["WRITE_FORMATS", "read_poses", "require_file", "write_poses"]

@@ -1,0 +1,86 @@
+"""TRC marker files (OpenSim, Pose2Sim): tab-separated, one person, X/Y/Z per marker per frame.
+
+Written with the joint names of the layer as marker names and blank cells for missing markers (what OpenSim
+reads as gaps). Coordinates are written as they are stored: a camera-frame layer stays in the camera frame.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .. import joints
+from ..atomic import atomic_path
+from ..errors import SchemaError
+from ..poses import KEYPOINTS_3D, Keypoints, Poses, Track
+from .layers import one_track, pick_layer
+
+
+def write_trc(poses: Poses, path: str | Path, track_id: int | None = None, layer: str | None = None) -> None:
+    t = one_track(poses.validate(), track_id, "TRC")
+    _, kp = pick_layer(t, 3, layer)
+    if kp.dim != 3:
+        raise SchemaError("TRC holds 3D markers but the chosen layer is 2D", "choose a 3D layer with --layer")
+    rate = poses.fps or 30.0
+    names = kp.joint_names
+    n = len(t)
+    lines = [
+        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        f"{rate:g}\t{rate:g}\t{n}\t{len(names)}\tm\t{rate:g}\t{int(t.frames[0]) if n else 0}\t{n}",
+        "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
+        "\t\t" + "\t".join(f"{a}{i + 1}" for i in range(len(names)) for a in "XYZ"),
+        "",
+    ]
+    for i in range(n):
+        cells = [str(int(t.frames[i]) + 1), f"{t.times[i]:.6f}"]
+        for j in range(len(names)):
+            ok = kp.confidence[i, j] > 0 and np.isfinite(kp.points[i, j]).all()
+            cells += [f"{v:.6f}" for v in kp.points[i, j]] if ok else ["", "", ""]
+        lines.append("\t".join(cells))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _snake(marker: str) -> str:
+    """Pose2Sim's ``RHip``/``LBigToe`` style to posecli's ``right_hip``/``left_big_toe``."""
+    m = re.fullmatch(r"([RL])([A-Z].*)", marker)
+    side = ""
+    if m:
+        side, marker = {"R": "right_", "L": "left_"}[m.group(1)], m.group(2)
+    return side + re.sub(r"(?<!^)(?=[A-Z])", "_", marker).lower().replace(".", "_")
+
+
+def read_trc(path: str | Path) -> Poses:
+    path = Path(path)
+    try:
+        rows = path.read_text(errors="replace").splitlines()
+        header = rows[2].split("\t")
+        rate, n_markers, units = float(header[0]), int(header[3]), header[4].strip()
+        markers = [m for m in rows[3].split("\t")[2:] if m.strip()]
+    except (IndexError, ValueError) as exc:
+        raise SchemaError(f"not a TRC file ({type(exc).__name__}: {exc})", "check the header lines", path) from None
+    if len(markers) != n_markers:
+        raise SchemaError(f"header says {n_markers} markers but names {len(markers)}", path=path)
+    scale = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}.get(units.lower())
+    if scale is None:
+        raise SchemaError(f"unknown TRC units {units!r}", "use m, cm or mm", path)
+    frames, times, pts = [], [], []
+    for k, row in enumerate(rows[5:], start=6):
+        cells = row.split("\t")
+        if not row.strip() or not cells[0].strip():
+            continue
+        vals = [float(c) if c.strip() else np.nan for c in cells[2:2 + 3 * n_markers]]
+        vals += [np.nan] * (3 * n_markers - len(vals))
+        try:
+            frames.append(int(float(cells[0])) - 1)
+            times.append(float(cells[1]))
+        except ValueError:
+            raise SchemaError(f"line {k}: frame number or time is not a number", path=path) from None
+        pts.append(vals)
+    p = np.asarray(pts, dtype=np.float32).reshape(len(frames), n_markers, 3) * scale
+    js = joints.find([_snake(m) for m in markers], f"trc_{path.stem}")
+    track = Track(0, np.asarray(frames), np.asarray(times), {KEYPOINTS_3D: Keypoints(js, p)})
+    return Poses([track], fps=rate, num_frames=len(frames), source=str(path),
+                 meta={"imported_from": "trc", "coordinates": "world (as in the TRC file)"}).validate()
