@@ -1,0 +1,84 @@
+"""``posecli track``: multi-person 2D keypoints with stable IDs."""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..atomic import check_writable
+from ..console import note
+from ..formats import write_poses
+from ..track.backends import BACKENDS
+from ..track.pipeline import TrackOptions, track_video
+from . import app
+from .options import Debug, End, Every, Fps, OptOut, Quiet, Start
+
+
+class Backend(str, Enum):
+    blazepose = "blazepose"
+    mediapipe_single = "mediapipe-single"
+
+
+class Order(str, Enum):
+    length = "length"
+    size = "size"
+
+
+class TrackFormat(str, Enum):
+    npz = "npz"
+    json = "json"
+
+
+EPILOG = """Examples:
+
+  posecli track dance.mp4 -o tracks.npz
+
+  posecli track dance.mp4 -o keypoints.json --format json     # COCO keypoint results
+
+  posecli track match.mp4 -o tracks.npz --max-persons 2 --smooth --start 300 --end 900
+
+  posecli track frames/ --fps 25 -o tracks.npz                # a folder of images
+
+Output: per person track, COCO-17 'keypoints2d' (pixels, confidence per joint), the raw BlazePose-33
+points ('blazepose2d'), BlazePose's metric 3D world landmarks ('blazepose_world'), boxes. Track 1 is
+the longest-seen person (see --order)."""
+
+
+@app.command(epilog=EPILOG)
+def track(
+    video: Annotated[Path, typer.Argument(help="Video file, image, or folder of images.")],
+    out: OptOut = None,
+    fmt: Annotated[TrackFormat, typer.Option("--format", "-f", help="npz: posecli pose file; "
+                                             "json: COCO keypoint results (image_id = frame).")] = TrackFormat.npz,
+    backend: Annotated[Backend, typer.Option(help="2D model: multi-person BlazePose, or MediaPipe's "
+                                             "one-person legacy solution for reference.")] = Backend.blazepose,
+    max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
+    max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
+    min_frames: Annotated[int, typer.Option(min=1, help="Drop tracks seen in fewer frames.")] = 5,
+    detect_every: Annotated[int, typer.Option(min=1, help="Run the person detector every N frames (and whenever "
+                                              "someone is lost); people are followed in between.")] = 10,
+    order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
+    = Order.length,
+    smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
+    start: Start = 0,
+    end: End = None,
+    every: Every = 1,
+    fps: Fps = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Find every person in every frame, give each a stable ID, and write their 2D keypoints."""
+    out = out or Path(f"{video.stem}_tracks.{'json' if fmt is TrackFormat.json else 'npz'}")
+    check_writable(out)  # fail before minutes of work, not after
+    if backend is Backend.blazepose:
+        model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons)
+    else:
+        model = BACKENDS["mediapipe-single"]()
+    opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
+                        max_persons=max_persons, order=order.value, smooth=smooth)
+    poses = track_video(video, model, opts)
+    write_poses(poses, out, "coco-json" if fmt is TrackFormat.json else "npz")
+    note(f"wrote {out}: {len(poses.tracks)} track(s) " +
+         ", ".join(f"id {t.id}: {len(t)} frames" for t in poses.tracks))

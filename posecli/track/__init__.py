@@ -1,0 +1,1 @@
+"""Multi-person 2D keypoint tracking: backends, identity association, smoothing, the track pipeline."""

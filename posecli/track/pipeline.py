@@ -1,0 +1,93 @@
+"""``track``: frames -> per-frame people (a backend) -> identities (Tracker) -> the pose data model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, joints
+from ..console import progress, warn
+from ..poses import BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
+from ..video import probe, read_frames
+from .association import Observation, Tracker
+from .backends import Person, PoseBackend
+from .smoothing import one_euro
+
+BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
+BLAZEPOSE_WORLD = "blazepose_world"  # BlazePose's own metric 3D, hip-centred, per frame
+
+
+@dataclass
+class TrackOptions:
+    start: int = 0
+    end: int | None = None
+    every: int = 1
+    fps: float | None = None  # for image folders
+    max_age: float = 1.0  # seconds a lost person keeps their ID
+    min_frames: int = 5  # shorter tracks are dropped (flickering false detections)
+    max_persons: int | None = None
+    order: str = "length"  # or "size"
+    smooth: bool = False
+
+
+def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
+    info = probe(path, fps=opts.fps)
+    end = info.frames if opts.end is None else min(opts.end, info.frames)
+    total = max(0, -(-(end - opts.start) // opts.every))
+    tracker = Tracker(max_age=max(1, round(opts.max_age * info.fps)))
+    times: dict[int, float] = {}
+    with progress(f"track {Path(path).name}", total) as advance:
+        for frame in read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps):
+            people = backend.persons(frame.image)
+            tracker.update(frame.index, [p.observation() for p in people])
+            times[frame.index] = frame.time
+            advance()
+    backend.close()
+    min_frames = 1 if info.kind == "image" else opts.min_frames
+    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth)
+              for tid, hist in tracker.tracks if len(hist) >= min_frames]
+    tracks = _order(tracks, opts.order)[: opts.max_persons]
+    for new_id, t in enumerate(tracks, start=1):
+        t.attrs["tracker_id"] = t.id
+        t.id = new_id
+    if not tracks:
+        warn(f"nobody was found in {path}; the output holds no tracks")
+    return Poses(tracks, fps=info.fps, width=info.width, height=info.height, num_frames=info.frames,
+                 source=str(path), meta={"command": "track", "backend": backend.name, "posecli": __version__,
+                                         "start": opts.start, "end": opts.end, "every": opts.every,
+                                         "smoothed": opts.smooth})
+
+
+def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
+              smooth: bool) -> Track:
+    frames = np.array([f for f, _ in history])
+    t = np.array([times[f] for f in frames])
+    people: list[Person] = [o.payload for _, o in history]
+    pts = np.stack([p.keypoints for p in people]).astype(np.float32)
+    conf = np.clip(np.stack([p.confidence for p in people]), 0, 1).astype(np.float32)
+    boxes = np.stack([p.box for p in people]).astype(np.float32)
+    world = np.stack([p.world for p in people]).astype(np.float32) if people[0].world is not None else None
+    if smooth:
+        size = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        pts = one_euro(pts, t, size)
+        if world is not None:  # MediaPipe's settings for world landmarks
+            world = one_euro(world, t, min_cutoff=0.1, beta=40.0)
+        boxes = np.concatenate([pts.min(1), pts.max(1)], axis=1)
+    coco, coco_conf = joints.convert(pts, conf, joint_set, "coco17")
+    layers = {KEYPOINTS_2D: Keypoints("coco17", coco, coco_conf), BLAZEPOSE_2D: Keypoints(joint_set, pts, conf)}
+    if world is not None:
+        layers[BLAZEPOSE_WORLD] = Keypoints(joint_set, world, conf)
+    arrays = {BOXES: boxes, "score": np.array([p.score for p in people], dtype=np.float32)}
+    if people[0].presence is not None:
+        arrays["presence"] = np.stack([p.presence for p in people]).astype(np.float32)
+    return Track(tid, frames, t, layers, arrays)
+
+
+def _order(tracks: list[Track], order: str) -> list[Track]:
+    def size(t: Track) -> float:
+        b = t.arrays[BOXES]
+        return float(np.median(np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
+
+    key = (lambda t: (len(t), size(t))) if order == "length" else (lambda t: (size(t), len(t)))
+    return sorted(tracks, key=key, reverse=True)
