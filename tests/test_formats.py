@@ -189,7 +189,7 @@ def test_truncated_and_non_npz_files(tmp_path):
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(InputError, match="not a readable NPZ"):
         read_poses(tmp_path / "text.npz")
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="does not exist"):
         read_poses(tmp_path / "missing.npz")
     with pytest.raises(InputError, match="directory"):
         read_poses(tmp_path)

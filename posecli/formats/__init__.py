@@ -24,7 +24,7 @@ _BY_SUFFIX = {".npz": "npz", ".json": "json", ".trc": "trc", ".csv": "csv"}
 def require_file(path: str | Path, what: str = "file") -> Path:
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{what} not found", "check the path", path)
+        raise InputError(f"{what} does not exist", "check the path", path)
     if path.is_dir():
         raise InputError(f"is a directory, expected a {what}", "give a file inside it", path)
     if not path.stat().st_size:

@@ -1,0 +1,173 @@
+"""BlazePose person detector: whole image -> scored person boxes with 4 alignment keypoints.
+
+Re-implements mediapipe 0.10.14's ``PoseDetectionCpu`` graph (options read from the graph embedded
+in the wheel) on top of LiteRT:
+
+1. ImageToTensor: letterbox the image into a centred square (zero border), resize to 224x224,
+   scale RGB to [-1, 1].
+2. TensorsToDetections: 2254 anchors x 12 values.  Values are in pixels of the 224 input and
+   relative to the anchor centre, in (x, y) order: box centre, box w/h, then 4 keypoints.  Scores
+   are logits, clipped to +-100, sigmoid, kept when >= 0.5.
+3. NonMaxSuppression: *weighted* NMS, IoU > 0.3 groups boxes; a group's box and keypoints are the
+   score-weighted mean, its score the best member's.
+4. DetectionLetterboxRemoval: undo the padding (here: map straight to image pixels).
+
+Keypoint 0 is the hip centre, keypoint 1 a point on the circle enclosing the whole body (it gives
+the ROI scale and rotation), keypoints 2-3 the same pair for the upper body (unused by BlazePose).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
+from .models import DETECTOR_FILE, DEFAULT_THREADS, model_path, open_interpreter
+from .roi import Roi, apply_affine, letterbox_roi, warp_crop
+
+SCORE_CLIP = 100.0
+MIN_SCORE = 0.5
+NMS_IOU = 0.3
+
+
+@dataclass
+class Detection:
+    """One detected person, in image pixels."""
+
+    score: float
+    box: np.ndarray  # (4,) x1, y1, x2, y2
+    keypoints: np.ndarray  # (4, 2): hip centre, full-body scale point, shoulder centre, upper-body scale point
+
+    # Note: ``box`` is the detector's own box, which BlazePose trains on the *head* (the detector
+    # descends from BlazeFace); use ``body_box`` for the whole person.
+
+    @property
+    def body_box(self) -> np.ndarray:
+        """xyxy box of the circle around the hip centre that encloses the whole body."""
+        r = float(np.linalg.norm(self.keypoints[1] - self.keypoints[0]))
+        cx, cy = self.keypoints[0]
+        return np.array([cx - r, cy - r, cx + r, cy + r])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box ``a`` against (N, 4) boxes ``b``."""
+    b = np.atleast_2d(b)
+    iw = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = iw * ih
+    area_a = max(a[2] - a[0], 0) * max(a[3] - a[1], 0)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, min_score: float = MIN_SCORE):
+    """Raw model outputs -> (scores (K,), boxes (K, 4) xyxy, keypoints (K, 4, 2)), normalised to the 224 input."""
+    # float64: exp(100) overflows float32 (mediapipe gets inf -> score 0, same result, no warning here)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits.reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
+    keep = scores >= min_score
+    raw = raw.reshape(-1, 12)[keep].astype(np.float64) / INPUT_SIZE
+    anc = anchors[keep].astype(np.float64)
+    # fixed_anchor_size: anchor w = h = 1, so offsets are added to the anchor centre unscaled.
+    cx, cy = raw[:, 0] + anc[:, 0], raw[:, 1] + anc[:, 1]
+    w, h = raw[:, 2], raw[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    kps = raw[:, 4:12].reshape(-1, 4, 2) + anc[:, None, :]
+    return scores[keep], boxes, kps
+
+
+def weighted_nms(scores, boxes, keypoints, iou_threshold: float = NMS_IOU):
+    """Mediapipe's WEIGHTED non-max suppression; returns a list of (score, box, keypoints)."""
+    order = np.argsort(-scores, kind="stable")
+    remaining = order
+    out = []
+    while remaining.size:
+        top = remaining[0]
+        iou = box_iou(boxes[top], boxes[remaining])
+        group = remaining[iou > iou_threshold]  # includes ``top`` itself (IoU 1)
+        if group.size == 0:  # degenerate (zero-area) top box: keep it alone
+            group = remaining[:1]
+        w = scores[group][:, None]
+        box = (boxes[group] * w).sum(axis=0) / w.sum()
+        kps = (keypoints[group] * w[:, :, None]).sum(axis=0) / w.sum()
+        out.append((float(scores[top]), box, kps))
+        remaining = remaining[~np.isin(remaining, group)]
+    return out
+
+
+def tile_rois(width: int, height: int) -> list[Roi]:
+    """Overlapping square tiles of side min(W, H) along the image's long side.
+
+    The letterboxed whole image shrinks people a lot (a 1920 px side becomes 224), and the detector
+    then misses small or far people and scores a second person low.  Tiles see them at up to
+    1.8x the resolution.  Tile count ceil(L / T) + 1 keeps overlaps large enough that a person cut
+    by one tile's edge is whole in a neighbour.  Near-square images get no tiles (nothing gained).
+    """
+    side, long_side = min(width, height), max(width, height)
+    if long_side - side < 0.25 * side:
+        return []
+    centres = np.linspace(side / 2, long_side - side / 2, int(np.ceil(long_side / side)) + 1)
+    if width >= height:
+        return [Roi(float(c), height / 2, float(side)) for c in centres]
+    return [Roi(width / 2, float(c), float(side)) for c in centres]
+
+
+class PersonDetector:
+    """The BlazePose person detector (``pose_detection.tflite``) run with LiteRT."""
+
+    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU):
+        self.min_score = min_score
+        self.nms_iou = nms_iou
+        self._interp = open_interpreter(model_path(DETECTOR_FILE), num_threads)
+        self._input = self._interp.get_input_details()[0]["index"]
+        # Tell the two outputs apart by shape, not by order: (1, 2254, 12) boxes, (1, 2254, 1) scores.
+        outs = self._interp.get_output_details()
+        self._boxes = next(o["index"] for o in outs if o["shape"][-1] == 12)
+        self._scores = next(o["index"] for o in outs if o["shape"][-1] == 1)
+        self.anchors = generate_anchors()
+        if self.anchors.shape[0] != NUM_ANCHORS:
+            raise AssertionError("anchor grid does not match the detector model")
+
+    def detect(self, image: np.ndarray, tiled: bool = False) -> list[Detection]:
+        """Detect people in an (H, W, 3) RGB uint8 image.
+
+        ``tiled=False`` is exactly mediapipe's single pass over the letterboxed image (best score
+        first).  ``tiled=True`` adds passes over :func:`tile_rois` (about 4x the time on a 16:9
+        frame): whole-image detections are kept as they are, and a tile detection is added only
+        when its box overlaps no detection kept so far (tile detections in score order), so tiling
+        only ever adds people.
+        """
+        image = _check_image(image)
+        h, w = image.shape[:2]
+        found = self._detect_in(image, letterbox_roi(w, h))
+        if not tiled:
+            return found
+        extra = [d for tile in tile_rois(w, h) for d in self._detect_in(image, tile)]
+        for det in sorted(extra, key=lambda d: -d.score):
+            if not found or box_iou(det.box, np.array([d.box for d in found])).max() <= self.nms_iou:
+                found.append(det)
+        return found
+
+    def _detect_in(self, image: np.ndarray, region: Roi) -> list[Detection]:
+        """One detector pass over the square ``region`` (zero outside the image: the letterbox)."""
+        tensor = warp_crop(image, region, INPUT_SIZE, border="zero") * (2.0 / 255.0) - 1.0
+        self._interp.set_tensor(self._input, tensor[None].astype(np.float32))
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._boxes)
+        logits = self._interp.get_tensor(self._scores)
+        scores, boxes, kps = decode(raw, logits, self.anchors, self.min_score)
+        # Detector coordinates are normalised to the 224 square: map them to image pixels (this
+        # also removes the letterbox padding, DetectionLetterboxRemovalCalculator's job).
+        to_image = region.crop_to_image(1)
+        result = []
+        for score, box, kp in weighted_nms(scores, boxes, kps, self.nms_iou):
+            corners = apply_affine(to_image, box.reshape(2, 2))
+            result.append(Detection(score, corners.reshape(4), apply_affine(to_image, kp)))
+        return result
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    return np.ascontiguousarray(image)

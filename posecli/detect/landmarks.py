@@ -1,0 +1,133 @@
+"""BlazePose landmark model: one person's rotated crop -> 33 keypoints (+ 2 auxiliary ROI points).
+
+Re-implements mediapipe 0.10.14's ``PoseLandmarkByRoiCpu`` graph with the "full" model
+(``pose_landmark_full.tflite``, = model_complexity 1) on top of LiteRT:
+
+1. ImageToTensor: warp the ROI into a 256x256 crop (replicate border), RGB scaled to [0, 1].
+2. Outputs: 195 = 39 points x (x, y, z, visibility, presence) in crop pixels; pose flag (already a
+   probability); 256x256 segmentation (unused); 64x64x39 heatmap; 117 = 39 world points x 3.
+3. TensorsToLandmarks: x, y, z divided by 256 (z scaled like x); sigmoid on visibility/presence.
+4. RefineLandmarksFromHeatmap (kernel 7, min confidence 0.5): x, y replaced by the sigmoid-weighted
+   mean heatmap cell around the point.  The legacy API does this too, so we must to match it.
+5. Split: points 0-32 are the BlazePose landmarks, 33-34 the auxiliary "body centre" and
+   "body scale" points used for the next frame's ROI; world points 0-32 only.
+6. Projection back to the image through the ROI; world landmarks rotated by the ROI angle
+   (WorldLandmarkProjectionCalculator), so that they are not tied to the crop's orientation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .models import DEFAULT_THREADS, LANDMARK_FILE, model_path, open_interpreter
+from .roi import Roi, apply_affine, roi_from_points, warp_crop
+
+INPUT_SIZE = 256
+NUM_POINTS = 39  # 33 landmarks + 2 auxiliary + 4 unused (hands/face alignment points of older models)
+NUM_LANDMARKS = 33
+AUX = slice(33, 35)
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
+MIN_POSE_SCORE = 0.5  # ThresholdingCalculator on the pose flag
+
+
+@dataclass
+class PersonLandmarks:
+    """One person's BlazePose output in image pixels (and metres for ``world``)."""
+
+    keypoints: np.ndarray  # (33, 2) x, y image pixels
+    z: np.ndarray  # (33,) depth relative to the hips, in the same pixel scale as x (smaller = nearer)
+    visibility: np.ndarray  # (33,) [0, 1]: likely visible (in frame and not occluded)
+    presence: np.ndarray  # (33,) [0, 1]: likely inside the frame
+    world: np.ndarray  # (33, 3) metres, origin between the hips (mediapipe's world landmarks)
+    score: float  # pose flag: probability that the crop holds a person
+    aux: np.ndarray  # (2, 2) image px: body centre and body-scale point, for the next ROI
+    roi: Roi  # the ROI the model ran on
+
+    @property
+    def box(self) -> np.ndarray:
+        """xyxy box of the 33 keypoints (image pixels)."""
+        return np.concatenate([self.keypoints.min(axis=0), self.keypoints.max(axis=0)])
+
+
+def roi_from_landmarks(person: PersonLandmarks) -> Roi:
+    """The ROI for the next frame, from the auxiliary points (mediapipe's PoseLandmarksToRoi)."""
+    return roi_from_points(person.aux[0], person.aux[1])
+
+
+def refine_with_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATMAP_KERNEL,
+                        min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
+    """Mediapipe's RefineLandmarksFromHeatMap on normalised crop coords ``xy`` (N, 2).
+
+    ``heatmap`` is (H, W, N) logits.  Reproduced detail for detail, quirks included: the centre cell
+    is truncated toward zero, the bounds test checks the column twice (never the row's upper
+    bound), and the refined value is ``mean cell index / size`` with no half-cell offset.
+    """
+    hm_h, hm_w, n = heatmap.shape
+    out = xy.copy()
+    off = (kernel - 1) // 2
+    for i in range(n):
+        col = int(xy[i, 0] * hm_w)  # int() truncates toward zero, like the C++ float->int cast
+        row = int(xy[i, 1] * hm_h)
+        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
+            continue
+        r0, r1 = max(0, row - off), min(hm_h, row + off + 1)
+        c0, c1 = max(0, col - off), min(hm_w, col + off + 1)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
+        total = conf.sum()
+        if conf.max() >= min_confidence and total > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (cols * conf).sum() / hm_w / total
+            out[i, 1] = (rows * conf).sum() / hm_h / total
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class LandmarkModel:
+    """BlazePose "full" landmark model run on a rotated ROI crop with LiteRT."""
+
+    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_POSE_SCORE):
+        self.min_score = min_score
+        self._interp = open_interpreter(model_path(LANDMARK_FILE), num_threads)
+        self._input = self._interp.get_input_details()[0]["index"]
+        # Identify outputs by size rather than order (order is not part of the model's contract).
+        by_size = {int(np.prod(o["shape"])): o["index"] for o in self._interp.get_output_details()}
+        self._landmarks = by_size[NUM_POINTS * 5]
+        self._flag = by_size[1]
+        self._heatmap = by_size[64 * 64 * NUM_POINTS]
+        self._world = by_size[NUM_POINTS * 3]
+
+    def run(self, image: np.ndarray, roi: Roi) -> PersonLandmarks | None:
+        """Landmarks of the person in ``roi`` of an (H, W, 3) RGB uint8 image; None if no pose there."""
+        if roi.size <= 1:  # a degenerate ROI cannot hold a person (and would make a singular warp)
+            return None
+        crop = warp_crop(image, roi, INPUT_SIZE, border="replicate") * (1.0 / 255.0)
+        self._interp.set_tensor(self._input, crop[None].astype(np.float32))
+        self._interp.invoke()
+        score = float(self._interp.get_tensor(self._flag).reshape(-1)[0])
+        if score < self.min_score:
+            return None
+        raw = self._interp.get_tensor(self._landmarks).reshape(NUM_POINTS, 5).astype(np.float64)
+        heatmap = self._interp.get_tensor(self._heatmap)[0]
+        world = self._interp.get_tensor(self._world).reshape(NUM_POINTS, 3)[:NUM_LANDMARKS].astype(np.float64)
+
+        xy = refine_with_heatmap(raw[:, :2] / INPUT_SIZE, heatmap)
+        points = apply_affine(roi.crop_to_image(1), xy)  # normalised crop -> image pixels
+        c, s = np.cos(roi.angle), np.sin(roi.angle)
+        world_xy = world[:, :2] @ np.array([[c, s], [-s, c]])  # rotate (x, y) by +angle
+        return PersonLandmarks(
+            keypoints=points[:NUM_LANDMARKS],
+            z=raw[:NUM_LANDMARKS, 2] / INPUT_SIZE * roi.size,
+            visibility=_sigmoid(raw[:NUM_LANDMARKS, 3]),
+            presence=_sigmoid(raw[:NUM_LANDMARKS, 4]),
+            world=np.column_stack([world_xy, world[:, 2]]),
+            score=score,
+            aux=points[AUX],
+            roi=roi,
+        )

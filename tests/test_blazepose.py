@@ -1,0 +1,252 @@
+"""Tests for posecli.detect: multi-person BlazePose run directly with LiteRT.
+
+Unit tests need only numpy + the models bundled in the mediapipe wheel.  Integration tests use the
+shared sample videos (skipped when ../shared/data is absent) and, where possible, compare with
+mediapipe's own legacy API on the same frame.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posecli.detect import BlazePoseMulti, PersonDetector, Roi, roi_from_detection, roi_from_landmarks, roi_from_points
+from posecli.detect import models
+from posecli.detect.anchors import NUM_ANCHORS, generate_anchors
+from posecli.detect.detector import box_iou, tile_rois, weighted_nms
+from posecli.detect.landmarks import LandmarkModel, refine_with_heatmap
+from posecli.detect.roi import apply_affine, letterbox_roi, warp_crop, warp_crop_numpy
+from posecli.errors import PoseCliError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VIDEOS = DATA / "videos"
+needs_videos = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"sample videos not found at {VIDEOS}")
+
+
+# ---------------------------------------------------------------- anchors
+
+def test_anchor_grid_matches_mediapipe():
+    anchors = generate_anchors()
+    assert anchors.shape == (NUM_ANCHORS, 2) == (2254, 2)
+    # stride 8: 28x28 cells x 2 anchors, stride 16: 14x14 x 2, strides 32 (3 layers merged): 7x7 x 6
+    np.testing.assert_allclose(anchors[0], [0.5 / 28, 0.5 / 28])
+    np.testing.assert_allclose(anchors[1], anchors[0])  # two anchors per cell
+    np.testing.assert_allclose(anchors[2], [1.5 / 28, 0.5 / 28])  # x runs fastest
+    np.testing.assert_allclose(anchors[1568], [0.5 / 14, 0.5 / 14])
+    np.testing.assert_allclose(anchors[1960:1966], np.full((6, 2), 0.5 / 7))
+    np.testing.assert_allclose(anchors[-1], [6.5 / 7, 6.5 / 7])
+
+
+# ---------------------------------------------------------------- ROI geometry
+
+@pytest.mark.parametrize("angle", [0.0, 0.4, -2.5, math.pi / 2])
+def test_roi_round_trip_is_identity(angle):
+    roi = Roi(cx=400.0, cy=700.0, size=900.0, angle=angle)
+    pts = np.random.default_rng(0).uniform(-500, 1500, size=(50, 2))
+    back = apply_affine(roi.crop_to_image(256), apply_affine(roi.image_to_crop(256), pts))
+    np.testing.assert_allclose(back, pts, atol=1e-9)
+    # crop centre <-> ROI centre, crop corners <-> ROI corners
+    np.testing.assert_allclose(apply_affine(roi.crop_to_image(256), [[128, 128]])[0], [400, 700])
+    np.testing.assert_allclose(apply_affine(roi.crop_to_image(256), [[0, 0], [256, 0], [256, 256], [0, 256]]),
+                               roi.corners(), atol=1e-9)
+
+
+@pytest.mark.parametrize("direction", [0.0, 0.7, 2.0, -1.2, math.pi])
+def test_roi_from_points_puts_scale_point_straight_up(direction):
+    centre = np.array([300.0, 500.0])
+    scale_point = centre + 200.0 * np.array([math.cos(direction), math.sin(direction)])
+    roi = roi_from_points(centre, scale_point)
+    assert roi.size == pytest.approx(2 * 200 * 1.25)
+    assert -math.pi <= roi.angle < math.pi
+    # In the crop the scale point sits straight above the centre, at radius n / (2 * 1.25).
+    crop = apply_affine(roi.image_to_crop(256), [centre, scale_point])
+    np.testing.assert_allclose(crop[0], [128, 128], atol=1e-9)
+    np.testing.assert_allclose(crop[1], [128, 128 - 256 / 2.5], atol=1e-9)
+
+
+def test_upright_person_has_zero_rotation():
+    roi = roi_from_points([100, 400], [100, 100])  # scale point above the hips
+    assert roi.angle == pytest.approx(0.0, abs=1e-12)
+
+
+def test_letterbox_roi_pads_the_short_side():
+    roi = letterbox_roi(1080, 1920)
+    assert (roi.cx, roi.cy, roi.size, roi.angle) == (540, 960, 1920, 0)
+    # the image's left edge lands (1920 - 1080) / 2 px into the padded square
+    assert apply_affine(roi.image_to_crop(1920), [[0, 0]])[0] == pytest.approx([420, 0])
+
+
+# ---------------------------------------------------------------- crops
+
+def _test_image(h=300, w=400):
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 256, size=(h // 10, w // 10, 3), dtype=np.uint8)
+    return np.ascontiguousarray(np.kron(small, np.ones((10, 10, 1), dtype=np.uint8)))  # blocky: smooth enough
+
+
+@pytest.mark.parametrize("border", ["replicate", "zero"])
+def test_numpy_warp_matches_opencv(border):
+    pytest.importorskip("cv2")
+    image = _test_image()
+    for roi in [Roi(200, 150, 250, 0.3), Roi(50, 40, 300, -2.0), letterbox_roi(400, 300)]:
+        a = warp_crop(image, roi, 64, border)
+        b = warp_crop_numpy(image, roi, 64, border)
+        assert a.shape == b.shape == (64, 64, 3)
+        assert np.abs(a - b).max() <= 1.0  # OpenCV rounds to uint8 and quantises weights
+
+
+def test_crop_samples_the_roi():
+    image = _test_image()
+    roi = Roi(205.0, 145.0, 100.0, 0.0)  # axis aligned, 100 px -> 50 px: one crop px = 2 image px
+    crop = warp_crop_numpy(image, roi, 50)
+    # crop pixel (j, i) samples image point roi corner + 2 * (j, i)
+    np.testing.assert_array_equal(crop[10, 20], image[95 + 20, 155 + 40].astype(np.float32))
+
+
+# ---------------------------------------------------------------- post-processing
+
+def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
+    scores = np.array([0.9, 0.6, 0.8])
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], dtype=float)
+    kps = np.zeros((3, 4, 2))
+    kps[1] += 1.0
+    out = weighted_nms(scores, boxes, kps, 0.3)
+    assert [round(s, 3) for s, _, _ in out] == [0.9, 0.8]
+    np.testing.assert_allclose(out[0][1], [0.6 / 1.5, 0, 10 + 0.6 / 1.5, 10])
+    np.testing.assert_allclose(out[0][2], np.full((4, 2), 0.6 / 1.5))
+    np.testing.assert_allclose(out[1][1], boxes[2])
+
+
+def test_box_iou():
+    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[5, 0, 15, 10.0]]))[0] == pytest.approx(1 / 3)
+    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[20, 20, 30, 30.0]]))[0] == 0
+
+
+def test_heatmap_refinement():
+    hm = np.full((64, 64, 3), -20.0, dtype=np.float32)  # sigmoid ~ 0: no confidence anywhere
+    hm[30, 40, 0] = 20.0  # confident single cell for point 0
+    xy = np.array([[41.5 / 64, 31.2 / 64], [0.5, 0.5], [1.5, 0.5]])
+    out = refine_with_heatmap(xy, hm)
+    np.testing.assert_allclose(out[0], [40 / 64, 30 / 64], atol=1e-6)  # cell index / size, no half offset
+    np.testing.assert_allclose(out[1:], xy[1:])  # low confidence / outside: untouched
+
+
+def test_tiles_cover_the_long_side():
+    tiles = tile_rois(1080, 1920)
+    assert [t.cy for t in tiles] == [540, 960, 1380] and all(t.size == 1080 for t in tiles)
+    assert tile_rois(1000, 900) == []
+
+
+# ---------------------------------------------------------------- models
+
+@pytest.fixture(scope="module")
+def pose():
+    return BlazePoseMulti()
+
+
+def test_model_files_come_from_mediapipe():
+    assert models.model_path(models.DETECTOR_FILE).name == "pose_detection.tflite"
+    assert models.model_path(models.LANDMARK_FILE).name == "pose_landmark_full.tflite"
+
+
+def test_missing_mediapipe_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PoseCliError, match="mediapipe.*not installed.*pip install mediapipe"):
+        models.model_path(models.DETECTOR_FILE)
+
+
+def test_detector_forward_pass_on_small_images(pose):
+    gray = np.full((120, 160, 3), 128, dtype=np.uint8)
+    assert pose.detector.detect(gray) == []
+    noise = np.random.default_rng(2).integers(0, 256, size=(90, 70, 3), dtype=np.uint8)
+    for det in pose.detector.detect(noise, tiled=True):  # usually none; any must be well-formed
+        assert 0.5 <= det.score <= 1 and det.box.shape == (4,) and det.keypoints.shape == (4, 2)
+    with pytest.raises(ValueError):
+        pose.detector.detect(gray.astype(np.float32))
+
+
+def test_landmark_forward_pass_shapes(pose):
+    gray = np.full((200, 150, 3), 128, dtype=np.uint8)
+    roi = Roi(75, 100, 180, 0.2)
+    assert pose.landmarks.run(gray, roi) is None  # pose flag ~0 on a blank crop
+    loose = LandmarkModel(min_score=0.0)
+    p = loose.run(gray, roi)
+    assert p.keypoints.shape == (33, 2) and p.z.shape == (33,) and p.world.shape == (33, 3)
+    assert p.aux.shape == (2, 2) and p.box.shape == (4,) and p.roi == roi
+    assert 0 <= p.score < 0.5
+    assert np.all((p.visibility >= 0) & (p.visibility <= 1)) and np.all((p.presence >= 0) & (p.presence <= 1))
+
+
+# ---------------------------------------------------------------- real videos
+
+def _frame(relpath: str, index: int) -> np.ndarray:
+    av = pytest.importorskip("av")
+    path = VIDEOS / relpath
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    pytest.skip(f"{path} has fewer than {index + 1} frames")
+
+
+def _legacy_landmarks(image):
+    """mediapipe's legacy single-person API on one image: (33, 2) pixels and (33, 3) world, or None."""
+    mp_pose = pytest.importorskip("mediapipe.python.solutions.pose")
+    with mp_pose.Pose(static_image_mode=True, model_complexity=1) as legacy:
+        res = legacy.process(image)
+    if res.pose_landmarks is None:
+        return None
+    h, w = image.shape[:2]
+    px = np.array([[lm.x * w, lm.y * h] for lm in res.pose_landmarks.landmark])
+    world = np.array([[lm.x, lm.y, lm.z] for lm in res.pose_world_landmarks.landmark])
+    return px, world
+
+
+@needs_videos
+def test_single_person_matches_mediapipe_legacy_api(pose):
+    image = _frame("pose2sim_single/cam01.mp4", 0)
+    people = pose.process(image)
+    assert len(people) == 1
+    person = people[0]
+    assert person.score > 0.9
+    legacy = _legacy_landmarks(image)
+    assert legacy is not None
+    px, world = legacy
+    h = image.shape[0]
+    err = np.linalg.norm(person.keypoints - px, axis=1)
+    assert err.mean() < 0.005 * h and err.max() < 0.02 * h, (err.mean(), err.max())
+    assert np.abs(person.world - world).mean() < 0.02  # metres; needs the ROI rotation applied
+    # plain (untiled) detection gives the same person, so tiling changes nothing here
+    assert len(pose.detector.detect(image)) == 1
+
+
+@needs_videos
+def test_tracking_step_follows_the_person(pose):
+    first = pose.process(_frame("pose2sim_single/cam01.mp4", 0))[0]
+    nxt = _frame("pose2sim_single/cam01.mp4", 1)
+    tracked = pose.track_step(nxt, [roi_from_landmarks(first)])
+    assert len(tracked) == 1 and tracked[0] is not None
+    detected = pose.process(nxt)[0]
+    assert np.linalg.norm(tracked[0].keypoints - detected.keypoints, axis=1).mean() < 0.01 * nxt.shape[0]
+
+
+@needs_videos
+def test_two_people_found(pose):
+    image = _frame("pose2sim_multi/cam01.mp4", 0)
+    people = pose.process(image)
+    assert len(people) == 2
+    assert box_iou(people[0].box, people[1].box[None])[0] < 0.3
+    assert len(pose.process(image, max_persons=1)) == 1
+
+
+@needs_videos
+def test_sports2d_walker_found(pose):
+    image = _frame("sports2d/demo.mp4", 100)
+    people = pose.process(image)
+    assert len(people) >= 1
+    dets = pose.detector.detect(image)
+    assert roi_from_detection(dets[0]).size > 0

@@ -1,0 +1,180 @@
+"""The command line as users meet it: exit codes, one-line errors, no partial outputs, real runs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from helpers import FPS, H, W, make_video
+
+from posecli.cli import main
+from posecli.formats import read_poses, write_poses
+from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def small_poses() -> Poses:
+    pts = np.random.default_rng(0).uniform(0, 50, (3, 17, 2))
+    return Poses([Track(1, [0, 1, 2], [0, 0.1, 0.2], {KEYPOINTS_2D: Keypoints("coco17", pts)})], fps=10.0)
+
+
+# ---- bad inputs: one clean line, exit 1, nothing written ----
+
+def _truncated(tmp: Path) -> Path:
+    good = make_video(tmp / "good.mp4", n=30, noise=True)
+    raw = good.read_bytes()
+    (tmp / "cut.mp4").write_bytes(raw[: len(raw) // 2])
+    return tmp / "cut.mp4"
+
+
+def _zero_frames(tmp: Path) -> Path:
+    path = tmp / "zero.avi"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=FPS)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        c.start_encoding()
+    return path
+
+
+def _wrong_keys(tmp: Path) -> Path:
+    np.savez(tmp / "wrong.npz", foo=np.zeros(3))
+    return tmp / "wrong.npz"
+
+
+def _nan_npz(tmp: Path) -> Path:
+    write_poses(small_poses(), tmp / "ok.npz")
+    with np.load(tmp / "ok.npz") as z:
+        data = dict(z)
+    data["tracks/1/keypoints/keypoints2d/points"][1, 4] = np.nan  # confidence stays 1
+    np.savez(tmp / "nan.npz", **data)
+    return tmp / "nan.npz"
+
+
+BAD_INPUTS = {
+    "missing": (lambda tmp: tmp / "nope.mp4", "does not exist"),
+    "directory": (lambda tmp: tmp, "no images"),
+    "text_as_mp4": (lambda tmp: (tmp / "notes.mp4").write_text("hello") and tmp / "notes.mp4", "not a video"),
+    "truncated": (_truncated, "truncated"),
+    "zero_frames": (_zero_frames, "no video frames"),
+    "wrong_npz": (_wrong_keys, "not a posecli pose file"),
+    "nan_npz": (_nan_npz, "NaN coordinates"),
+}
+
+
+@pytest.mark.parametrize(("command", "case"), [("info", c) for c in BAD_INPUTS] +
+                         [("track", c) for c in BAD_INPUTS if not c.endswith("npz")])  # track reads videos
+def test_bad_input_gives_one_line(tmp_path, capsys, command, case):
+    make, expected = BAD_INPUTS[case]
+    src = tmp_path / "in"
+    src.mkdir()
+    path = make(src)
+    out = tmp_path / "out.npz"
+    args = ["info", path] if command == "info" else ["track", path, "-o", out, "-q"]
+    code, stdout, err = run(capsys, *args)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("posecli: error: "), err
+    assert expected in lines[0] and path.name in lines[0]
+    assert "Traceback" not in err and stdout == ""
+    assert not out.exists() and not list(tmp_path.glob(".*part*"))
+
+
+def test_unwritable_output_fails_before_work(tmp_path, capsys):
+    code, _, err = run(capsys, "track", EXAMPLE, "-o", tmp_path / "missing" / "t.npz")
+    assert code == 1 and "output directory does not exist" in err and "mkdir -p" in err
+
+
+def test_debug_shows_traceback(tmp_path, capsys):
+    code, _, err = run(capsys, "info", tmp_path / "nope.mp4", "--debug")
+    assert code == 1 and "Traceback" in err and "posecli: error:" in err
+
+
+def test_usage_error_exits_2(capsys):
+    code, _, err = run(capsys, "info", "--no-such-option")
+    assert code == 2 and "No such option" in err
+
+
+def test_version_through_the_installed_entry_point():
+    res = subprocess.run([sys.executable, "-m", "posecli", "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("posecli 0.")
+
+
+# ---- info ----
+
+def test_info_video_json(tmp_path, capsys):
+    video = make_video(tmp_path / "clip.mp4", n=12)
+    code, out, _ = run(capsys, "info", video, "--json")
+    d = json.loads(out)
+    assert code == 0 and (d["frames"], d["fps"], d["width"], d["height"], d["codec"]) == (12, FPS, W, H, "h264")
+
+
+def test_info_pose_file_json(tmp_path, capsys):
+    write_poses(small_poses(), tmp_path / "p.npz")
+    code, out, _ = run(capsys, "info", tmp_path / "p.npz", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["tracks"] == [{"id": 1, "frames": 3, "first_frame": 0, "last_frame": 2,
+                                          "joint_set": "coco17", "fields": ["keypoints2d (coco17, 2D)"]}]
+
+
+def test_info_human_readable(tmp_path, capsys):
+    code, out, _ = run(capsys, "info", make_video(tmp_path / "clip.mp4", n=5))
+    assert code == 0 and "frames: 5" in out and "codec: h264" in out
+
+
+# ---- export ----
+
+def test_export_round_trip_through_cli(tmp_path, capsys):
+    write_poses(small_poses(), tmp_path / "p.npz")
+    assert run(capsys, "export", tmp_path / "p.npz", "--to", "coco-json", "-o", tmp_path / "k.json", "-q")[0] == 0
+    back = read_poses(tmp_path / "k.json", fps=10)
+    np.testing.assert_allclose(back.tracks[0].keypoints[KEYPOINTS_2D].points,
+                               small_poses().tracks[0].keypoints[KEYPOINTS_2D].points, atol=1e-3)
+    code, _, err = run(capsys, "export", tmp_path / "p.npz", "--to", "bogus", "-o", tmp_path / "x.bin")
+    assert code == 2 and "unknown format" in err
+
+
+# ---- track on the bundled real clip ----
+
+def test_track_example_clip(tmp_path, capsys):
+    code, _, err = run(capsys, "track", EXAMPLE, "-o", tmp_path / "t.npz", "--end", "12", "-q")
+    assert code == 0, err
+    poses = read_poses(tmp_path / "t.npz")
+    assert (poses.width, poses.height, poses.fps) == (1080, 1920, 60.0)
+    assert len(poses.tracks) == 1
+    t = poses.tracks[0]
+    assert t.frames.tolist() == list(range(12))
+    kp = t.keypoints[KEYPOINTS_2D]
+    assert kp.joint_set == "coco17" and (kp.confidence[:, 5:7] > 0.5).all()  # shoulders seen
+    x, y = kp.points[..., 0], kp.points[..., 1]
+    assert (0 < x).all() and (x < 1080).all() and (0 < y).all() and (y < 1920).all()
+    # A standing person: ankles well below the nose, the person several hundred pixels tall.
+    assert (kp.points[:, 15:17, 1].mean(1) - kp.points[:, 0, 1] > 500).all()
+    world = t.keypoints["blazepose_world"].points
+    assert np.abs(world).max() < 1.5  # metres from the hips
+
+
+def test_track_coco_json_output(tmp_path, capsys):
+    code, _, _ = run(capsys, "track", EXAMPLE, "-o", tmp_path / "k.json", "--format", "json", "--end", "6",
+                     "--every", "2", "--min-frames", "1", "-q")
+    doc = json.loads((tmp_path / "k.json").read_text())
+    assert code == 0 and [d["image_id"] for d in doc] == [0, 2, 4] and all(d["track_id"] == 1 for d in doc)
+    assert len(doc[0]["keypoints"]) == 51
+
+
+def test_track_nobody_in_view_is_an_empty_result(tmp_path, capsys):
+    video = make_video(tmp_path / "empty_room.mp4", n=8, width=128, height=96)
+    code, _, err = run(capsys, "track", video, "-o", tmp_path / "t.npz")
+    assert code == 0 and "nobody was found" in err
+    poses = read_poses(tmp_path / "t.npz")
+    assert poses.tracks == [] and poses.num_frames == 8 and (poses.width, poses.height) == (128, 96)
