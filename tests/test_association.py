@@ -39,3 +39,20 @@ def test_short_occlusion_keeps_id_long_one_does_not():
     later = tr.update(40, [person(100 + 5 * 40, 100)])[0]  # hidden 20 frames > max_age
     assert later == 2
     assert [tid for tid, _ in tr.tracks] == [1, 2] and len(tr.tracks[0][1]) == 16
+
+
+def test_stitch_joins_a_piece_that_could_be_the_same_person():
+    from posecli.track.association import stitch
+
+    def piece(frames, cx):
+        return [(f, person(cx + 5 * (f - frames[0]), 100)) for f in frames]
+
+    a = piece(range(0, 10), 100)  # ends at x = 145
+    b = piece(range(20, 30), 200)  # starts 55 px away after 10 frames: joinable
+    far = piece(range(12, 18), 2000)  # starts far away: a different person
+    overlapping = piece(range(5, 15), 150)  # overlaps a in time: cannot be a's continuation
+    out = stitch([(1, a), (2, b), (3, far), (4, overlapping)], max_gap=30, fps=30)
+    ids = {tid: [f for f, _ in hist] for tid, hist in out}
+    assert ids[1] == list(range(0, 10)) + list(range(20, 30))
+    assert 2 not in ids and ids[3] == list(range(12, 18)) and 4 in ids
+    assert stitch([(1, a), (2, b)], max_gap=5, fps=30) == [(1, a), (2, b)]  # gap longer than max_gap

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posecli.detect import BlazePoseMulti, PersonDetector, Roi, roi_from_detection, roi_from_landmarks, roi_from_points
+from posecli.detect import BlazePoseMulti, PersonLandmarks, Roi, roi_from_detection, roi_from_landmarks, roi_from_points
 from posecli.detect import models
+from posecli.detect.blazepose import drop_duplicates
 from posecli.detect.anchors import NUM_ANCHORS, generate_anchors
 from posecli.detect.detector import box_iou, tile_rois, weighted_nms
 from posecli.detect.landmarks import LandmarkModel, refine_with_heatmap
@@ -124,6 +125,21 @@ def test_box_iou():
     assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[20, 20, 30, 30.0]]))[0] == 0
 
 
+def _fake_person(box):
+    x1, y1, x2, y2 = box
+    kps = np.array([[x1, y1], [x2, y2]] + [[(x1 + x2) / 2, (y1 + y2) / 2]] * 31, dtype=float)
+    return PersonLandmarks(kps, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0,
+                           kps[:2].copy(), Roi((x1 + x2) / 2, (y1 + y2) / 2, 10.0))
+
+
+def test_drop_duplicates_keeps_the_whole_person_over_a_part():
+    legs = _fake_person([320, 800, 440, 1080])  # a "person" found on someone's legs
+    whole = _fake_person([270, 430, 570, 1160])
+    other = _fake_person([510, 870, 940, 1710])  # a second person, overlapping a little
+    out = drop_duplicates([legs, None, whole, other])
+    assert out[0] is None and out[1] is None and out[2] is whole and out[3] is other
+
+
 def test_heatmap_refinement():
     hm = np.full((64, 64, 3), -20.0, dtype=np.float32)  # sigmoid ~ 0: no confidence anywhere
     hm[30, 40, 0] = 20.0  # confident single cell for point 0
@@ -131,6 +147,36 @@ def test_heatmap_refinement():
     out = refine_with_heatmap(xy, hm)
     np.testing.assert_allclose(out[0], [40 / 64, 30 / 64], atol=1e-6)  # cell index / size, no half offset
     np.testing.assert_allclose(out[1:], xy[1:])  # low confidence / outside: untouched
+
+
+def _refine_reference(xy, hm, kernel=7, min_conf=0.5):
+    """Line-by-line port of mediapipe's RefineLandmarksFromHeatMap loop."""
+    hm_h, hm_w, n = hm.shape
+    out = xy.copy()
+    off = (kernel - 1) // 2
+    for i in range(n):
+        col, row = int(xy[i, 0] * hm_w), int(xy[i, 1] * hm_h)
+        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
+            continue
+        total = wc = wr = best = 0.0
+        for r in range(max(0, row - off), min(hm_h, row + off + 1)):
+            for c in range(max(0, col - off), min(hm_w, col + off + 1)):
+                conf = 1 / (1 + math.exp(-float(hm[r, c, i])))
+                total += conf
+                best = max(best, conf)
+                wc += c * conf
+                wr += r * conf
+        if best >= min_conf and total > 0:
+            out[i] = [wc / hm_w / total, wr / hm_h / total]
+    return out
+
+
+def test_heatmap_refinement_matches_reference_loop():
+    rng = np.random.default_rng(3)
+    hm = rng.normal(-1, 2, size=(64, 64, 39)).astype(np.float32)
+    xy = rng.uniform(-0.1, 1.1, size=(39, 2))
+    xy[:3] = [[-0.005, 0.5], [0.5, 1.02], [0.999, 0.0]]  # edge cases: truncation, unchecked row bound
+    np.testing.assert_allclose(refine_with_heatmap(xy, hm), _refine_reference(xy, hm), atol=1e-9)
 
 
 def test_tiles_cover_the_long_side():

@@ -62,6 +62,8 @@ def track(
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
     = Order.length,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
+    stitch: Annotated[bool, typer.Option(help="Join pieces of one person's track split by a loss shorter than "
+                                         "--max-age (whole-video pass, distance-gated).")] = True,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -77,7 +79,8 @@ def track(
     else:
         model = BACKENDS["mediapipe-single"]()
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
-                        max_persons=max_persons, order=order.value, smooth=smooth)
+                        max_persons=max_persons, order=order.value, smooth=smooth,
+                        stitch=stitch)
     poses = track_video(video, model, opts)
     write_poses(poses, out, "coco-json" if fmt is TrackFormat.json else "npz")
     note(f"wrote {out}: {len(poses.tracks)} track(s) " +

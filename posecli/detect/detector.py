@@ -23,7 +23,7 @@ import numpy as np
 
 from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
 from .models import DETECTOR_FILE, DEFAULT_THREADS, model_path, open_interpreter
-from .roi import Roi, apply_affine, letterbox_roi, warp_crop
+from .roi import Roi, apply_affine, check_image, letterbox_roi, warp_crop
 
 SCORE_CLIP = 100.0
 MIN_SCORE = 0.5
@@ -38,8 +38,8 @@ class Detection:
     box: np.ndarray  # (4,) x1, y1, x2, y2
     keypoints: np.ndarray  # (4, 2): hip centre, full-body scale point, shoulder centre, upper-body scale point
 
-    # Note: ``box`` is the detector's own box, which BlazePose trains on the *head* (the detector
-    # descends from BlazeFace); use ``body_box`` for the whole person.
+    # Note: ``box`` is the detector's own box, which surrounds the *head*, not the body (the
+    # detector descends from the BlazeFace face detector); use ``body_box`` for the whole person.
 
     @property
     def body_box(self) -> np.ndarray:
@@ -137,7 +137,7 @@ class PersonDetector:
         when its box overlaps no detection kept so far (tile detections in score order), so tiling
         only ever adds people.
         """
-        image = _check_image(image)
+        image = check_image(image)
         h, w = image.shape[:2]
         found = self._detect_in(image, letterbox_roi(w, h))
         if not tiled:
@@ -164,10 +164,3 @@ class PersonDetector:
             corners = apply_affine(to_image, box.reshape(2, 2))
             result.append(Detection(score, corners.reshape(4), apply_affine(to_image, kp)))
         return result
-
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
-    return np.ascontiguousarray(image)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .models import DEFAULT_THREADS, LANDMARK_FILE, model_path, open_interpreter
-from .roi import Roi, apply_affine, roi_from_points, warp_crop
+from .roi import Roi, apply_affine, check_image, roi_from_points, warp_crop
 
 INPUT_SIZE = 256
 NUM_POINTS = 39  # 33 landmarks + 2 auxiliary + 4 unused (hands/face alignment points of older models)
@@ -65,23 +65,24 @@ def refine_with_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATM
     bound), and the refined value is ``mean cell index / size`` with no half-cell offset.
     """
     hm_h, hm_w, n = heatmap.shape
-    out = xy.copy()
     off = (kernel - 1) // 2
-    for i in range(n):
-        col = int(xy[i, 0] * hm_w)  # int() truncates toward zero, like the C++ float->int cast
-        row = int(xy[i, 1] * hm_h)
-        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
-            continue
-        r0, r1 = max(0, row - off), min(hm_h, row + off + 1)
-        c0, c1 = max(0, col - off), min(hm_w, col + off + 1)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
-        total = conf.sum()
-        if conf.max() >= min_confidence and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = (cols * conf).sum() / hm_w / total
-            out[i, 1] = (rows * conf).sum() / hm_h / total
+    col = np.trunc(xy[:, 0] * hm_w).astype(np.int64)  # C++ float->int cast truncates toward zero
+    row = np.trunc(xy[:, 1] * hm_h).astype(np.int64)
+    ok = (col >= 0) & (col < hm_w) & (row >= 0) & (col < hm_h)  # sic: the row's upper bound is never tested
+    # Gather every point's kernel window at once: (n, k, k); cells outside the heatmap weigh 0.
+    steps = np.arange(-off, off + 1)
+    rows = row[:, None] + steps  # (n, k)
+    cols = col[:, None] + steps
+    inside = ((rows >= 0) & (rows < hm_h))[:, :, None] & ((cols >= 0) & (cols < hm_w))[:, None, :]
+    window = heatmap[np.clip(rows, 0, hm_h - 1)[:, :, None], np.clip(cols, 0, hm_w - 1)[:, None, :],
+                     np.arange(n)[:, None, None]].astype(np.float64)
+    conf = np.where(inside, 1.0 / (1.0 + np.exp(-window)), 0.0)
+    total = conf.sum(axis=(1, 2))
+    refine = ok & (total > 0) & (conf.max(axis=(1, 2)) >= min_confidence)
+    safe = np.where(total > 0, total, 1.0)
+    out = xy.copy()
+    out[refine, 0] = ((conf.sum(axis=1) * cols).sum(axis=1) / hm_w / safe)[refine]
+    out[refine, 1] = ((conf.sum(axis=2) * rows).sum(axis=1) / hm_h / safe)[refine]
     return out
 
 
@@ -105,6 +106,7 @@ class LandmarkModel:
 
     def run(self, image: np.ndarray, roi: Roi) -> PersonLandmarks | None:
         """Landmarks of the person in ``roi`` of an (H, W, 3) RGB uint8 image; None if no pose there."""
+        image = check_image(image)
         if roi.size <= 1:  # a degenerate ROI cannot hold a person (and would make a singular warp)
             return None
         crop = warp_crop(image, roi, INPUT_SIZE, border="replicate") * (1.0 / 255.0)

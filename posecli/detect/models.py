@@ -6,7 +6,11 @@ importing mediapipe itself (its import is slow and pulls in the legacy graph run
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PoseCliError
@@ -46,8 +50,29 @@ def open_interpreter(path: Path, num_threads: int = DEFAULT_THREADS):
             "install it with: pip install ai-edge-litert",
         ) from exc
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with _native_stderr_silenced():
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise PoseCliError(f"cannot load the model ({exc})", "reinstall mediapipe==0.10.14", path) from exc
     return interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """LiteRT's C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate" to fd 2, which would land
+    between our progress bar and error lines; hide fd 2 while the interpreter is built."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, notebooks)
+        yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            sys.stderr.flush()
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)

@@ -93,6 +93,14 @@ def letterbox_roi(width: int, height: int) -> Roi:
     return Roi(width / 2.0, height / 2.0, float(max(width, height)), 0.0)
 
 
+def check_image(image: np.ndarray) -> np.ndarray:
+    """The models' input contract: an (H, W, 3) RGB uint8 array (made C-contiguous)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
 def warp_crop(image: np.ndarray, roi: Roi, crop_size: int, border: str = "replicate") -> np.ndarray:
     """Bilinear crop of ``roi`` into a (crop_size, crop_size, C) float32 array (values 0..255).
 

@@ -16,6 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 # Per-joint OKS falloff; 0.1 of the person's scale is the order of COCO's body-joint sigmas (0.07-0.11).
 OKS_KAPPA = 0.1
+AGE_BONUS, AGE_FRAMES = 0.05, 30
 
 
 @dataclass
@@ -35,13 +36,14 @@ class _Track:
     keypoints: np.ndarray
     confidence: np.ndarray
     last: int
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # box centre, pixels per frame
     history: list[tuple[int, Observation]] = field(default_factory=list)
 
     def predicted(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        # Only the centre moves: extrapolating the box size would shrink or blow up the box whenever arms
+        # swing in or out, which broke matches on real clips.
         shift = self.velocity * (frame - self.last)
-        centre_shift = (shift[:2] + shift[2:]) / 2
-        return self.box + shift, self.keypoints + centre_shift
+        return self.box + np.tile(shift, 2), self.keypoints + shift
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -67,7 +69,7 @@ def oks(kp_a: np.ndarray, conf_a: np.ndarray, kp_b: np.ndarray, conf_b: np.ndarr
 class Tracker:
     """Feed ``update(frame, observations)`` frame by frame; read ``tracks`` at the end."""
 
-    def __init__(self, max_age: int = 30, min_similarity: float = 0.2, iou_weight: float = 0.5,
+    def __init__(self, max_age: int = 30, min_similarity: float = 0.1, iou_weight: float = 0.5,
                  velocity_smoothing: float = 0.5):
         self.max_age = max_age
         self.min_similarity = min_similarity
@@ -88,7 +90,9 @@ class Tracker:
             for j, o in enumerate(observations):
                 sim[i, j] = self.iou_weight * iou[i, j] + (1 - self.iou_weight) * oks(
                     kps, t.confidence, o.keypoints, o.confidence, scale)
-        return sim
+        # On near ties an established track wins over a young one (often a duplicate that lived a few frames).
+        maturity = np.array([min(len(t.history), AGE_FRAMES) / AGE_FRAMES for t in self._active])
+        return sim + AGE_BONUS * maturity[:, None] * (sim > 0)
 
     def update(self, frame: int, observations: list[Observation]) -> list[int]:
         """Assign each observation a track id (new ids for unmatched ones); returns the ids in order."""
@@ -114,7 +118,7 @@ class Tracker:
 
     def _extend(self, t: _Track, frame: int, o: Observation) -> None:
         gap = max(frame - t.last, 1)
-        v = (o.box - t.box) / gap
+        v = ((o.box[:2] + o.box[2:]) - (t.box[:2] + t.box[2:])) / 2 / gap
         t.velocity = self.velocity_smoothing * t.velocity + (1 - self.velocity_smoothing) * v
         t.box, t.keypoints, t.confidence, t.last = o.box.astype(float), o.keypoints.astype(float), o.confidence, frame
         t.history.append((frame, o))
@@ -129,3 +133,50 @@ class Tracker:
     def tracks(self) -> list[tuple[int, list[tuple[int, Observation]]]]:
         """(id, [(frame, observation), ...]) for every track ever started, in id order."""
         return [(t.id, t.history) for t in sorted(self._done + self._active, key=lambda t: t.id)]
+
+
+def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
+           speed: float = 2.0) -> list[tuple[int, list[tuple[int, Observation]]]]:
+    """Join a track that ends to one that starts later, offline, when the person could have walked there.
+
+    The frame-to-frame matcher needs overlap or similar limbs, so someone unseen while jumping, turning or
+    passing behind an object comes back under a new ID. Whole videos are processed at once, so these pieces
+    can be joined afterwards: B may continue A when it starts within ``max_gap`` frames after A ends and its
+    first box centre lies within (1 + ``speed`` x gap in seconds) body heights of A's last one. Closest
+    pairs (relative to that limit) are joined first; each piece joins at most one before and one after.
+    """
+    pieces = {tid: list(hist) for tid, hist in tracks}
+
+    def centre_height(o: Observation) -> tuple[np.ndarray, float]:
+        return (o.box[:2] + o.box[2:]) / 2, float(o.box[3] - o.box[1])
+
+    candidates = []
+    for a, ha in pieces.items():
+        end, last = ha[-1]
+        ca, h_a = centre_height(last)
+        for b, hb in pieces.items():
+            start, first = hb[0]
+            gap = start - end
+            if a == b or not 0 < gap <= max_gap:
+                continue
+            cb, h_b = centre_height(first)
+            limit = max(h_a, h_b) * (1 + speed * gap / fps)
+            ratio = float(np.linalg.norm(cb - ca)) / limit
+            if ratio <= 1:
+                candidates.append((ratio, a, b))
+    nxt: dict[int, int] = {}
+    prev: dict[int, int] = {}
+    for _, a, b in sorted(candidates):
+        if a in nxt or b in prev:
+            continue
+        nxt[a], prev[b] = b, a
+    out = []
+    for tid in sorted(pieces):
+        if tid in prev:
+            continue
+        hist, cur = list(pieces[tid]), tid
+        while cur in nxt:
+            cur = nxt[cur]
+            hist += pieces[cur]
+        out.append((tid, hist))
+    return out

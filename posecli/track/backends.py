@@ -63,6 +63,7 @@ class BlazePoseBackend(PoseBackend):
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks
+        from ..detect.blazepose import drop_duplicates
 
         followed = [p for p in self.model.track_step(image, self._rois, max_persons=self.max_persons) if p]
         lost = len(followed) < len(self._rois)
@@ -72,14 +73,14 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             detections = self.model.detector.detect(image, tiled=self.model.tiled_detection)
             known = np.array([p.box for p in followed]).reshape(-1, 4)
-            # Skip detections of people already followed: running landmarks on them would only be deduplicated.
+            # Skip detections of people already followed: their landmarks would only be deduplicated.
             fresh = [roi_from_detection(d) for d in detections
                      if not len(known) or box_iou(d.body_box[None], known).max() < 0.3]
-            if fresh:
-                limit = None if self.max_persons is None else self.max_persons - len(followed)
-                rois = [roi_from_landmarks(p) for p in followed] + fresh
-                found = self.model.track_step(image, rois, max_persons=None if limit is None else len(followed) + limit)
-                followed += [p for p in found[len(followed):] if p]
+            new = [p for p in self.model.track_step(image, fresh) if p]
+            if new:
+                # A fresh ROI can still land on someone already followed: keep one pose per person.
+                followed = [p for p in drop_duplicates(followed + new, self.model.duplicate_overlap) if p]
+                followed = followed[: self.max_persons]
         self._rois = [roi_from_landmarks(p) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
 

@@ -10,7 +10,7 @@ from .. import __version__, joints
 from ..console import progress, warn
 from ..poses import BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
 from ..video import probe, read_frames
-from .association import Observation, Tracker
+from .association import Observation, Tracker, stitch
 from .backends import Person, PoseBackend
 from .smoothing import one_euro
 
@@ -29,13 +29,15 @@ class TrackOptions:
     max_persons: int | None = None
     order: str = "length"  # or "size"
     smooth: bool = False
+    stitch: bool = True  # join pieces of one person split by a short loss (see association.stitch)
 
 
 def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
     info = probe(path, fps=opts.fps)
     end = info.frames if opts.end is None else min(opts.end, info.frames)
     total = max(0, -(-(end - opts.start) // opts.every))
-    tracker = Tracker(max_age=max(1, round(opts.max_age * info.fps)))
+    max_age = max(1, round(opts.max_age * info.fps))
+    tracker = Tracker(max_age=max_age)
     times: dict[int, float] = {}
     with progress(f"track {Path(path).name}", total) as advance:
         for frame in read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps):
@@ -45,8 +47,9 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
             advance()
     backend.close()
     min_frames = 1 if info.kind == "image" else opts.min_frames
+    pieces = stitch(tracker.tracks, max_age, info.fps) if opts.stitch else tracker.tracks
     tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth)
-              for tid, hist in tracker.tracks if len(hist) >= min_frames]
+              for tid, hist in pieces if len(hist) >= min_frames]
     tracks = _order(tracks, opts.order)[: opts.max_persons]
     for new_id, t in enumerate(tracks, start=1):
         t.attrs["tracker_id"] = t.id
@@ -56,7 +59,8 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     return Poses(tracks, fps=info.fps, width=info.width, height=info.height, num_frames=info.frames,
                  source=str(path), meta={"command": "track", "backend": backend.name, "posecli": __version__,
                                          "start": opts.start, "end": opts.end, "every": opts.every,
-                                         "smoothed": opts.smooth})
+                                         "smoothed": opts.smooth, "stitched": opts.stitch,
+                                         "max_age_s": opts.max_age})
 
 
 def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
