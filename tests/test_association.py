@@ -1,6 +1,7 @@
 import numpy as np
 
-from posecli.track.association import Observation, Tracker, box_iou, oks
+from posecli.boxes import box_iou
+from posecli.track.association import Observation, Tracker, oks
 
 
 def person(cx, cy, h=100.0, conf=0.9):
@@ -50,7 +51,7 @@ def test_stitch_joins_a_piece_that_could_be_the_same_person():
     a = piece(range(0, 10), 100)  # ends at x = 145
     b = piece(range(20, 30), 200)  # starts 55 px away after 10 frames: joinable
     far = piece(range(12, 18), 2000)  # starts far away: a different person
-    overlapping = piece(range(5, 15), 150)  # overlaps a in time: cannot be a's continuation
+    overlapping = piece(range(5, 15), 1000)  # overlaps a in time, far from b
     out = stitch([(1, a), (2, b), (3, far), (4, overlapping)], max_gap=30, fps=30)
     ids = {tid: [f for f, _ in hist] for tid, hist in out}
     assert ids[1] == list(range(0, 10)) + list(range(20, 30))

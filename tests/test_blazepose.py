@@ -16,7 +16,8 @@ from posecli.detect import BlazePoseMulti, PersonLandmarks, Roi, roi_from_detect
 from posecli.detect import models
 from posecli.detect.blazepose import drop_duplicates
 from posecli.detect.anchors import NUM_ANCHORS, generate_anchors
-from posecli.detect.detector import box_iou, tile_rois, weighted_nms
+from posecli.boxes import box_iou
+from posecli.detect.detector import tile_rois, weighted_nms
 from posecli.detect.landmarks import LandmarkModel, refine_with_heatmap
 from posecli.detect.roi import apply_affine, letterbox_roi, warp_crop, warp_crop_numpy
 from posecli.errors import PoseCliError
@@ -121,8 +122,8 @@ def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
 
 
 def test_box_iou():
-    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[5, 0, 15, 10.0]]))[0] == pytest.approx(1 / 3)
-    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[20, 20, 30, 30.0]]))[0] == 0
+    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[5, 0, 15, 10.0]]))[0, 0] == pytest.approx(1 / 3)
+    assert box_iou(np.array([0, 0, 10, 10.0]), np.array([[20, 20, 30, 30.0]]))[0, 0] == 0
 
 
 def _fake_person(box):
@@ -285,7 +286,7 @@ def test_two_people_found(pose):
     image = _frame("pose2sim_multi/cam01.mp4", 0)
     people = pose.process(image)
     assert len(people) == 2
-    assert box_iou(people[0].box, people[1].box[None])[0] < 0.3
+    assert box_iou(people[0].box, people[1].box)[0, 0] < 0.3
     assert len(pose.process(image, max_persons=1)) == 1
 
 

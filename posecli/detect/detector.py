@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes import box_iou
 from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
 from .models import DETECTOR_FILE, DEFAULT_THREADS, model_path, open_interpreter
 from .roi import Roi, apply_affine, check_image, letterbox_roi, warp_crop
@@ -49,18 +50,6 @@ class Detection:
         return np.array([cx - r, cy - r, cx + r, cy + r])
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box ``a`` against (N, 4) boxes ``b``."""
-    b = np.atleast_2d(b)
-    iw = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = iw * ih
-    area_a = max(a[2] - a[0], 0) * max(a[3] - a[1], 0)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, min_score: float = MIN_SCORE):
     """Raw model outputs -> (scores (K,), boxes (K, 4) xyxy, keypoints (K, 4, 2)), normalised to the 224 input."""
     # float64: exp(100) overflows float32 (mediapipe gets inf -> score 0, same result, no warning here)
@@ -83,7 +72,7 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold: float = NMS_IOU):
     out = []
     while remaining.size:
         top = remaining[0]
-        iou = box_iou(boxes[top], boxes[remaining])
+        iou = box_iou(boxes[top], boxes[remaining])[0]
         group = remaining[iou > iou_threshold]  # includes ``top`` itself (IoU 1)
         if group.size == 0:  # degenerate (zero-area) top box: keep it alone
             group = remaining[:1]

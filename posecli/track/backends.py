@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PoseCliError
-from .association import Observation, box_iou
+from ..boxes import box_iou
+from .association import Observation
 
 
 @dataclass

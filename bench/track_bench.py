@@ -1,0 +1,67 @@
+"""Benchmark ``track``: posecli's multi-person BlazePose vs MediaPipe's one-person solution, same videos, same run.
+
+Prints one JSON object per (video, backend) and a side-by-side summary. Both go through the same pipeline
+(decode, backend, tracking), so the difference is the backend. Usage:
+
+    python bench/track_bench.py [VIDEO ...]        # default: three clips from ../shared/data/videos
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from posecli.console import set_quiet
+from posecli.poses import BOXES
+from posecli.track.backends import BACKENDS
+from posecli.track.pipeline import TrackOptions, track_video
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+DEFAULT = [SHARED / "pose2sim_single" / "cam01.mp4", SHARED / "pose2sim_multi" / "cam01.mp4",
+           SHARED / "sports2d" / "demo.mp4"]
+
+
+def jumps(track) -> int:
+    """Consecutive detections whose box centre moves more than half a body height: suspected ID switches."""
+    b = track.arrays[BOXES]
+    c = (b[:, :2] + b[:, 2:]) / 2
+    h = np.maximum(b[:, 3] - b[:, 1], 1)
+    step = np.diff(track.frames) == 1
+    d = np.linalg.norm(np.diff(c, axis=0), axis=1) / h[1:]
+    return int((d[step] > 0.5).sum())
+
+
+def run(video: Path, backend_name: str) -> dict:
+    backend = BACKENDS[backend_name]()
+    t0 = time.perf_counter()
+    poses = track_video(video, backend, TrackOptions())
+    wall = time.perf_counter() - t0
+    frames_with_person = len(set(np.concatenate([t.frames for t in poses.tracks]).tolist())) if poses.tracks else 0
+    return {"video": f"{video.parent.name}/{video.name}", "backend": backend_name, "frames": poses.num_frames,
+            "seconds": round(wall, 2), "fps": round(poses.num_frames / wall, 1),
+            "frames_with_person": frames_with_person, "tracks": len(poses.tracks),
+            "track_frames": [len(t) for t in poses.tracks],
+            "suspected_switches": sum(jumps(t) for t in poses.tracks)}
+
+
+def main(videos: list[Path]) -> None:
+    set_quiet(True)
+    missing = [v for v in videos if not v.exists()]
+    if missing:
+        sys.exit(f"bench: missing {missing[0]} (../shared/data absent?)")
+    rows = []
+    for v in videos:
+        for name in ("mediapipe-single", "blazepose"):
+            rows.append(run(v, name))
+            print(json.dumps(rows[-1]), flush=True)
+    print("\nvideo                      | backend          |  fps | frames w/ person | tracks (frames each)")
+    for r in rows:
+        print(f"{r['video']:<26} | {r['backend']:<16} | {r['fps']:4.1f} | {r['frames_with_person']:>4}/{r['frames']:<11} |"
+              f" {r['tracks']} {r['track_frames']}")
+
+
+if __name__ == "__main__":
+    main([Path(a) for a in sys.argv[1:]] or DEFAULT)
