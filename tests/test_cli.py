@@ -178,3 +178,17 @@ def test_track_nobody_in_view_is_an_empty_result(tmp_path, capsys):
     assert code == 0 and "nobody was found" in err
     poses = read_poses(tmp_path / "t.npz")
     assert poses.tracks == [] and poses.num_frames == 8 and (poses.width, poses.height) == (128, 96)
+
+
+def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "t.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "posecli", "track", str(EXAMPLE), "-o", str(out), "-q"],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # models loaded, frames being processed
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.iterdir())

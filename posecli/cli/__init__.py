@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         app(args=args, prog_name="posecli")
         return 0
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 130:
+            _fail("interrupted; no output was written", 130, False)
+        return code
     except PoseCliError as exc:
         return _fail(exc.message, exc.exit_code, debug)
     except MemoryError:
