@@ -1,7 +1,9 @@
-"""Benchmark ``track``: posecli's multi-person BlazePose vs MediaPipe's one-person solution, same videos, same run.
+"""Benchmark ``track``: posecli end to end vs the bare MediaPipe Pose loop, same videos, same run.
 
-Prints one JSON object per (video, backend) and a side-by-side summary. Both go through the same pipeline
-(decode, backend, tracking), so the difference is the backend. Usage:
+Rows per video: ``bare-mediapipe`` (PyAV decode + ``mp.solutions.pose.Pose.process``, nothing else: the loop
+users write by hand), ``mediapipe-single`` (that model inside posecli's pipeline) and ``blazepose`` (posecli's
+multi-person runner, the default), each with the fps ratio to the bare loop. Prints one JSON object per row,
+then a table. Usage:
 
     python bench/track_bench.py [VIDEO ...]        # default: three clips from ../shared/data/videos
 """
@@ -34,6 +36,25 @@ def jumps(track) -> int:
     return int((d[step] > 0.5).sum())
 
 
+def bare_mediapipe(video: Path) -> dict:
+    import av
+    import mediapipe as mp
+
+    pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1)
+    t0 = time.perf_counter()
+    n = found = 0
+    with av.open(str(video)) as c:
+        for frame in c.decode(video=0):
+            res = pose.process(np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
+            n += 1
+            found += res.pose_landmarks is not None
+    wall = time.perf_counter() - t0
+    pose.close()
+    return {"video": f"{video.parent.name}/{video.name}", "backend": "bare-mediapipe", "frames": n,
+            "seconds": round(wall, 2), "fps": round(n / wall, 1), "frames_with_person": found, "tracks": None,
+            "track_frames": [], "suspected_switches": None}
+
+
 def run(video: Path, backend_name: str) -> dict:
     backend = BACKENDS[backend_name]()
     t0 = time.perf_counter()
@@ -54,13 +75,18 @@ def main(videos: list[Path]) -> None:
         sys.exit(f"bench: missing {missing[0]} (../shared/data absent?)")
     rows = []
     for v in videos:
+        base = bare_mediapipe(v)
+        base["ratio"] = 1.0
+        rows.append(base)
+        print(json.dumps(base), flush=True)
         for name in ("mediapipe-single", "blazepose"):
             rows.append(run(v, name))
+            rows[-1]["ratio"] = round(rows[-1]["fps"] / base["fps"], 2)
             print(json.dumps(rows[-1]), flush=True)
-    print("\nvideo                      | backend          |  fps | frames w/ person | tracks (frames each)")
+    print("\nvideo                      | backend          |  fps | ratio | frames w/ person | tracks (frames each)")
     for r in rows:
-        print(f"{r['video']:<26} | {r['backend']:<16} | {r['fps']:4.1f} | {r['frames_with_person']:>4}/{r['frames']:<11} |"
-              f" {r['tracks']} {r['track_frames']}")
+        print(f"{r['video']:<26} | {r['backend']:<16} | {r['fps']:4.1f} | {r['ratio']:5.2f} |"
+              f" {r['frames_with_person']:>4}/{r['frames']:<11} | {r['tracks']} {r['track_frames']}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,15 @@ SMPL24 = JointSet(
     description="SMPL body joints (axis-angle pose is 24x3)",
 )
 
-_REGISTRY: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, BLAZEPOSE33, SMPL24)}
+BODY25B = JointSet(
+    "body25b",
+    (*COCO17.joints, "neck", "head_top", "left_big_toe", "left_small_toe", "left_heel", "right_big_toe",
+     "right_small_toe", "right_heel"),
+    description="OpenPose BODY_25B (COCO-17 first, then neck, head top, feet); Pose2Sim's default",
+    edges=(*COCO17.edges, (17, 18), (17, 5), (17, 6), (15, 19), (19, 20), (15, 21), (16, 22), (22, 23), (16, 24)),
+)
+
+_REGISTRY: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, BLAZEPOSE33, SMPL24, BODY25B)}
 
 
 def register(joint_set: JointSet) -> JointSet:
@@ -181,6 +189,7 @@ _SMPL_FROM_H36M = {
 
 _MAPS: dict[tuple[str, str], dict[str, list[str]]] = {
     ("blazepose33", "coco17"): _COCO_FROM_BLAZE,
+    ("body25b", "coco17"): _COCO_FROM_BLAZE,  # BODY_25B starts with COCO-17 under the same names
     ("blazepose33", "h36m17"): _H36M_FROM_COCO,  # BlazePose keeps COCO's joint names
     ("coco17", "h36m17"): _H36M_FROM_COCO,
     ("h36m17", "coco17"): _COCO_FROM_H36M,

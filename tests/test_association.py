@@ -57,3 +57,11 @@ def test_stitch_joins_a_piece_that_could_be_the_same_person():
     assert ids[1] == list(range(0, 10)) + list(range(20, 30))
     assert 2 not in ids and ids[3] == list(range(12, 18)) and 4 in ids
     assert stitch([(1, a), (2, b)], max_gap=5, fps=30) == [(1, a), (2, b)]  # gap longer than max_gap
+
+
+def test_person_entering_late_gets_a_new_id_and_the_first_keeps_theirs():
+    tr = Tracker(max_age=10)
+    first = [tr.update(f, [person(100 + 3 * f, 100)]) for f in range(10)]
+    both = [tr.update(f, [person(600 - 4 * f, 120, h=90), person(100 + 3 * f, 100)]) for f in range(10, 30)]
+    assert all(ids == [1] for ids in first)
+    assert all(ids == [2, 1] for ids in both)

@@ -198,3 +198,21 @@ def test_truncated_and_non_npz_files(tmp_path):
 def test_unwritable_output_leaves_nothing(tmp_path):
     with pytest.raises(PoseCliError, match="does not exist"):
         write_poses(make_poses(), tmp_path / "no" / "such" / "dir.npz")
+
+
+def test_openpose_folder(tmp_path):
+    folder = tmp_path / "cam01_json"
+    folder.mkdir()
+    kp = np.arange(75, dtype=float).reshape(25, 3) % 50 + 1
+    kp[:, 2] = 0.8
+    kp[3] = 0  # a missing joint
+    for f in (0, 1, 3):
+        people = [{"person_id": [-1], "pose_keypoints_2d": kp.reshape(-1).tolist()}]
+        (folder / f"cam01.{f:04d}.json").write_text(json.dumps({"version": 1.3, "people": people}))
+    (folder / "cam01.0002.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": []}]}))
+    poses = read_poses(folder, fps=60)
+    t = poses.tracks[0]
+    layer = t.keypoints[KEYPOINTS_2D]
+    assert t.frames.tolist() == [0, 1, 3] and layer.joint_set == "body25b"
+    assert np.isnan(layer.points[0, 3]).all() and layer.confidence[0, 3] == 0
+    np.testing.assert_allclose(layer.points[1, 0], kp[0, :2])

@@ -20,7 +20,7 @@ def test_symmetry_matches_published_metadata():
     assert [joints.SMPL24.joints[i] for i in left][:2] == ["left_hip", "left_knee"]
 
 
-@pytest.mark.parametrize("name", ["coco17", "h36m17", "blazepose33", "smpl24"])
+@pytest.mark.parametrize("name", ["coco17", "h36m17", "blazepose33", "smpl24", "body25b"])
 def test_flip_is_an_involution_and_swaps_sides(name):
     js = joints.get(name)
     perm = js.flip_permutation
@@ -66,3 +66,8 @@ def test_unknown_set_and_map_errors():
         joints.get("nope")
     with pytest.raises(PoseCliError, match="no joint map"):
         joints.mapping_matrix("coco17", "blazepose33")
+
+
+def test_body25b_extends_coco():
+    assert joints.get("body25b").joints[:17] == joints.COCO17.joints
+    assert list(joints.mapping_matrix("body25b", "coco17").argmax(1)) == list(range(17))

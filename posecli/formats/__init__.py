@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError, PoseCliError, SchemaError
 from ..poses import Poses
-from . import coco, csv, native, trc, vp3d
+from . import coco, csv, native, openpose, trc, vp3d
 
 WRITE_FORMATS = {
     "npz": "posecli NPZ (default; lossless)",
@@ -38,7 +38,10 @@ def require_file(path: str | Path, what: str = "file") -> Path:
 
 
 def read_poses(path: str | Path, fmt: str | None = None, fps: float | None = None) -> Poses:
-    """Load any supported pose file; the format comes from ``fmt`` or is sniffed from the extension/content."""
+    """Load any supported pose file (or an OpenPose JSON folder); the format comes from ``fmt`` or is sniffed
+    from the extension and content."""
+    if fmt in (None, "openpose") and openpose.looks_like_openpose(Path(path)):
+        return openpose.read_openpose(path, fps)
     path = require_file(path, "pose file")
     fmt = fmt or _BY_SUFFIX.get(path.suffix.lower())
     if fmt in ("npz", "vp3d"):
