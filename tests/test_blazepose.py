@@ -297,3 +297,23 @@ def test_sports2d_walker_found(pose):
     assert len(people) >= 1
     dets = pose.detector.detect(image)
     assert roi_from_detection(dets[0]).size > 0
+
+
+def test_decode_synthetic_anchor_outputs():
+    from posecli.detect.anchors import generate_anchors
+    from posecli.detect.detector import decode
+
+    anchors = generate_anchors()
+    raw = np.zeros((1, len(anchors), 12), np.float32)
+    logits = np.full((1, len(anchors), 1), -50.0, np.float32)
+    k = 1000
+    raw[0, k, :4] = [22.4, -11.2, 44.8, 89.6]  # centre offset (+0.1, -0.05), size (0.2, 0.4) of the 224 input
+    raw[0, k, 4:6] = [0.0, 22.4]  # keypoint 0: 0.1 below the anchor centre
+    logits[0, k] = 2.0
+    scores, boxes, kps = decode(raw, logits, anchors)
+    assert scores.shape == (1,) and scores[0] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    cx, cy = anchors[k, 0] + 0.1, anchors[k, 1] - 0.05
+    np.testing.assert_allclose(boxes[0], [cx - 0.1, cy - 0.2, cx + 0.1, cy + 0.2], atol=1e-6)
+    np.testing.assert_allclose(kps[0, 0], [anchors[k, 0], anchors[k, 1] + 0.1], atol=1e-6)
+    logits[0, k] = 300.0  # clipped to +-100 before the sigmoid: no overflow, score 1
+    assert decode(raw, logits, anchors)[0][0] == pytest.approx(1.0)
