@@ -1,0 +1,1 @@
+"""2D -> 3D lifting: input normalisation, windowing over long videos, the estimate pipeline."""

@@ -1,0 +1,1 @@
+"""Neural networks (plain ``torch.nn.Module``s, no I/O)."""
