@@ -37,6 +37,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 from . import export as _export  # noqa: E402,F401  (registers commands)
 from . import info as _info  # noqa: E402,F401
 from . import track as _track  # noqa: E402,F401
+from . import train as _train  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:

@@ -1,0 +1,1 @@
+"""Training data from motion capture: BVH reading, rig maps to canonical joint sets, prepared datasets."""

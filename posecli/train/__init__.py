@@ -1,0 +1,1 @@
+"""Training recipes (one small module each) and what they share: clip sampling, weight files with cards."""
