@@ -38,6 +38,7 @@ from . import export as _export  # noqa: E402,F401  (registers commands)
 from . import info as _info  # noqa: E402,F401
 from . import track as _track  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
+from . import estimate as _estimate  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:

@@ -30,7 +30,7 @@ NUM_JOINTS_OUT = 17  # H36M-17
 class LifterConfig:
     dim: int = 256  # feature size d
     encoder_blocks: int = 2
-    regressor_hidden: int = 512
+    regressor_hidden: int = 256
     temporal: str = "attention"  # "attention" | "gru" | "none" (single-frame baseline)
     forecasting: bool = True
     iterations: int = 3  # iterative error feedback steps

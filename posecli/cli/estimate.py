@@ -1,0 +1,68 @@
+"""``posecli estimate``: 3D joints per person per frame (tracks first when given a video)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..atomic import check_writable
+from ..console import note
+from ..formats import read_poses, write_poses
+from ..formats.openpose import looks_like_openpose
+from . import app
+from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
+
+POSE_SUFFIXES = {".npz", ".json", ".csv"}
+
+EPILOG = """Examples:
+
+  posecli estimate dance.mp4 -o poses.npz
+
+  posecli track dance.mp4 -o tracks.npz && posecli estimate tracks.npz -o poses.npz
+
+  posecli estimate dance.mp4 -o poses.npz --max-persons 1 --focal 1400
+
+  posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
+
+Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
+z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
+position) and 'camera_weak' per frame. Long videos run in overlapping 32-frame windows."""
+
+
+@app.command(epilog=EPILOG)
+def estimate(
+    source: Annotated[Path, typer.Argument(help="Video, image folder, or a pose file from `posecli track`.")],
+    out: OptOut = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
+    focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth "
+                                                   "(default: a phone's 26 mm-equivalent lens).")] = None,
+    max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people.")] = None,
+    smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the 2D keypoints first.")] = False,
+    start: Start = 0,
+    end: End = None,
+    every: Every = 1,
+    fps: Fps = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Estimate 3D joints (H36M-17) for every tracked person with the SPS-Net lifter."""
+    from ..lifting.pipeline import estimate_poses
+    from ..weights_registry import weight_path
+
+    out = out or Path(f"{source.stem}_poses.npz")
+    check_writable(out)
+    weights_file = weight_path("estimate", weights)
+    if (source.suffix.lower() in POSE_SUFFIXES and source.is_file()) or looks_like_openpose(source):
+        poses = read_poses(source, fps=fps)
+    else:
+        from ..track.backends import BlazePoseBackend
+        from ..track.pipeline import TrackOptions, track_video
+
+        poses = track_video(source, BlazePoseBackend(max_persons=max_persons),
+                            TrackOptions(start=start, end=end, every=every, fps=fps, max_persons=max_persons,
+                                         smooth=smooth))
+    result = estimate_poses(poses, weights_file, focal=focal, device=device)
+    write_poses(result, out)
+    note(f"wrote {out}: {len(result.tracks)} track(s) with 3D joints")

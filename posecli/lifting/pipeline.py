@@ -1,0 +1,81 @@
+"""``estimate``: per track, COCO-17 2D keypoints -> SPS lifter over sliding windows -> H36M-17 3D joints.
+
+Output per track: ``keypoints3d`` (H36M-17, metres, camera frame: x right, y down, z forward) = the network's
+root-relative joints placed at an estimated root; ``root`` (T, 3); ``camera_weak`` (T, 3) = the predicted
+(s, tx, ty). The root comes from the weak-perspective camera: s x (pixels per normalised unit) is the image
+scale in pixels per metre at the root's depth, so Z = focal / that, and X, Y follow from where the root
+projects. The focal length is unknown for most videos; the default assumes a phone's main camera (26 mm
+equivalent: 0.72 x the longer image side) and ``--focal`` overrides it. Depth is therefore an estimate;
+the root-relative pose does not depend on it. Joint confidence = the lowest 2D confidence of the COCO joints
+an H36M joint is built from (joints.convert), so joints the detector did not see are flagged.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import joints
+from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from ..train.weights import load_weights
+from ..models.sps_lifter import LifterConfig, SPSLifter
+from .normalize import normalize_2d
+from .windows import run_windows
+
+PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
+
+
+def load_lifter(path: str | Path, device: str = "cpu") -> tuple[SPSLifter, dict]:
+    import json
+
+    card = json.loads(Path(path).with_suffix(".json").read_text())
+    model = SPSLifter(LifterConfig(**card["config"]["model"]))
+    load_weights(model, path)
+    return model.to(device).eval(), card
+
+
+def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, height: int | None,
+               focal: float | None = None, device: str = "cpu") -> Track:
+    kp = track.keypoints[KEYPOINTS_2D]
+    pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
+    x, centre, scale = normalize_2d(pts, conf)
+    out = run_windows(model, x, length, device=device)
+    rel, cam = out["joints"], out["camera"]
+    w, h = width or 1000, height or 1000
+    f = focal or PHONE_FOCAL * max(w, h)
+    px_per_m = np.maximum(cam[:, 0] * scale, 1e-6)
+    z = f / px_per_m
+    uv_root = centre + scale[:, None] * cam[:, 1:]
+    root = np.stack([(uv_root[:, 0] - w / 2) * z / f, (uv_root[:, 1] - h / 2) * z / f, z], axis=1)
+    _, conf3d = joints.convert(pts, conf, "coco17", "h36m17")
+    points = rel + root[:, None, :]
+    seen = (conf > 0).any(-1)  # frames where the detector saw nothing get no 3D
+    points[~seen] = np.nan
+    conf3d[~seen] = 0
+    points[conf3d <= 0] = np.nan  # the network still guesses them; NaN keeps the schema's promise
+    layers = dict(track.keypoints)
+    layers[KEYPOINTS_3D] = Keypoints("h36m17", points, conf3d)
+    arrays = dict(track.arrays)
+    arrays["root"] = root.astype(np.float32)
+    arrays["camera_weak"] = cam.astype(np.float32)
+    arrays["keypoints3d_all"] = (rel + root[:, None, :]).astype(np.float32)  # every joint, guessed or seen
+    return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
+
+
+def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
+                   advance=lambda n=1: None) -> Poses:
+    model, card = load_lifter(weights, device)
+    length = card["config"]["length"]
+    tracks = []
+    with torch.inference_mode():
+        for t in poses.tracks:
+            if KEYPOINTS_2D not in t.keypoints:
+                continue
+            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device))
+            advance(len(t))
+    meta = dict(poses.meta)
+    meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
+                 "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
+                 "window": length})
+    return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

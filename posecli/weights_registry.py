@@ -1,0 +1,25 @@
+"""Where model files come from: the project's own ``weights/`` (trained by ``posecli train``), never the network.
+
+``POSECLI_WEIGHTS`` overrides the folder (e.g. for weights a user trained on their own data).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import PoseCliError
+
+MODELS = {"estimate": "estimate_sps.safetensors"}
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("POSECLI_WEIGHTS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
+
+
+def weight_path(model: str, override: str | Path | None = None) -> Path:
+    path = Path(override) if override else weights_dir() / MODELS[model]
+    if not path.is_file():
+        raise PoseCliError(f"model weights not found: {path}",
+                           f"train them with `posecli train {model} -o {path}` or pass --weights FILE")
+    return path
