@@ -14,6 +14,8 @@ from posecli.mocap.dataset import MocapDataset
 from posecli.mocap.prepare import bone_stats, jump_frames, nominal_fps, prepare, prepare_file, resample, subject_of
 from posecli.mocap.rigs import HEAD_MODEL, guess_rig_map, load_rig_map, map_bvh, rig_map_for, save_rig_map
 
+from helpers import figure_bvh, walk, write  # noqa: E402
+
 H36M = joints.get("h36m17").joints
 COCO = joints.get("coco17").joints
 
@@ -60,80 +62,6 @@ TINY_EXPECTED = {  # Hips, Chest, Chest_End, Leg, Leg_End
     # (5,0,0), the root to (0,5,0). Leg R = Rz0 @ Ry90 @ Rx90 sends (0,-4,0) to (-4,0,0), the root to (0,-4,0).
     2: [(1, 2, 3), (1, 2, 13), (1, 7, 13), (1, 4, 3), (1, 0, 3)],
 }
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-# ------------------------------------------------------------------------------------------- a synthetic rig
-
-# A mixamo-named figure 1.70 m tall in cm, zero pose = T-pose facing +z with its left on +x, toes at y = 0
-# when the root is at y = 95. LeftShoulder is the clavicle and LeftArm the shoulder joint, as in mixamo.
-def _leg(side: str, x: float) -> tuple:
-    return (f"{side}UpLeg", (x, -5, 0), [(f"{side}Leg", (0, -42, 0), [(f"{side}Foot", (0, -42, 0), [
-        (f"{side}ToeBase", (0, -6, 12), "end", (0, 0, 4))])])])
-
-
-def _arm(side: str, s: int) -> tuple:
-    return (f"{side}Shoulder", (3 * s, 18, 0), [(f"{side}Arm", (15 * s, 0, 0), [(f"{side}ForeArm", (28 * s, 0, 0), [
-        (f"{side}Hand", (25 * s, 0, 0), "end", (8 * s, 0, 0))])])])
-
-
-FIGURE = ("Hips", (0, 0, 0), [
-    _leg("Left", 9), _leg("Right", -9),
-    ("Spine", (0, 10, 0), [("Spine1", (0, 15, 0), [
-        ("Neck", (0, 22, 0), [("Head", (0, 10, 0), "end", (0, 18, 0))]),
-        _arm("Left", 1), _arm("Right", -1)])]),
-])
-ROT = ("Zrotation", "Xrotation", "Yrotation")
-
-
-def figure_bvh(frames: list[dict[str, tuple]], frame_time: float = 1 / 60, tilt: bool = False) -> str:
-    """BVH text of FIGURE; each frame maps joint -> channel values (root: 3 positions + Z X Y angles).
-    ``tilt``: OFFSETs turned -90 degrees about X (zero pose lying on its back), the root turned +90 back."""
-    order: list[str] = []
-    lines = ["HIERARCHY"]
-
-    def emit(node: tuple, depth: int) -> None:
-        name, offset, children, *end = node
-        pad = "  " * depth
-        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}")
-        lines.append(f"{pad}{{")
-        x, y, z = (offset[0], offset[2], -offset[1]) if tilt else offset
-        lines.append(f"{pad}  OFFSET {x} {y} {z}")
-        chans = ("Xposition", "Yposition", "Zposition", *ROT) if depth == 0 else ROT
-        lines.append(f"{pad}  CHANNELS {len(chans)} {' '.join(chans)}")
-        order.append(name)
-        if children == "end":
-            e = (end[0][0], end[0][2], -end[0][1]) if tilt else end[0]
-            lines.extend([f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET {e[0]} {e[1]} {e[2]}", f"{pad}  }}"])
-        else:
-            for child in children:
-                emit(child, depth + 1)
-        lines.append(f"{pad}}}")
-
-    emit(FIGURE, 0)
-    lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {frame_time:.6f}"]
-    for f in frames:
-        row = []
-        for name in order:
-            n = 6 if name == "Hips" else 3
-            values = list(f.get(name, (0, 95, 0, 0, 0, 0) if name == "Hips" else (0, 0, 0)))[:n]
-            if tilt and name == "Hips":
-                values[4] += 90  # Xrotation
-            row += values
-        lines.append(" ".join(f"{v:g}" for v in row))
-    return "\n".join(lines) + "\n"
-
-
-ARMS_DOWN = {"LeftArm": (-90, 0, 0), "RightArm": (90, 0, 0)}  # Z X Y: Rz(-90) takes +x to -y
-
-
-def walk(n: int, speed_cm: float = 1.0, start: int = 0) -> list[dict[str, tuple]]:
-    return [{"Hips": (0, 95, (start + i) * speed_cm, 0, 0, 0), **ARMS_DOWN} for i in range(n)]
 
 
 def at(points: np.ndarray, names: tuple[str, ...], joint: str) -> np.ndarray:

@@ -39,6 +39,7 @@ from . import info as _info  # noqa: E402,F401
 from . import track as _track  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
 from . import estimate as _estimate  # noqa: E402,F401
+from . import data as _data  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:
