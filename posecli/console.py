@@ -31,20 +31,24 @@ def note(message: str) -> None:
 
 
 class _RateColumn(ProgressColumn):
-    """Frames per second, the number users compare between tools."""
+    """Items per second (frames per second for video: the number users compare between tools)."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="progress.data.speed")
+        return Text(f"{speed:5.1f} {self.unit}" if speed else f"  ... {self.unit}", style="progress.data.speed")
 
 
 @contextmanager
-def progress(description: str, total: int | None) -> Iterator[callable]:
+def progress(description: str, total: int | None, unit: str = "fps") -> Iterator[callable]:
     """Yield ``advance(n=1)``; draws a bar with fps on stderr unless --quiet."""
     if _quiet:
         yield lambda n=1: None
         return
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(unit),
                    TimeRemainingColumn(), console=stderr, transient=False)
     with bar:
         task = bar.add_task(description, total=total)

@@ -34,7 +34,7 @@ def prepare_cmd(
 
     check_writable(out)
     total = len(find_bvh_files(mocap)) if mocap.is_dir() else None
-    with progress("prepare", total) as advance:
+    with progress("prepare", total, unit="files/s") as advance:
         ds = prepare(mocap, fps=fps, rig=rig_map, progress=lambda *_: advance())
     ds.save(out)
     s = ds.summary()

@@ -51,8 +51,9 @@ def estimate(
     from ..mocap.sources import load_mocap
     from ..models.sps_lifter import LifterConfig
     from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
-    from ..train.weights import save_weights
+    from ..train.weights import git_commit, save_weights
 
+    commit = git_commit()  # the code that trains, not whatever HEAD is when training ends
     check_writable(out)
     check_writable(out.with_suffix(".json"))
     torch.manual_seed(seed)
@@ -60,7 +61,7 @@ def estimate(
     train_set, val_set = dataset.split(list(val_subjects))
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast))
-    with progress("train estimate", steps) as advance:
+    with progress("train estimate", steps, unit="steps/s") as advance:
         last: dict[str, float] = {}
 
         def on_step(step: int, logs: dict[str, float]) -> None:
@@ -72,7 +73,7 @@ def estimate(
                "held_out_exact_2d": evaluate_lifter(model, val_set, length, clean=True, device=device),
                "final_train_losses": {k: round(v, 4) for k, v in last.items()}}
     card = save_weights(model, out, {
-        "model": "SPSLifter", "config": cfg.to_dict(), "data": data, "seed": seed,
+        "model": "SPSLifter", "config": cfg.to_dict(), "data": data, "seed": seed, "git_commit": commit,
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences)},

@@ -1,0 +1,85 @@
+"""3D accuracy of ``estimate`` on real video: the Pose2Sim balancing trial, per camera, against the markers
+triangulated from 4 calibrated cameras (a pseudo ground truth), side by side with BlazePose's own 3D world
+landmarks (what MediaPipe gives) computed in the same run.
+
+Joints compared: the 12 limb joints both sides define the same way (hips, knees, ankles, shoulders, elbows,
+wrists). TRC marker -> H36M-17 map: RHip/LHip -> right_hip/left_hip, RKnee/LKnee, RAnkle/LAnkle, RShoulder/
+LShoulder, RElbow/LElbow, RWrist/LWrist to the joints of the same name (Pose2Sim's markers are OpenPose BODY_25B
+points triangulated, so they are detector-style joint positions). Face, neck and spine are left out: the three
+sources define them differently (BlazePose has no neck, H36M's spine and thorax are virtual).
+PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
+and metric scale do not enter. Frame f of a video is compared with TRC frame f (the reference note found
+offset 0 best). Usage:
+
+    python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from posecli import joints
+from posecli.console import set_quiet
+from posecli.formats import read_poses
+from posecli.lifting.pipeline import estimate_poses
+from posecli.metrics import pa_mpjpe
+from posecli.poses import KEYPOINTS_3D
+from posecli.track.backends import BlazePoseBackend
+from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
+from posecli.weights_registry import weight_path
+
+TRIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multiview" / "pose2sim_session"
+         / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial")
+LIMBS = [f"{s}_{p}" for p in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")]
+
+
+def by_name(layer_points: np.ndarray, joint_set: str) -> np.ndarray:
+    js = joints.get(joint_set)
+    return layer_points[..., [js.index(n) for n in LIMBS], :]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", default=None)
+    args = ap.parse_args()
+    if not TRIAL.is_dir():
+        sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
+    set_quiet(True)
+    weights = weight_path("estimate", args.weights)
+    trc = read_poses(TRIAL / "pose-3d" / "S00_P00_T01_BalancingTrial_0-100.trc")
+    gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
+    gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame
+    rows = []
+    for cam in ("cam01", "cam02", "cam03", "cam04"):
+        tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
+                              TrackOptions(max_persons=1))
+        lifted = estimate_poses(tracked, weights)
+        t = lifted.tracks[0]
+        frames = t.frames[t.frames < len(gt)]
+        keep = np.isin(t.frames, frames)
+        ours = by_name(t.arrays["keypoints3d_all"][keep], "h36m17")
+        bp = t.keypoints[BLAZEPOSE_WORLD]
+        blaze = by_name(bp.points[keep], bp.joint_set)
+        g = gt[frames]
+        row = {"camera": cam, "frames": int(len(frames)),
+               "posecli_estimate_pa_mpjpe_mm": round(1000 * pa_mpjpe(ours, g), 1),
+               "blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
+               "mean_pose_baseline_pa_mpjpe_mm": round(1000 * pa_mpjpe(np.repeat(
+                   (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("\ncamera | posecli estimate | BlazePose world (MediaPipe 3D) | mean-pose baseline   (PA-MPJPE mm, 12 limb joints)")
+    for r in rows:
+        print(f"{r['camera']:<6} | {r['posecli_estimate_pa_mpjpe_mm']:16.1f} | {r['blazepose_world_pa_mpjpe_mm']:30.1f} |"
+              f" {r['mean_pose_baseline_pa_mpjpe_mm']:.1f}")
+    w = np.array([r["frames"] for r in rows], float)
+    for k in ("posecli_estimate_pa_mpjpe_mm", "blazepose_world_pa_mpjpe_mm", "mean_pose_baseline_pa_mpjpe_mm"):
+        print(f"overall {k}: {np.average([r[k] for r in rows], weights=w):.1f}")
+
+
+if __name__ == "__main__":
+    main()
