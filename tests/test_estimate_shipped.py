@@ -1,0 +1,57 @@
+"""The shipped lifter on real footage: plausible bodies on the bundled clip, and (with ../shared) an accuracy
+floor against the triangulated markers of the Pose2Sim trial, so a broken retrain cannot ship silently."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posecli import joints
+from posecli.formats import read_poses
+from posecli.lifting.pipeline import estimate_poses
+from posecli.metrics import pa_mpjpe
+from posecli.poses import KEYPOINTS_3D
+from posecli.track.backends import BlazePoseBackend
+from posecli.track.pipeline import TrackOptions, track_video
+from posecli.weights_registry import weight_path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "balance_cam01.mp4"
+LIMBS = [f"{s}_{p}" for p in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")]
+
+
+@pytest.fixture(scope="module")
+def lifted():
+    poses = track_video(EXAMPLE, BlazePoseBackend(max_persons=1), TrackOptions(max_persons=1, end=60))
+    return estimate_poses(poses, weight_path("estimate"))
+
+
+def test_card_describes_the_file():
+    card = json.loads((ROOT / "weights" / "estimate_sps.json").read_text())
+    assert card["command"].startswith("posecli train estimate") and card["split"]["val_subjects"] == ["006"]
+    assert card["metrics"]["held_out_detector_like_2d"]["pa_mpjpe_mm"] < 100
+    assert (ROOT / "weights" / card["file"]).stat().st_size < 20e6
+
+
+def test_plausible_body_on_the_bundled_clip(lifted):
+    t = lifted.tracks[0]
+    pts = t.arrays["keypoints3d_all"]
+    h = joints.H36M17
+    thigh = np.linalg.norm(pts[:, h.index("left_hip")] - pts[:, h.index("left_knee")], axis=-1)
+    assert 0.3 < np.median(thigh) < 0.6  # metres
+    # Upright in the camera frame (y down): head above pelvis, ankles below it.
+    assert (pts[:, h.index("head"), 1] < pts[:, 0, 1]).all() and (pts[:, h.index("left_ankle"), 1] > pts[:, 0, 1]).all()
+    assert (t.arrays["root"][:, 2] > 0.5).all() and (t.arrays["root"][:, 2] < 20).all()
+
+
+def test_accuracy_against_triangulated_markers(lifted, shared_data):
+    trc = read_poses(shared_data / "multiview/pose2sim_session/S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial"
+                     "/pose-3d/S00_P00_T01_BalancingTrial_0-100.trc")
+    gl = trc.tracks[0].keypoints[KEYPOINTS_3D]
+    gt = gl.points[:, [joints.get(gl.joint_set).index(n) for n in LIMBS]]
+    t = lifted.tracks[0]
+    ours = t.arrays["keypoints3d_all"][:, [joints.H36M17.index(n) for n in LIMBS]]
+    err = pa_mpjpe(ours, gt[t.frames])
+    assert err < 0.13, f"PA-MPJPE {1000 * err:.0f} mm on cam01 (docs/benchmarks.md has the reference figures)"
