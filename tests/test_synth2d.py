@@ -297,3 +297,15 @@ def test_pipeline_from_mocap_to_detector_like_2d():
         assert noisy.shape == (60, 17, 2) and conf.shape == (60, 17)
         if (~visible).any():  # joints cut off by the window are guessed with low confidence
             assert conf[visible].mean() > conf[~visible].mean()
+
+
+def test_mirror_swaps_sides_and_flips_x():
+    from posecli import joints
+    from posecli.train.clips import mirror
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(4, 17, 3)).astype(np.float32)
+    m = mirror(pts, "h36m17")
+    h = joints.H36M17
+    np.testing.assert_allclose(m[:, h.index("left_knee")], pts[:, h.index("right_knee")] * [-1, 1, 1])
+    np.testing.assert_allclose(mirror(m, "h36m17"), pts)

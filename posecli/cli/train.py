@@ -39,6 +39,7 @@ def estimate(
     temporal: Annotated[Temporal, typer.Option(help="attention (SPS-Net), gru (ablation), none (single frame).")]
     = Temporal.attention,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
+    mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored motions.")] = True,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -59,7 +60,7 @@ def estimate(
     torch.manual_seed(seed)
     dataset = load_mocap(data)
     train_set, val_set = dataset.split(list(val_subjects))
-    cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed,
+    cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast))
     with progress("train estimate", steps, unit="steps/s") as advance:
         last: dict[str, float] = {}

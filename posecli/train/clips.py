@@ -1,6 +1,6 @@
 """Training clips for 2D->3D models: mocap 3D seen by a random virtual camera, with detector-like 2D.
 
-One clip = T consecutive frames of one sequence, one static camera (Pr-VIPE's angle ranges, the person filling
+One clip = T consecutive frames of one sequence (mirrored with probability 1/2 when asked), one static camera (Pr-VIPE's angle ranges, the person filling
 40-90 % of the frame), realistic 2D noise correlated over time (rho 0.8 at 30 fps), a random noise level per
 clip (0.6-1.5x BlazePose Full's), and, in a fraction of clips, the amodal paper's videography (zoom, pan,
 truncation) whose hidden joints come out with low confidence as a detector reports them.
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import joints
 from ..lifting.normalize import normalize_2d
 from ..mocap.dataset import MocapDataset
 from ..synth2d import CameraSampler, realistic_2d, simulate_videography
@@ -29,7 +30,7 @@ class Clip:
 
 class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
-                 noise: tuple[float, float] = (0.6, 1.5), clean: bool = False):
+                 noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
@@ -39,6 +40,7 @@ class ClipSampler:
         self.videography = videography
         self.noise = noise
         self.clean = clean
+        self.mirror = mirror
         frames = np.array([len(s) for s in self.sequences], dtype=float)
         self.weights = frames / frames.sum()  # every frame equally likely
 
@@ -51,7 +53,10 @@ class ClipSampler:
         n = len(seq)
         start = int(self.rng.integers(0, max(1, n - self.length + 1)))
         idx = np.minimum(np.arange(start, start + self.length), n - 1)  # short sequences repeat their end
-        return self.make_clip(seq.joints["h36m17"][idx], seq.joints["coco17"][idx], self.rng, seq.fps)
+        h36m, coco = seq.joints["h36m17"][idx], seq.joints["coco17"][idx]
+        if self.mirror and self.rng.random() < 0.5:
+            h36m, coco = mirror(h36m, "h36m17"), mirror(coco, "coco17")
+        return self.make_clip(h36m, coco, self.rng, seq.fps)
 
     def make_clip(self, h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, fps: float = 30.0) -> Clip:
         cam = self.cameras.sample(rng, h36m[:, 0].mean(0), points=np.concatenate([h36m, coco], 1))[0]
@@ -73,3 +78,9 @@ class ClipSampler:
         joints2d = (uv_h - centre[:, None]) / scale[:, None, None]
         return Clip(x, (cam_h - cam_h[:, :1]).astype(np.float32), joints2d.astype(np.float32),
                     cam_h[:, 0].astype(np.float32), centre, scale, float(cam.K[0, 0]))
+
+
+def mirror(points: np.ndarray, joint_set: str) -> np.ndarray:
+    """The mirror image of a motion (x -> -x, left and right joints swapped): another plausible motion, which
+    doubles what 6 training subjects show (e.g. a left-footed balance becomes a right-footed one)."""
+    return points[:, joints.get(joint_set).flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=points.dtype)

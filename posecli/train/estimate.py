@@ -38,6 +38,7 @@ class EstimateTrainConfig:
     wcam: float = 0.1
     wocc: float = 0.5
     seed: int = 0
+    mirror: bool = True  # left/right mirrored clips (not in the paper; doubles the motions of few subjects)
     model: LifterConfig = field(default_factory=LifterConfig)
 
     def to_dict(self) -> dict:
@@ -71,7 +72,7 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps)))
-    sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed)
+    sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror)
     model.train()
     for step in range(cfg.steps):
         b = {k: torch.as_tensor(v, device=device) for k, v in sampler.sample(cfg.batch).items()}
