@@ -1,6 +1,7 @@
 """``posecli train ...``: the training recipes, each a thin wrapper over ``posecli.train.<recipe>``."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,10 @@ train_app = typer.Typer(help="Train the models posecli ships (from mocap seen by
 app.add_typer(train_app, name="train")
 
 DEFAULT_DATA = "cmu:../shared/data/mocap"
+# Options every recipe shares.
+WeightsOut = Annotated[Path, typer.Option("--out", "-o", help="Weights file (.safetensors); the card goes beside it.")]
+TrainData = Annotated[str, typer.Option(help="cmu:BVH_DIR_or_prepared.npz or h36m:data_3d_h36m.npz")]
+ValSubjects = Annotated[list[str], typer.Option(help="Whole subjects held out for validation.")]
 
 
 class Temporal(str, Enum):
@@ -29,9 +34,9 @@ class Temporal(str, Enum):
                    "  posecli train estimate --temporal gru -o /tmp/ablation_gru.safetensors   # ablation\n\n"
                    "  posecli train estimate --data h36m:data/data_3d_h36m.npz --val-subjects S9 S11 -o h36m.safetensors")
 def estimate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Weights file (.safetensors); the card goes beside it.")],
-    data: Annotated[str, typer.Option(help="cmu:BVH_DIR_or_prepared.npz or h36m:data_3d_h36m.npz")] = DEFAULT_DATA,
-    val_subjects: Annotated[list[str], typer.Option(help="Whole subjects held out for validation.")] = ["006"],  # noqa: B006
+    out: WeightsOut,
+    data: TrainData = DEFAULT_DATA,
+    val_subjects: ValSubjects = ["006"],  # noqa: B006
     steps: Annotated[int, typer.Option(min=1)] = 3000,
     batch: Annotated[int, typer.Option(min=1)] = 16,
     length: Annotated[int, typer.Option(min=2, help="Clip length N.")] = 32,
@@ -46,35 +51,77 @@ def estimate(
     debug: Debug = False,
 ) -> None:
     """Train the SPS-Net lifter (2D keypoints -> 3D joints) and write weights with a card of held-out metrics."""
+    from ..models.sps_lifter import LifterConfig
+    from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
+
+    cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
+                              model=LifterConfig(temporal=temporal.value, forecasting=forecast))
+    _train_and_save("estimate", "SPSLifter", out, data, val_subjects, cfg, device,
+                    lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step),
+                    lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device))
+
+
+@train_app.command("vipe", epilog="Examples:\n\n  posecli train vipe --data cmu:../shared/data/mocap "
+                   "--val-subjects 006 --steps 5000 -o weights/vipe.safetensors\n\n"
+                   "  posecli train vipe --ema 0.9999 --no-mirror -o /tmp/vipe_paper.safetensors   # nearer the paper")
+def vipe(
+    out: WeightsOut,
+    data: TrainData = DEFAULT_DATA,
+    val_subjects: ValSubjects = ["006"],  # noqa: B006
+    steps: Annotated[int, typer.Option(min=1)] = 5000,
+    batch: Annotated[int, typer.Option(min=2)] = 256,
+    lr: Annotated[float, typer.Option(help="Adagrad learning rate (paper: 0.02).")] = 0.02,
+    dim: Annotated[int, typer.Option(min=1, help="Embedding size d.")] = 16,
+    samples: Annotated[int, typer.Option(min=1, help="Samples K per embedding.")] = 20,
+    ema: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight EMA decay (paper: 0.9999).")] = 0.999,
+    noisy: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of 2D inputs with detector-like noise.")]
+    = 0.5,
+    mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored poses.")] = True,
+    cameras: Annotated[int, typer.Option(min=2, help="Cameras per held-out sequence for the retrieval metrics.")] = 4,
+    seed: int = 0,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Train Pr-VIPE (2D pose -> view-invariant probabilistic embedding) and write weights with a card of held-out
+    cross-view retrieval Hit@1/10/20."""
+    from ..models.prvipe import VipeConfig
+    from ..train.vipe import VipeTrainConfig, evaluate_retrieval, train_vipe
+
+    cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
+                          model=VipeConfig(dim=dim, samples=samples))
+    _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
+                    lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),
+                    lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device))
+
+
+def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
+                    device: str, train: Callable, evaluate: Callable) -> None:
+    """What every recipe does around its own training loop: fail early on the output, split by subject, show
+    progress, evaluate on the held-out subjects with detector-like and exact 2D, write weights and card."""
     import torch
 
     from ..atomic import check_writable
     from ..mocap.sources import load_mocap
-    from ..models.sps_lifter import LifterConfig
-    from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
     from ..train.weights import git_commit, save_weights
 
     commit = git_commit()  # the code that trains, not whatever HEAD is when training ends
     check_writable(out)
     check_writable(out.with_suffix(".json"))
-    torch.manual_seed(seed)
-    dataset = load_mocap(data)
-    train_set, val_set = dataset.split(list(val_subjects))
-    cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
-                              model=LifterConfig(temporal=temporal.value, forecasting=forecast))
-    with progress("train estimate", steps, unit="steps/s") as advance:
-        last: dict[str, float] = {}
-
+    torch.manual_seed(cfg.seed)
+    train_set, val_set = load_mocap(data).split(list(val_subjects))
+    last: dict[str, float] = {}
+    with progress(f"train {recipe}", cfg.steps, unit="steps/s") as advance:
         def on_step(step: int, logs: dict[str, float]) -> None:
             last.update(logs)
             advance()
 
-        model = train_lifter(train_set, cfg, device=device, on_step=on_step)
-    metrics = {"held_out_detector_like_2d": evaluate_lifter(model, val_set, length, device=device),
-               "held_out_exact_2d": evaluate_lifter(model, val_set, length, clean=True, device=device),
+        model = train(train_set, on_step)
+    metrics = {"held_out_detector_like_2d": evaluate(model, val_set, False),
+               "held_out_exact_2d": evaluate(model, val_set, True),
                "final_train_losses": {k: round(v, 4) for k, v in last.items()}}
     card = save_weights(model, out, {
-        "model": "SPSLifter", "config": cfg.to_dict(), "data": data, "seed": seed, "git_commit": commit,
+        "model": model_name, "config": cfg.to_dict(), "data": data, "seed": cfg.seed, "git_commit": commit,
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences)},

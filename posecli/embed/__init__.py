@@ -1,0 +1,33 @@
+"""View-invariant probabilistic pose embeddings (Pr-VIPE, seed 003): normalisation, embedding, retrieval."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .normalize import model_input, normalize_2d, normalize_3d, np_mpjpe, np_mpjpe_matrix
+from .retrieval import hit_at_k, rank, top_k
+
+__all__ = ["embed_poses", "hit_at_k", "model_input", "normalize_2d", "normalize_3d", "np_mpjpe", "np_mpjpe_matrix",
+           "rank", "top_k"]
+
+
+@torch.no_grad()
+def embed_poses(model, points: np.ndarray, confidence: np.ndarray, samples: int | None = None, seed: int = 0,
+                device: str = "cpu", batch: int = 4096) -> dict[str, np.ndarray]:
+    """COCO-17 2D poses (N, 17, 2) + (N, 17) -> {"mu": (N, d), "sigma": (N, d), "samples": (N, K, d)}.
+
+    ``model`` is a :class:`posecli.models.prvipe.PrVIPE` (put in eval mode here). Samples come from a generator
+    seeded with ``seed``, so the same poses always get the same samples and sampled scores are reproducible.
+    """
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(model_input(points, confidence))
+    parts: dict[str, list[torch.Tensor]] = {"mu": [], "sigma": [], "samples": []}
+    for s in range(0, len(x), batch):
+        out = model(x[s:s + batch].to(device))
+        parts["samples"].append(model.sample(out, samples, generator=gen).cpu())
+        parts["mu"].append(out["mu"].cpu())
+        parts["sigma"].append(out["sigma"].cpu())
+    dim, k = model.config.dim, samples or model.config.samples
+    empty = {"mu": (0, dim), "sigma": (0, dim), "samples": (0, k, dim)}
+    return {key: torch.cat(v).numpy() if v else np.zeros(empty[key], np.float32) for key, v in parts.items()}

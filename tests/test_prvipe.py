@@ -1,0 +1,188 @@
+"""Pr-VIPE (seed 003): normalisation, NP-MPJPE, matching probability, mining, a few training steps via the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import orthogonal_procrustes
+from scipy.spatial.transform import Rotation
+
+from posecli import joints
+from posecli.cli import main
+from posecli.embed import embed_poses, hit_at_k, model_input, normalize_2d, normalize_3d, np_mpjpe, top_k
+from posecli.embed.normalize import INPUT_INDEX, np_mpjpe_matrix
+from posecli.mocap.dataset import MocapDataset, Sequence
+from posecli.models.prvipe import PrVIPE, VipeConfig
+from posecli.train.vipe import (PairSampler, VipeTrainConfig, evaluate_retrieval, evaluate_retrieval_baselines,
+                                mine_negatives, retrieval_views, train_vipe)
+
+H36M_REST = np.array([  # metres, Y up, facing +z
+    (0, 1.0, 0), (-0.1, 1.0, 0), (-0.1, 0.55, 0), (-0.1, 0.1, 0), (0.1, 1.0, 0), (0.1, 0.55, 0), (0.1, 0.1, 0),
+    (0, 1.25, 0), (0, 1.5, 0), (0, 1.6, 0.08), (0, 1.72, 0), (0.18, 1.48, 0), (0.2, 1.2, 0), (0.22, 0.95, 0),
+    (-0.18, 1.48, 0), (-0.2, 1.2, 0), (-0.22, 0.95, 0)], dtype=np.float64)
+LIMBS = [2, 3, 5, 6, 12, 13, 15, 16]  # knees, ankles, elbows, wrists move
+
+
+def synthetic_sequence(rng: np.random.Generator, subject: str, name: str, n: int = 40) -> Sequence:
+    """Limbs swinging with random amplitudes/phases, the body turned and placed at random."""
+    t = np.arange(n)[:, None, None] / 30.0
+    amp, freq, phase = rng.uniform(0.1, 0.45, (3, 1, 8, 3)) * np.array([1, 6, 20])[:, None, None, None]
+    h36m = np.repeat(H36M_REST[None], n, 0)
+    h36m[:, LIMBS] += amp * np.sin(freq * t + phase)
+    yaw = Rotation.from_euler("y", rng.uniform(0, 360), degrees=True).as_matrix()
+    h36m = h36m @ yaw.T + np.array([rng.uniform(-1, 1), 0, rng.uniform(-1, 1)])
+    coco, _ = joints.convert(h36m, np.ones(h36m.shape[:2]), "h36m17", "coco17")  # eyes/ears: NaN
+    return Sequence(subject, name, 30.0, {"h36m17": h36m.astype(np.float32), "coco17": coco})
+
+
+def synthetic_dataset(seed: int = 0) -> MocapDataset:
+    rng = np.random.default_rng(seed)
+    return MocapDataset([synthetic_sequence(rng, s, f"{s}_{i}") for s in ("101", "102") for i in (1, 2)])
+
+
+def coco_pose(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 500, (17, 2))
+    return pts, np.ones(17)
+
+
+# ------------------------------------------------------------------------------------------------ normalisation
+
+def test_normalize_2d_invariant_to_translation_and_scale_and_half_torso():
+    pts, conf = coco_pose()
+    a, seen = normalize_2d(pts, conf)
+    b, _ = normalize_2d(pts * 3.7 + np.array([120.0, -40.0]), conf)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert a.shape == (13, 2) and seen.all()
+    torso = a[[1, 2, 7, 8]]  # left/right shoulder, left/right hip in the 13-joint order
+    d = np.linalg.norm(torso[:, None] - torso[None], axis=-1)
+    assert d.max() == pytest.approx(0.5, abs=1e-6)
+    np.testing.assert_allclose((a[7] + a[8]) / 2, 0, atol=1e-6)  # hip midpoint at the origin
+
+
+def test_missing_joint_zero_filled_and_flagged():
+    pts, conf = coco_pose(1)
+    pts[9] = np.nan  # left wrist
+    conf[10] = 0  # right wrist
+    x = model_input(pts, conf)
+    assert x.shape == (39,) and np.isfinite(x).all()
+    xy, flags = x[:26].reshape(13, 2), x[26:]
+    wrists = [list(INPUT_INDEX).index(9), list(INPUT_INDEX).index(10)]
+    assert (xy[wrists] == 0).all() and (flags[wrists] == 0).all() and flags.sum() == 11
+
+
+def test_normalize_3d_root_and_unit_spine_path():
+    p = normalize_3d(H36M_REST * 2.3 + 5)
+    np.testing.assert_allclose(p[0], 0, atol=1e-9)
+    assert np.linalg.norm(p[7] - p[0]) + np.linalg.norm(p[8] - p[7]) == pytest.approx(1.0)
+
+
+def test_np_mpjpe_similarity_invariant_and_known_value():
+    rot = Rotation.from_euler("xyz", [30, -50, 80], degrees=True).as_matrix()
+    moved = 0.4 * H36M_REST @ rot.T + np.array([3.0, -1.0, 2.0])
+    assert np_mpjpe(H36M_REST[None], moved[None])[0] == pytest.approx(0.0, abs=1e-6)
+    # One joint of the normalised pose moved by e: by hand with scipy's orthogonal Procrustes (rotation R and
+    # the sum of singular values, whence the scale), and bounded by the unaligned error e / 17.
+    y = normalize_3d(H36M_REST)
+    z = y.copy()
+    z[13] += np.array([0.0, 0.0, 0.17])  # the left wrist, 0.17 normalised units along z
+    zc, yc = z - z.mean(0), y - y.mean(0)
+    rot_zy, singular_sum = orthogonal_procrustes(zc, yc)
+    aligned = singular_sum / (zc ** 2).sum() * zc @ rot_zy + y.mean(0)
+    expected = np.linalg.norm(aligned - y, axis=-1).mean()
+    err = np_mpjpe(z[None], y[None])[0]
+    assert err == pytest.approx(expected, rel=1e-9) and 0 < err < 0.17 / np.sqrt(17)
+    m = np_mpjpe_matrix(np.stack([y, z, moved]), np.stack([y, z]))
+    assert m.shape == (3, 2) and m[0, 0] == pytest.approx(0, abs=1e-6) and m[2, 0] == pytest.approx(0, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------------- model
+
+def test_matching_probability_symmetric_bounded_and_seeded():
+    torch.manual_seed(0)
+    model = PrVIPE(VipeConfig(width=64)).eval()
+    pts = np.stack([coco_pose(s)[0] for s in range(6)])
+    e1 = embed_poses(model, pts, np.ones((6, 17)), seed=3)
+    e2 = embed_poses(model, pts, np.ones((6, 17)), seed=3)
+    assert e1["mu"].shape == (6, 16) and e1["samples"].shape == (6, 20, 16) and (e1["sigma"] > 0).all()
+    np.testing.assert_array_equal(e1["samples"], e2["samples"])
+    z = torch.as_tensor(e1["samples"])
+    p = model.match_prob_matrix(z, z)
+    assert p.shape == (6, 6) and torch.allclose(p, p.T, atol=1e-6)
+    assert (p >= 0.05).all() and (p <= 0.95).all()
+    paired = model.match_prob(z, z.roll(1, 0))
+    assert torch.allclose(paired, p[torch.arange(6), torch.arange(6).roll(1)], atol=1e-6)
+    huge = model.kernel(torch.tensor([0.0, 1e6])).detach()
+    assert float(huge[1]) == pytest.approx(0.05) and float(huge[0]) <= 0.95
+
+
+# ------------------------------------------------------------------------------------------------------ mining
+
+def test_semi_hard_mining_known_distances():
+    d_ap = np.array([1.0, 1.0, 5.0])
+    d_an = np.array([[0.0, 0.5, 1.2, 2.0, 1.1],   # 1.1 matches the anchor's pose; next semi-hard is 1.2
+                     [0.0, 0.3, 0.6, 0.9, 0.95],  # nothing above 1.0: fallback = closest non-matching (0.3)
+                     [0.0, 1.0, 2.0, 3.0, 4.0]])  # all candidates match: none
+    match = np.array([[1, 0, 0, 0, 1], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]], bool)  # column 0: the positive itself
+
+    def is_match(r, c):
+        return match[r, c]
+
+    np.testing.assert_array_equal(mine_negatives(d_ap, d_an, is_match, first=1), [2, 1, -1])
+    np.testing.assert_array_equal(mine_negatives(d_ap, d_an, is_match, fallback="skip"), [2, -1, -1])
+
+
+def test_pair_sampler_shapes():
+    b = PairSampler(synthetic_dataset(), seed=0).sample(8)
+    assert b["anchor"].shape == (8, 39) and b["positive"].shape == (8, 39) and b["poses3d"].shape == (8, 17, 3)
+    assert not np.allclose(b["anchor"], b["positive"])  # two different cameras
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+def test_train_few_steps_and_evaluate():
+    data = synthetic_dataset()
+    train, val = data.split(["102"])
+    cfg = VipeTrainConfig(steps=2, batch=16, model=VipeConfig(width=64))
+    logs = []
+    model = train_vipe(train, cfg, on_step=lambda s, l: logs.append(l))
+    assert len(logs) == 2 and all(np.isfinite(v) for v in logs[-1].values()) and logs[-1]["mined"] > 0
+    for clean in (False, True):
+        res = evaluate_retrieval(model, val, cameras=3, clean=clean, seed=0)
+        assert res["camera_pairs"] == 6 and res["frames"] > 0
+        assert all(0 <= res[k] <= 1 for k in ("hit@1", "hit@10", "hit@20")) and res["hit@1"] <= res["hit@20"]
+    mean = evaluate_retrieval(model, val, cameras=2, scoring="mean")
+    assert 0 <= mean["hit@1"] <= 1
+    # An oracle "lifter" (the true 3D, handed out in the documented call order: per camera, per sequence)
+    # must retrieve the query's own frame first.
+    views = retrieval_views(val, cameras=2, clean=True)
+    truth = iter([views.poses3d[views.sequence == s] for s in np.unique(views.sequence)] * 2)
+    base = evaluate_retrieval_baselines(val, lift=lambda p, c: next(truth), cameras=2, clean=True)
+    assert base["3d_lifting"]["hit@1"] == 1.0
+    assert 0 <= base["2d_keypoints"]["hit@1"] <= 1
+
+
+def test_retrieval_helpers():
+    scores = np.array([[0.1, 0.9, 0.5, 0.9], [0.3, 0.2, 0.1, 0.0]])
+    np.testing.assert_array_equal(top_k(scores, 2), [[1, 3], [0, 1]])
+    np.testing.assert_array_equal(top_k(scores, 2, largest=False), [[0, 2], [3, 2]])
+    acc = np.array([[False, True], [False, False]])
+    assert hit_at_k(acc, (1, 2)) == {"hit@1": 0.0, "hit@2": 0.5}
+
+
+def test_cli_train_vipe_writes_weights_and_card(tmp_path, capsys):
+    npz = tmp_path / "m.npz"
+    synthetic_dataset().save(npz)
+    w = tmp_path / "vipe.safetensors"
+    code = main(["train", "vipe", "--data", f"cmu:{npz}", "--val-subjects", "102", "--steps", "2", "--batch", "8",
+                 "--cameras", "2", "-o", str(w), "-q"])
+    assert code == 0, capsys.readouterr().err
+    card = json.loads(w.with_suffix(".json").read_text())
+    assert card["model"] == "PrVIPE" and card["split"]["val_subjects"] == ["102"]
+    for key in ("held_out_detector_like_2d", "held_out_exact_2d"):
+        assert 0 <= card["metrics"][key]["hit@1"] <= card["metrics"][key]["hit@20"] <= 1
+    from posecli.train.weights import load_weights
+    model = PrVIPE(VipeConfig(**card["config"]["model"]))
+    load_weights(model, w)
