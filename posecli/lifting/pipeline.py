@@ -35,12 +35,36 @@ def load_lifter(path: str | Path, device: str = "cpu") -> tuple[SPSLifter, dict]
     return model.to(device).eval(), card
 
 
+def resample_times(times: np.ndarray, rate: float) -> np.ndarray:
+    """Regular timestamps at ``rate`` covering ``times`` (the model's own frame rate)."""
+    n = max(1, int(np.floor((times[-1] - times[0]) * rate + 1e-6)) + 1)
+    return times[0] + np.arange(n) / rate
+
+
+def interp_frames(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Per-channel linear interpolation of (T, ...) ``values`` from times ``src`` to ``dst``."""
+    flat = values.reshape(len(values), -1)
+    out = np.stack([np.interp(dst, src, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(len(dst), *values.shape[1:]).astype(values.dtype)
+
+
 def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, height: int | None,
-               focal: float | None = None, device: str = "cpu") -> Track:
+               focal: float | None = None, device: str = "cpu", model_fps: float | None = None) -> Track:
+    """Lift one track. The temporal model learned motion at ``model_fps`` (30 for the shipped weights): a
+    60 fps video would show it motion at half speed and half the time span per window, so the normalised
+    input is resampled to ``model_fps`` (linear in time), lifted, and the outputs interpolated back to the
+    track's own frames. A joint's coordinates are interpolated only between frames that saw it, and its
+    confidence is interpolated too, so model frames inside a gap stay missing."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     x, centre, scale = normalize_2d(pts, conf)
-    out = run_windows(model, x, length, device=device)
+    times = track.times
+    if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
+        grid = resample_times(times, model_fps)
+        out = run_windows(model, _interp_input(x, times, grid), length, device=device)
+        out = {k: interp_frames(v, grid, times) for k, v in out.items()}
+    else:
+        out = run_windows(model, x, length, device=device)
     rel, cam = out["joints"], out["camera"]
     w, h = width or 1000, height or 1000
     f = focal or PHONE_FOCAL * max(w, h)
@@ -63,19 +87,34 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
 
 
+def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Resample (T, 17, 3) model input; each joint's coordinates only between frames where it was seen."""
+    out = np.zeros((len(dst), *x.shape[1:]), dtype=np.float32)
+    for j in range(x.shape[1]):
+        seen = x[:, j, 2] > 0
+        if seen.sum() == 0:
+            continue
+        for d in range(2):
+            out[:, j, d] = np.interp(dst, src[seen], x[seen, j, d])
+        out[:, j, 2] = np.interp(dst, src, x[:, j, 2])
+    out[out[..., 2] <= 0] = 0.0
+    return out
+
+
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
                    advance=lambda n=1: None) -> Poses:
     model, card = load_lifter(weights, device)
     length = card["config"]["length"]
+    model_fps = float(card.get("fps", 30.0))  # the shipped weights learned from mocap resampled to 30 fps
     tracks = []
     with torch.inference_mode():
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
                 continue
-            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device))
+            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
-                 "window": length})
+                 "window": length, "model_fps": model_fps})
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)
