@@ -35,21 +35,3 @@ def test_known_mpjpe_and_accel():
     pred[:, 1, 0] = t ** 2  # constant acceleration 2 per frame^2 on one joint
     assert abs(accel_error(pred, gt) - 1.0) < 1e-12  # mean over 2 joints of (2, 0)
 
-
-def test_lifting_resamples_to_the_model_rate_and_back():
-    from posecli.lifting.pipeline import _interp_input, interp_frames, resample_times
-
-    t = np.arange(0, 61) / 60.0  # one second at 60 fps
-    grid = resample_times(t, 30.0)
-    assert len(grid) == 31 and grid[-1] == t[-1]
-    x = np.zeros((61, 17, 3), np.float32)
-    x[:, :, 0] = t[:, None]  # x coordinate = time, seen everywhere but joint 3 at frames 10-19
-    x[:, :, 2] = 1.0
-    x[10:20, 3] = 0.0
-    r = _interp_input(x, t, grid)
-    np.testing.assert_allclose(r[:, 0, 0], grid, atol=1e-6)
-    inside = (grid >= 10 / 60) & (grid <= 19 / 60)  # model frames that fall in the gap stay missing
-    assert (r[inside, 3] == 0).all()
-    np.testing.assert_allclose(r[~inside, 3, 0], grid[~inside], atol=1e-6)
-    back = interp_frames(r[:, :, :1], grid, t)
-    np.testing.assert_allclose(back[:, 0, 0], t, atol=1e-6)

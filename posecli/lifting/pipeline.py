@@ -61,10 +61,10 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     times = track.times
     if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
         grid = resample_times(times, model_fps)
-        out = run_windows(model, _interp_input(x, times, grid), length, device=device)
+        out = _lift_with_flip(model, _interp_input(x, times, grid), length, device)
         out = {k: interp_frames(v, grid, times) for k, v in out.items()}
     else:
-        out = run_windows(model, x, length, device=device)
+        out = _lift_with_flip(model, x, length, device)
     rel, cam = out["joints"], out["camera"]
     w, h = width or 1000, height or 1000
     f = focal or PHONE_FOCAL * max(w, h)
@@ -85,6 +85,18 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     arrays["camera_weak"] = cam.astype(np.float32)
     arrays["keypoints3d_all"] = (rel + root[:, None, :]).astype(np.float32)  # every joint, guessed or seen
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
+
+
+def _lift_with_flip(model: SPSLifter, x: np.ndarray, length: int, device: str) -> dict[str, np.ndarray]:
+    """Test-time flip augmentation (as VideoPose3D): lift the input and its mirror image, mirror the second
+    result back and average. Cheap (lifting is a few % of the pipeline) and it cancels part of the model's
+    left/right asymmetry."""
+    out = run_windows(model, x, length, device=device)
+    xf = x[:, joints.COCO17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=x.dtype)
+    flipped = run_windows(model, xf, length, device=device)
+    back = flipped["joints"][:, joints.H36M17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    cam_back = flipped["camera"] * np.array([1.0, -1.0, 1.0], dtype=np.float32)
+    return {"joints": (out["joints"] + back) / 2, "camera": (out["camera"] + cam_back) / 2}
 
 
 def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
