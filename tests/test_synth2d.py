@@ -309,3 +309,15 @@ def test_mirror_swaps_sides_and_flips_x():
     h = joints.H36M17
     np.testing.assert_allclose(m[:, h.index("left_knee")], pts[:, h.index("right_knee")] * [-1, 1, 1])
     np.testing.assert_allclose(mirror(m, "h36m17"), pts)
+
+
+def test_glitch_mask_covers_flips_and_the_time_between():
+    from posecli.mocap.dataset import Sequence
+    from posecli.train.clips import glitch_mask
+
+    pts = np.zeros((100, 17, 3), np.float32)
+    seq = Sequence("005", "005_05", 30.0, {"h36m17": pts, "coco17": pts},
+                   {"source_fps": 60.0, "jump_frames": [40, 50, 180]})  # source frames at 60 fps
+    mask = glitch_mask(seq)
+    assert mask[20:26].all() and not mask[19] and not mask[26]  # 40..50 at 60 fps -> 20..25 at 30 fps
+    assert mask[90] and mask.sum() == 7  # a lone pop masks its own frame

@@ -45,6 +45,8 @@ def estimate(
     = Temporal.attention,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored motions.")] = True,
+    avoid_glitches: Annotated[bool, typer.Option(help="Skip clips over retargeting pops/flips found by prepare.")]
+    = True,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -55,6 +57,7 @@ def estimate(
     from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
 
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
+                              avoid_glitches=avoid_glitches,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast))
     _train_and_save("estimate", "SPSLifter", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step),

@@ -30,7 +30,8 @@ class Clip:
 
 class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
-                 noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False):
+                 noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False,
+                 avoid_glitches: bool = False):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
@@ -43,15 +44,20 @@ class ClipSampler:
         self.mirror = mirror
         frames = np.array([len(s) for s in self.sequences], dtype=float)
         self.weights = frames / frames.sum()  # every frame equally likely
+        self.bad = [glitch_mask(s) if avoid_glitches else None for s in self.sequences]
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         clips = [self.random_clip() for _ in range(batch)]
         return {k: np.stack([getattr(c, k) for c in clips]) for k in ("x", "joints", "joints2d")}
 
     def random_clip(self) -> Clip:
-        seq = self.sequences[self.rng.choice(len(self.sequences), p=self.weights)]
+        k = self.rng.choice(len(self.sequences), p=self.weights)
+        seq, bad = self.sequences[k], self.bad[k]
         n = len(seq)
-        start = int(self.rng.integers(0, max(1, n - self.length + 1)))
+        for _ in range(20):  # redraw windows that touch a retargeting glitch (few tries: glitches are rare)
+            start = int(self.rng.integers(0, max(1, n - self.length + 1)))
+            if bad is None or not bad[start:start + self.length].any():
+                break
         idx = np.minimum(np.arange(start, start + self.length), n - 1)  # short sequences repeat their end
         h36m, coco = seq.joints["h36m17"][idx], seq.joints["coco17"][idx]
         if self.mirror and self.rng.random() < 0.5:
@@ -84,3 +90,18 @@ def mirror(points: np.ndarray, joint_set: str) -> np.ndarray:
     """The mirror image of a motion (x -> -x, left and right joints swapped): another plausible motion, which
     doubles what 6 training subjects show (e.g. a left-footed balance becomes a right-footed one)."""
     return points[:, joints.get(joint_set).flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=points.dtype)
+
+
+def glitch_mask(seq, span_s: float = 1.0) -> np.ndarray:
+    """Frames (at the sequence's rate) to keep out of training: retargeting pops and flips found by
+    ``prepare`` (``attrs["jump_frames"]``, source-rate indices), and the time between two of them less than
+    ``span_s`` apart, during which a flipped joint (subject 005's knee) sits in the wrong place."""
+    mask = np.zeros(len(seq), dtype=bool)
+    src_fps = float(seq.attrs.get("source_fps") or seq.fps)
+    jumps = sorted(seq.attrs.get("jump_frames") or [])
+    idx = [min(len(seq) - 1, int(round(j * seq.fps / src_fps))) for j in jumps]
+    for a, b, ja, jb in zip(idx, idx[1:], jumps, jumps[1:]):
+        if (jb - ja) / src_fps <= span_s:
+            mask[a:b + 1] = True
+    mask[idx] = True
+    return mask

@@ -39,6 +39,7 @@ class EstimateTrainConfig:
     wocc: float = 0.5
     seed: int = 0
     mirror: bool = True  # left/right mirrored clips (not in the paper; doubles the motions of few subjects)
+    avoid_glitches: bool = True  # no clips over the retargeting pops/flips that prepare flags
     model: LifterConfig = field(default_factory=LifterConfig)
 
     def to_dict(self) -> dict:
@@ -72,7 +73,7 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps)))
-    sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror)
+    sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror, avoid_glitches=cfg.avoid_glitches)
     model.train()
     for step in range(cfg.steps):
         b = {k: torch.as_tensor(v, device=device) for k, v in sampler.sample(cfg.batch).items()}
