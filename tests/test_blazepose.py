@@ -19,7 +19,7 @@ from posecli.detect.anchors import NUM_ANCHORS, generate_anchors
 from posecli.boxes import box_iou
 from posecli.detect.detector import tile_rois, weighted_nms
 from posecli.detect.landmarks import LandmarkModel, refine_with_heatmap
-from posecli.detect.roi import apply_affine, letterbox_roi, warp_crop, warp_crop_numpy
+from posecli.detect.roi import apply_affine, letterbox_roi, warp_crop
 from posecli.errors import PoseCliError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -88,21 +88,10 @@ def _test_image(h=300, w=400):
     return np.ascontiguousarray(np.kron(small, np.ones((10, 10, 1), dtype=np.uint8)))  # blocky: smooth enough
 
 
-@pytest.mark.parametrize("border", ["replicate", "zero"])
-def test_numpy_warp_matches_opencv(border):
-    pytest.importorskip("cv2")
-    image = _test_image()
-    for roi in [Roi(200, 150, 250, 0.3), Roi(50, 40, 300, -2.0), letterbox_roi(400, 300)]:
-        a = warp_crop(image, roi, 64, border)
-        b = warp_crop_numpy(image, roi, 64, border)
-        assert a.shape == b.shape == (64, 64, 3)
-        assert np.abs(a - b).max() <= 1.0  # OpenCV rounds to uint8 and quantises weights
-
-
 def test_crop_samples_the_roi():
     image = _test_image()
     roi = Roi(205.0, 145.0, 100.0, 0.0)  # axis aligned, 100 px -> 50 px: one crop px = 2 image px
-    crop = warp_crop_numpy(image, roi, 50)
+    crop = warp_crop(image, roi, 50)
     # crop pixel (j, i) samples image point roi corner + 2 * (j, i)
     np.testing.assert_array_equal(crop[10, 20], image[95 + 20, 155 + 40].astype(np.float32))
 

@@ -69,7 +69,3 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("out of memory (try --every, --start/--end, or a smaller input)", 1, debug)
     except Exception as exc:  # a bug: keep it one line, but make the traceback one flag away
         return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", 1, debug)
-
-
-def entry() -> None:
-    sys.exit(main())
