@@ -103,10 +103,6 @@ class IterativeRegressor(nn.Module):
                                  nn.Linear(hidden, hidden), nn.LeakyReLU(0.1), nn.Dropout(dropout),
                                  nn.Linear(hidden, out))
         self.iterations = iterations
-        # Start each refinement at zero: the loop feeds y back into its own input, and a random last layer
-        # can start a runaway (seen: the single-frame ablation's camera reached 1e13 by the end of training).
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.mean.expand(*x.shape[:-1], -1)
