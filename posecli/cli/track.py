@@ -56,7 +56,8 @@ def track(
                                              "one-person legacy solution for reference.")] = Backend.blazepose,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
-    min_frames: Annotated[int, typer.Option(min=1, help="Drop tracks seen in fewer frames.")] = 5,
+    min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
+                                                      "(default: 0.25 s of video, at least 5).")] = None,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the person detector every N frames (and whenever "
                                               "someone is lost); people are followed in between.")] = 10,
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]

@@ -25,7 +25,7 @@ class TrackOptions:
     every: int = 1
     fps: float | None = None  # for image folders
     max_age: float = 1.0  # seconds a lost person keeps their ID
-    min_frames: int = 5  # shorter tracks are dropped (flickering false detections)
+    min_frames: int | None = None  # shorter tracks are dropped; default: 0.25 s of video, at least 5 frames
     max_persons: int | None = None
     order: str = "length"  # or "size"
     smooth: bool = False
@@ -46,7 +46,10 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
             times[frame.index] = frame.time
             advance()
     backend.close()
-    min_frames = 1 if info.kind == "image" else opts.min_frames
+    # Flickering false detections live a few frames; a quarter second keeps the rule the same at 30 and 60 fps,
+    # and a clip shorter than that keeps anyone seen in half of it.
+    default_min = min(max(5, round(0.25 * info.fps / opts.every)), max(1, total // 2))
+    min_frames = 1 if info.kind == "image" else opts.min_frames or default_min
     pieces = stitch(tracker.tracks, max_age, info.fps) if opts.stitch else tracker.tracks
     tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth)
               for tid, hist in pieces if len(hist) >= min_frames]
