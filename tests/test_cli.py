@@ -192,3 +192,13 @@ def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_estimate_refuses_a_pose_file_without_2d(tmp_path, capsys):
+    from posecli.poses import KEYPOINTS_3D
+
+    pts = np.zeros((3, 17, 3))
+    write_poses(Poses([Track(1, [0, 1, 2], [0, 0.1, 0.2], {KEYPOINTS_3D: Keypoints("h36m17", pts)})], fps=10.0),
+                tmp_path / "only3d.npz")
+    code, _, err = run(capsys, "estimate", tmp_path / "only3d.npz", "-o", tmp_path / "out.npz")
+    assert code == 1 and "no 2D keypoints" in err and not (tmp_path / "out.npz").exists()

@@ -8,12 +8,9 @@ import typer
 
 from ..atomic import check_writable
 from ..console import note
-from ..formats import read_poses, write_poses
-from ..formats.openpose import looks_like_openpose
+from ..formats import is_pose_input, read_poses, write_poses
 from . import app
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
-
-POSE_SUFFIXES = {".npz", ".json", ".csv"}
 
 EPILOG = """Examples:
 
@@ -54,7 +51,7 @@ def estimate(
     out = out or Path(f"{source.stem}_poses.npz")
     check_writable(out)
     weights_file = weight_path("estimate", weights)
-    if (source.suffix.lower() in POSE_SUFFIXES and source.is_file()) or looks_like_openpose(source):
+    if is_pose_input(source):
         poses = read_poses(source, fps=fps)
     else:
         from ..track.backends import BlazePoseBackend

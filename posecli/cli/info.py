@@ -8,17 +8,13 @@ from typing import Annotated
 import typer
 
 from ..console import stdout
-from ..formats import read_poses
-from ..formats.openpose import looks_like_openpose
+from ..formats import is_pose_input, read_poses
 from ..video import probe
 from . import app
 from .options import Debug, Fps, Quiet
 
-POSE_SUFFIXES = {".npz", ".json", ".trc", ".csv"}
-
-
 def describe(path: Path, fps: float | None = None) -> dict:
-    if (path.suffix.lower() in POSE_SUFFIXES and not path.is_dir()) or looks_like_openpose(path):
+    if is_pose_input(path):
         return {"kind": "poses", "path": str(path), **read_poses(path, fps=fps).summary()}
     return probe(path, fps=fps).to_dict()
 

@@ -21,6 +21,12 @@ WRITE_FORMATS = {
 _BY_SUFFIX = {".npz": "npz", ".json": "json", ".trc": "trc", ".csv": "csv"}
 
 
+def is_pose_input(path: str | Path) -> bool:
+    """Whether a command's input is a pose file (or OpenPose folder) rather than a video or images."""
+    path = Path(path)
+    return (path.suffix.lower() in _BY_SUFFIX and not path.is_dir()) or openpose.looks_like_openpose(path)
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     path = Path(path)
     if not path.exists():
@@ -91,4 +97,4 @@ def write_poses(poses: Poses, path: str | Path, fmt: str | None = None, *, track
                            f"use an extension (.npz .json .trc .csv) or --to {{{','.join(WRITE_FORMATS)}}}")
 
 
-__all__ = ["WRITE_FORMATS", "read_poses", "require_file", "write_poses"]
+__all__ = ["WRITE_FORMATS", "is_pose_input", "read_poses", "require_file", "write_poses"]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import joints
+from ..errors import PoseCliError
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from ..train.weights import load_weights
 from ..models.sps_lifter import LifterConfig, SPSLifter
@@ -115,6 +116,9 @@ def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
                    advance=lambda n=1: None) -> Poses:
+    if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
+        raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
+                           "give a video or a file written by `posecli track`")
     model, card = load_lifter(weights, device)
     length = card["config"]["length"]
     model_fps = float(card.get("fps", 30.0))  # the shipped weights learned from mocap resampled to 30 fps

@@ -39,13 +39,15 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     max_age = max(1, round(opts.max_age * info.fps))
     tracker = Tracker(max_age=max_age)
     times: dict[int, float] = {}
-    with progress(f"track {Path(path).name}", total) as advance:
-        for frame in read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps):
-            people = backend.persons(frame.image)
-            tracker.update(frame.index, [p.observation() for p in people])
-            times[frame.index] = frame.time
-            advance()
-    backend.close()
+    try:
+        with progress(f"track {Path(path).name}", total) as advance:
+            for frame in read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps):
+                people = backend.persons(frame.image)
+                tracker.update(frame.index, [p.observation() for p in people])
+                times[frame.index] = frame.time
+                advance()
+    finally:
+        backend.close()
     # Flickering false detections live a few frames; a quarter second keeps the rule the same at 30 and 60 fps,
     # and a clip shorter than that keeps anyone seen in half of it.
     default_min = min(max(5, round(0.25 * info.fps / opts.every)), max(1, total // 2))
