@@ -13,29 +13,11 @@ from posecli import joints
 from posecli.cli import main
 from posecli.embed import embed_poses, hit_at_k, model_input, normalize_2d, normalize_3d, np_mpjpe, top_k
 from posecli.embed.normalize import INPUT_INDEX, np_mpjpe_matrix
-from posecli.mocap.dataset import MocapDataset, Sequence
+from posecli.mocap.dataset import MocapDataset
 from posecli.models.prvipe import PrVIPE, VipeConfig
+from helpers import H36M_REST, synthetic_sequence
 from posecli.train.vipe import (PairSampler, VipeTrainConfig, evaluate_retrieval, evaluate_retrieval_baselines,
                                 mine_negatives, retrieval_views, train_vipe)
-
-H36M_REST = np.array([  # metres, Y up, facing +z
-    (0, 1.0, 0), (-0.1, 1.0, 0), (-0.1, 0.55, 0), (-0.1, 0.1, 0), (0.1, 1.0, 0), (0.1, 0.55, 0), (0.1, 0.1, 0),
-    (0, 1.25, 0), (0, 1.5, 0), (0, 1.6, 0.08), (0, 1.72, 0), (0.18, 1.48, 0), (0.2, 1.2, 0), (0.22, 0.95, 0),
-    (-0.18, 1.48, 0), (-0.2, 1.2, 0), (-0.22, 0.95, 0)], dtype=np.float64)
-LIMBS = [2, 3, 5, 6, 12, 13, 15, 16]  # knees, ankles, elbows, wrists move
-
-
-def synthetic_sequence(rng: np.random.Generator, subject: str, name: str, n: int = 40) -> Sequence:
-    """Limbs swinging with random amplitudes/phases, the body turned and placed at random."""
-    t = np.arange(n)[:, None, None] / 30.0
-    amp, freq, phase = rng.uniform(0.1, 0.45, (3, 1, 8, 3)) * np.array([1, 6, 20])[:, None, None, None]
-    h36m = np.repeat(H36M_REST[None], n, 0)
-    h36m[:, LIMBS] += amp * np.sin(freq * t + phase)
-    yaw = Rotation.from_euler("y", rng.uniform(0, 360), degrees=True).as_matrix()
-    h36m = h36m @ yaw.T + np.array([rng.uniform(-1, 1), 0, rng.uniform(-1, 1)])
-    coco, _ = joints.convert(h36m, np.ones(h36m.shape[:2]), "h36m17", "coco17")  # eyes/ears: NaN
-    return Sequence(subject, name, 30.0, {"h36m17": h36m.astype(np.float32), "coco17": coco})
-
 
 def synthetic_dataset(seed: int = 0) -> MocapDataset:
     rng = np.random.default_rng(seed)

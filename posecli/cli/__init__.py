@@ -40,6 +40,8 @@ from . import track as _track  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
 from . import estimate as _estimate  # noqa: E402,F401
 from . import data as _data  # noqa: E402,F401
+from . import embed as _embed  # noqa: E402,F401
+from . import align as _align  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:

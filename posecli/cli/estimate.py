@@ -8,8 +8,9 @@ import typer
 
 from ..atomic import check_writable
 from ..console import note
-from ..formats import is_pose_input, read_poses, write_poses
+from ..formats import write_poses
 from . import app
+from .sources import poses_from
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
 
 EPILOG = """Examples:
@@ -51,15 +52,7 @@ def estimate(
     out = out or Path(f"{source.stem}_poses.npz")
     check_writable(out)
     weights_file = weight_path("estimate", weights)
-    if is_pose_input(source):
-        poses = read_poses(source, fps=fps)
-    else:
-        from ..track.backends import BlazePoseBackend
-        from ..track.pipeline import TrackOptions, track_video
-
-        poses = track_video(source, BlazePoseBackend(max_persons=max_persons),
-                            TrackOptions(start=start, end=end, every=every, fps=fps, max_persons=max_persons,
-                                         smooth=smooth))
+    poses = poses_from(source, max_persons, smooth, start, end, every, fps)
     result = estimate_poses(poses, weights_file, focal=focal, device=device)
     write_poses(result, out)
     note(f"wrote {out}: {len(result.tracks)} track(s) with 3D joints")

@@ -69,6 +69,19 @@ def model_input(points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     return np.concatenate([flat, seen.astype(np.float32)], -1)
 
 
+_MIRROR = np.array([INPUT_JOINTS.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
+                    for n in INPUT_JOINTS])
+
+
+def mirror_input(x: np.ndarray) -> np.ndarray:
+    """Model input (..., 39) of the mirror image: x negated (the hip centre stays the origin), left/right
+    swapped. What the paper's chirality handling embeds: embeddings are chiral, so a pose and its mirror differ."""
+    x = np.asarray(x, dtype=np.float32)
+    pts = x[..., :2 * NUM_INPUT].reshape(*x.shape[:-1], NUM_INPUT, 2)[..., _MIRROR, :] * np.float32([-1, 1])
+    seen = x[..., 2 * NUM_INPUT:][..., _MIRROR]
+    return np.concatenate([pts.reshape(*x.shape[:-1], 2 * NUM_INPUT), seen], -1) + 0.0  # -0.0 -> 0.0
+
+
 def normalize_3d(points: np.ndarray) -> np.ndarray:
     """H36M-17 (..., 17, 3) -> pelvis at the origin, pelvis->spine->thorax path of length 1."""
     p = np.asarray(points, dtype=np.float64)

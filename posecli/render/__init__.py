@@ -1,0 +1,1 @@
+"""Drawing poses onto images and videos."""

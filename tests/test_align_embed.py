@@ -1,0 +1,220 @@
+"""``embed`` / ``retrieve`` / ``align``: mirroring, atrous smoothing, alignment of known warps, the CLI round trips."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import synthetic_sequence
+from posecli import joints
+from posecli.align.sequences import align_tracks, atrous_smooth, fill_from_nearest, kendall_tau
+from posecli.cli import main
+from posecli.embed import model_input
+from posecli.embed.matching import match_matrix
+from posecli.embed.normalize import mirror_input
+from posecli.embed.pipeline import embed_track
+from posecli.formats import read_poses, write_poses
+from posecli.models.prvipe import PrVIPE, VipeConfig
+from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+from posecli.weights_registry import weight_path
+
+W, H = 640, 480
+
+
+def project(coco3d: np.ndarray, yaw: float = 30.0) -> np.ndarray:
+    """World (T, 17, 3) metres, Y up -> (T, 17, 2) pixels of a camera 4 m away turned by ``yaw`` degrees."""
+    from scipy.spatial.transform import Rotation
+
+    c = np.nanmean(coco3d.reshape(-1, 3), 0)
+    p = (coco3d - c) @ Rotation.from_euler("y", yaw, degrees=True).as_matrix().T + np.array([0, 0, 4.0])
+    return np.stack([500 * p[..., 0] / p[..., 2] + W / 2, -500 * p[..., 1] / p[..., 2] + H / 2], -1)
+
+
+def mirrored(points: np.ndarray) -> np.ndarray:
+    """What a mirrored video shows: x flipped, and the detector calls the person's left 'left' again."""
+    out = points[:, joints.COCO17.flip_permutation].copy()
+    out[..., 0] = W - out[..., 0]
+    return out
+
+
+def pose_file(path, points: np.ndarray, fps: float = 30.0, track_id: int = 1):
+    conf = np.where(np.isfinite(points).all(-1), 0.9, 0.0)
+    t = Track(track_id, np.arange(len(points)), np.arange(len(points)) / fps,
+              {KEYPOINTS_2D: Keypoints("coco17", points, conf)})
+    poses = Poses([t], fps, W, H, len(points), source=str(path.with_suffix(".mp4")))
+    write_poses(poses, path)
+    return poses
+
+
+@pytest.fixture(scope="module")
+def motion() -> np.ndarray:
+    """60 frames of distinct poses (limbs swinging), COCO-17 world coordinates; face points filled in."""
+    seq = synthetic_sequence(np.random.default_rng(3), "1", "a", n=60)
+    coco = seq.joints["coco17"].astype(np.float64)
+    for j in range(5):  # eyes/ears are NaN in the synthetic skeleton: put them near the nose
+        coco[:, j] = coco[:, 0] + 0.03 * j
+    return coco
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> PrVIPE:
+    torch.manual_seed(0)
+    return PrVIPE(VipeConfig(width=64)).eval()
+
+
+def as_track(points: np.ndarray) -> Track:
+    conf = np.ones(points.shape[:2])
+    return Track(1, np.arange(len(points)), np.arange(len(points)) / 30.0, {KEYPOINTS_2D: Keypoints("coco17", points, conf)})
+
+
+# ----------------------------------------------------------------------------------------------- pieces
+
+def test_mirror_input_is_an_involution_and_fixes_symmetric_poses(motion):
+    x = model_input(project(motion), np.ones(motion.shape[:2]))
+    np.testing.assert_allclose(mirror_input(mirror_input(x)), x, atol=1e-6)
+    assert np.abs(mirror_input(x) - x).max() > 0.1
+    # the model input of a mirrored image is the mirror of the model input
+    np.testing.assert_allclose(model_input(mirrored(project(motion)), np.ones(motion.shape[:2])), mirror_input(x),
+                               atol=1e-5)
+
+
+def test_atrous_smoothing_against_a_direct_sum():
+    rng = np.random.default_rng(0)
+    cost = rng.uniform(size=(23, 17))
+    out = atrous_smooth(cost, 7, 3)
+    for i, j in [(0, 0), (5, 11), (22, 16), (10, 3), (12, 12)]:
+        terms = [cost[i + 3 * t, j + 3 * t] for t in range(-3, 4) if 0 <= i + 3 * t < 23 and 0 <= j + 3 * t < 17]
+        assert out[i, j] == pytest.approx(np.mean(terms), rel=1e-6)
+    np.testing.assert_allclose(atrous_smooth(cost, 1, 3), cost, rtol=1e-6)
+    with pytest.raises(Exception):
+        atrous_smooth(cost, 6, 3)
+
+
+def test_fill_from_nearest_and_kendall_tau():
+    v = np.arange(6.0)[:, None]
+    out = fill_from_nearest(v, np.array([False, True, False, False, True, False]))
+    np.testing.assert_array_equal(out[:, 0], [1, 1, 1, 4, 4, 4])  # frame 2: 1 and 4 are 1 and 2 away
+    assert kendall_tau(np.arange(10)) == pytest.approx(1.0) and kendall_tau(np.arange(10)[::-1]) == pytest.approx(-1.0)
+    # ties (a held B frame) count as neither concordant nor discordant (tau-b)
+    assert 0.9 < kendall_tau(np.array([0, 1, 1, 2, 3, 4, 5, 6, 7, 8])) < 1.0
+
+
+def test_matching_probabilities_symmetric_in_range_and_invalid_rows_nan(tiny_model, motion):
+    e = embed_track(tiny_model, as_track(project(motion)))
+    p = match_matrix(tiny_model, e, e, scoring="mean")
+    np.testing.assert_allclose(p, p.T, atol=1e-6)
+    assert (p >= 0.05).all() and (p <= 0.95).all()
+    ps = match_matrix(tiny_model, e, e, scoring="sampled", seed=4)
+    assert ((ps >= 0.05) & (ps <= 0.95)).all()
+    np.testing.assert_array_equal(ps, match_matrix(tiny_model, e, e, scoring="sampled", seed=4))  # seeded
+    pts = project(motion)
+    pts[7, 3:] = np.nan  # frame 7: only 3 COCO points left -> invalid
+    t = as_track(pts)
+    t.keypoints[KEYPOINTS_2D].confidence[7, 3:] = 0
+    e2 = embed_track(tiny_model, t)
+    assert not e2["valid"][7] and e2["valid"].sum() == 59
+    assert np.isnan(match_matrix(tiny_model, e2, e, scoring="mean")[7]).all()
+
+
+def test_align_recovers_a_frame_repeating_warp_exactly(tiny_model, motion):
+    """B shows each pose of A twice (half speed): with point scoring identical poses have the lowest distance,
+    so DTW without smoothing must pair B frames 2k and 2k+1 with A frame k."""
+    pts = project(motion)
+    a, b = as_track(pts), as_track(np.repeat(pts, 2, 0))
+    res = align_tracks(tiny_model, a, b, size=1, chirality="none", scoring="mean")
+    np.testing.assert_allclose(res.mapping(), 2 * np.arange(60) + 0.5)
+    # every pair on the path is two identical poses: the distance is -log p at zero embedding distance
+    assert res.distance == pytest.approx(-np.log(float(tiny_model.kernel(torch.zeros(())))), rel=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------- shipped model
+
+def shipped():
+    return weight_path("vipe")
+
+
+def stretched(points: np.ndarray, factor: float) -> np.ndarray:
+    """The motion played ``factor`` times slower (linear interpolation between frames)."""
+    t = np.arange(int((len(points) - 1) * factor) + 1) / factor
+    flat = points.reshape(len(points), -1)
+    return np.stack([np.interp(t, np.arange(len(points)), flat[:, k]) for k in range(flat.shape[1])], 1).reshape(
+        len(t), *points.shape[1:])
+
+
+def test_cli_align_time_stretched_copy_from_another_view(tmp_path, motion):
+    """B = the same motion seen from 70 degrees further round and played 1.5x slower: the path must follow the
+    warp (mean error under 2 frames of B) and the files must be written."""
+    a, b = project(motion, 20.0), stretched(project(motion, 90.0), 1.5)
+    pose_file(tmp_path / "a.npz", a)
+    pose_file(tmp_path / "b.npz", b)
+    out, plot = tmp_path / "align.json", tmp_path / "align.png"
+    assert main(["align", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "-o", str(out), "--plot", str(plot),
+                 "-q"]) == 0
+    r = json.loads(out.read_text())
+    fb = np.array([m["frame_b"] for m in r["b_for_a"]])
+    assert len(fb) == 60 and np.abs(fb - 1.5 * np.arange(60)).mean() < 2.0
+    assert r["kendall_tau_path"] > 0.95 and not r["mirrored"]
+    path = np.array(r["path"])
+    assert (path[0] == [0, 0]).all() and (path[-1] == [59, len(b) - 1]).all() and (np.diff(path, axis=0) >= 0).all()
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_align_detects_a_mirrored_performance(tmp_path, motion):
+    a = project(motion, 10.0)
+    pose_file(tmp_path / "a.npz", a)
+    pose_file(tmp_path / "m.npz", mirrored(a))
+    out = tmp_path / "m.json"
+    assert main(["align", str(tmp_path / "a.npz"), str(tmp_path / "m.npz"), "-o", str(out), "-q"]) == 0
+    r = json.loads(out.read_text())
+    assert r["mirrored"] is True
+    fb = np.array([m["frame_b"] for m in r["b_for_a"]])
+    assert np.abs(fb - np.arange(60)).mean() < 1.0
+
+
+def test_cli_embed_and_retrieve(tmp_path, motion, capsys):
+    a, b = project(motion, 0.0), project(motion, 120.0)
+    pose_file(tmp_path / "a.npz", a)
+    pose_file(tmp_path / "b.npz", b)
+    emb = tmp_path / "a_emb.npz"
+    assert main(["embed", str(tmp_path / "a.npz"), "-o", str(emb), "--samples", "5", "-q"]) == 0
+    t = read_poses(emb).tracks[0]
+    assert t.arrays["embedding_mu"].shape == (60, 16) and t.arrays["embedding_samples"].shape == (60, 5, 16)
+    assert (t.arrays["embedding_sigma"] > 0).all() and t.arrays["embedding_valid"].all()
+    assert KEYPOINTS_2D in t.keypoints  # kept, so the file can be searched and aligned again
+    # deterministic: the same file twice gives the same numbers
+    emb2 = tmp_path / "again.npz"
+    assert main(["embed", str(tmp_path / "a.npz"), "-o", str(emb2), "--samples", "5", "-q"]) == 0
+    np.testing.assert_array_equal(read_poses(emb2).tracks[0].arrays["embedding_samples"], t.arrays["embedding_samples"])
+    # Retrieval across views: frame 30 seen from 120 degrees away should find itself (or a neighbour) first.
+    res = tmp_path / "r.json"
+    assert main(["retrieve", str(emb), str(tmp_path / "b.npz"), "--frame", "30", "-k", "3", "-o", str(res), "-q"]) == 0
+    r = json.loads(res.read_text())
+    assert len(r) == 1 and r[0]["query"]["frame"] == 30 and [m["rank"] for m in r[0]["matches"]] == [1, 2, 3]
+    probs = [m["prob"] for m in r[0]["matches"]]
+    assert probs == sorted(probs, reverse=True) and all(0.05 <= p <= 0.95 for p in probs)
+    assert abs(r[0]["matches"][0]["frame"] - 30) <= 2
+    # Searching a file against itself never returns the query frame itself.
+    csv = tmp_path / "r.csv"
+    assert main(["retrieve", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "-k", "2", "-o", str(csv), "-q"]) == 0
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    assert len(rows) == 120 and all(row[2] != row[6] for row in rows)
+    # A table on stdout without -o.
+    capsys.readouterr()
+    assert main(["retrieve", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--frame", "3", "-k", "1"]) == 0
+    assert "p(match)" in capsys.readouterr().out
+
+
+def test_cli_bad_inputs_one_line(tmp_path, motion, capsys):
+    pose_file(tmp_path / "a.npz", project(motion))
+    capsys.readouterr()
+    for args in (["retrieve", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--frame", "999"],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "missing.npz")],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--kernel", "6"],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--video", str(tmp_path / "s.mp4")],
+                 ["embed", str(tmp_path / "a.npz"), "-o", str(tmp_path / "no" / "dir" / "e.npz")]):
+        code = main(args)
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and len(err.splitlines()) == 1 and err.startswith("posecli: error:"), (args, err)
+    assert not (tmp_path / "s.mp4").exists()
