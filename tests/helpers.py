@@ -132,3 +132,34 @@ def synthetic_sequence(rng: np.random.Generator, subject: str, name: str, n: int
     h36m = h36m @ yaw.T + np.array([rng.uniform(-1, 1), 0, rng.uniform(-1, 1)])
     coco, _ = joints.convert(h36m, np.ones(h36m.shape[:2]), "h36m17", "coco17")  # eyes/ears: NaN
     return Sequence(subject, name, 30.0, {"h36m17": h36m.astype(np.float32), "coco17": coco})
+
+
+def posed_motion(n: int = 60) -> np.ndarray:
+    """COCO-17 world motion (Y up, metres) in which every frame is a different pose and bone lengths stay fixed:
+    left arm rising sideways with the elbow bending, right arm rising forward, a squat down and up, the trunk
+    leaning and the body turning 60 degrees. Eyes/ears are put beside the nose (the skeleton has none)."""
+    h = joints.H36M17
+    J = {name: i for i, name in enumerate(h.joints)}
+    t = np.linspace(0, 1, n)
+    out = np.repeat(H36M_REST[None], n, 0).copy()
+    def rot(axis, deg):
+        return Rotation.from_euler(axis, deg, degrees=True).as_matrix()
+    for k, tk in enumerate(t):
+        p = out[k]
+        def limb(a, b, c, r1, r2):
+            p[b] = p[a] + r1 @ (H36M_REST[b] - H36M_REST[a])
+            p[c] = p[b] + r1 @ r2 @ (H36M_REST[c] - H36M_REST[b])
+        limb(J["left_shoulder"], J["left_elbow"], J["left_wrist"], rot("z", 150 * tk), rot("x", -90 * tk))
+        limb(J["right_shoulder"], J["right_elbow"], J["right_wrist"], rot("x", -110 * tk ** 2), rot("x", -20))
+        knee = 70 * np.sin(np.pi * tk)
+        for s in ("left", "right"):
+            limb(J[f"{s}_hip"], J[f"{s}_knee"], J[f"{s}_ankle"], rot("x", -knee / 2 - (25 * tk if s == "left" else 0)), rot("x", knee))
+        # lean the upper body forward about the pelvis
+        upper = [J[x] for x in ("spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
+                                "right_shoulder", "right_elbow", "right_wrist")]
+        p[upper] = (p[upper] - p[0]) @ rot("x", 25 * tk).T + p[0]
+        p[:] = (p - p[0]) @ rot("y", 60 * tk).T + p[0]  # and turn
+    coco, _ = joints.convert(out, np.ones(out.shape[:2]), "h36m17", "coco17")
+    for j in range(1, 5):
+        coco[:, j] = coco[:, 0] + np.array([0.03 * (1 if j % 2 else -1), 0.03, 0.02])
+    return coco
