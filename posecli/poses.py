@@ -91,6 +91,11 @@ class Track:
     def __len__(self) -> int:
         return int(self.frames.shape[0])
 
+    def row(self, frame: int) -> int | None:
+        """Where video frame ``frame`` is among this track's frames; None if the person was not seen in it."""
+        hit = int(np.searchsorted(self.frames, frame))
+        return hit if hit < len(self.frames) and self.frames[hit] == frame else None
+
     def subset(self, index: np.ndarray) -> Track:
         """The track restricted to some of its frames (boolean mask or indices)."""
         return Track(self.id, self.frames[index], self.times[index],

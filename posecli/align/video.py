@@ -18,8 +18,8 @@ from ..video import VideoWriter, probe, read_frames
 
 
 def _pose_at(track: Track, frame: int) -> tuple[np.ndarray, np.ndarray, str] | None:
-    hit = np.searchsorted(track.frames, frame)
-    if hit >= len(track) or track.frames[hit] != frame or KEYPOINTS_2D not in track.keypoints:
+    hit = track.row(frame)
+    if hit is None or KEYPOINTS_2D not in track.keypoints:
         return None
     kp = track.keypoints[KEYPOINTS_2D]
     return kp.points[hit], kp.confidence[hit], kp.joint_set

@@ -1,6 +1,7 @@
 """``posecli estimate``: 3D joints per person per frame (tracks first when given a video)."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -8,6 +9,7 @@ import typer
 
 from ..atomic import check_writable
 from ..console import note
+from ..errors import InputError
 from ..formats import write_poses
 from . import app
 from .sources import poses_from
@@ -23,9 +25,22 @@ EPILOG = """Examples:
 
   posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
 
+  posecli estimate dance.mp4 -o poses.npz --body anny
+
+  posecli estimate dance.mp4 -o poses.npz --body smpl --body-model SMPL_NEUTRAL.pkl --vertices
+
 Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
-position) and 'camera_weak' per frame. Long videos run in overlapping 32-frame windows."""
+position) and 'camera_weak' per frame. Long videos run in overlapping 32-frame windows.
+With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_shape',
+'body_global_orient', 'body_transl', 'body_joints', 'body_error'; 'body_vertices' with --vertices),
+in the same camera frame. Anny (open) builds a cache under ~/.cache/anny on first use (~1.5 min)."""
+
+
+class BodyModel(str, Enum):
+    none = "none"
+    anny = "anny"
+    smpl = "smpl"
 
 
 @app.command(epilog=EPILOG)
@@ -37,6 +52,12 @@ def estimate(
                                                    "(default: a phone's 26 mm-equivalent lens).")] = None,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people.")] = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the 2D keypoints first.")] = False,
+    body: Annotated[BodyModel, typer.Option(help="Fit a body model to each person's 3D joints: anny (open, "
+                                            "built in) or smpl (needs --body-model).")] = BodyModel.none,
+    body_model: Annotated[Optional[Path], typer.Option(help="SMPL model file (.pkl or .npz) for --body smpl.",
+                                                       dir_okay=False)] = None,
+    vertices: Annotated[bool, typer.Option("--vertices", help="Also store the body's vertices per frame "
+                                           "(large: ~165 kB per person-frame for Anny).")] = False,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -51,8 +72,23 @@ def estimate(
 
     out = out or Path(f"{source.stem}_poses.npz")
     check_writable(out)
+    if body is BodyModel.smpl and body_model is None:
+        raise InputError("--body smpl needs the SMPL model file", "add --body-model path/to/SMPL_NEUTRAL.pkl")
+    if body_model is not None and body is not BodyModel.smpl:
+        raise InputError("--body-model is only used with --body smpl", "add --body smpl, or drop --body-model")
+    if vertices and body is BodyModel.none:
+        raise InputError("--vertices needs a body model", "add --body anny (or --body smpl --body-model FILE)")
+    if body is not BodyModel.none:
+        from ..body import load_body
+
+        load_body(body.value, body_model)  # bad model files fail here, before the long work
     weights_file = weight_path("estimate", weights)
     poses = poses_from(source, max_persons, smooth, start, end, every, fps)
     result = estimate_poses(poses, weights_file, focal=focal, device=device)
+    if body is not BodyModel.none:
+        from ..body import fit_poses
+
+        result = fit_poses(result, body.value, body_model, vertices=vertices)
     write_poses(result, out)
-    note(f"wrote {out}: {len(result.tracks)} track(s) with 3D joints")
+    fitted = f" and a fitted {body.value} body" if body is not BodyModel.none else ""
+    note(f"wrote {out}: {len(result.tracks)} track(s) with 3D joints{fitted}")

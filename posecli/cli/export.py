@@ -16,7 +16,9 @@ _FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
 
 @app.command(epilog="Examples:\n\n  posecli export poses.npz --to trc -o poses.trc --track 1\n\n"
                     "  posecli export tracks.npz --to coco-json -o keypoints.json\n\n"
-                    "  posecli export tracks.npz --to vp3d -o data_2d_custom_myvideo.npz")
+                    "  posecli export tracks.npz --to vp3d -o data_2d_custom_myvideo.npz\n\n"
+                    "  posecli export poses.npz --to bvh -o motion.bvh --track 1\n\n"
+                    "  posecli export poses.npz --to obj -o body.obj --frame 120")
 def export(
     file: Annotated[Path, typer.Argument(help="Pose file: posecli NPZ/JSON, COCO JSON, VideoPose3D NPZ, TRC or CSV.")],
     out: Out,
@@ -24,6 +26,8 @@ def export(
                                                         "Default: from the output's extension.")] = None,
     track: Annotated[Optional[int], typer.Option("--track", help="Track id, for formats holding one person.")] = None,
     layer: Annotated[Optional[str], typer.Option("--layer", help="Keypoint layer to export.")] = None,
+    frame: Annotated[Optional[int], typer.Option("--frame", min=0, help="Video frame to export, for --to obj "
+                                                                        "(default: the track's first).")] = None,
     fps: Fps = None,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -32,5 +36,5 @@ def export(
     if to is not None and to not in WRITE_FORMATS:
         raise typer.BadParameter(f"unknown format {to!r}; choose from {', '.join(WRITE_FORMATS)}", param_hint="--to")
     poses = read_poses(file, fps=fps)
-    write_poses(poses, out, to, track=track, layer=layer)
+    write_poses(poses, out, to, track=track, layer=layer, frame=frame)
     note(f"wrote {out}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError, PoseCliError, SchemaError
 from ..poses import Poses
-from . import coco, csv, native, openpose, trc, vp3d
+from . import bvh_export, coco, csv, mesh_export, native, openpose, trc, vp3d
 
 WRITE_FORMATS = {
     "npz": "posecli NPZ (default; lossless)",
@@ -17,8 +17,13 @@ WRITE_FORMATS = {
     "vp3d": "VideoPose3D-style NPZ (positions_2d / positions_3d)",
     "trc": "TRC markers for OpenSim / Pose2Sim (3D, one track)",
     "csv": "CSV, one row per track and frame",
+    "bvh": "BVH skeleton animation for Blender and other 3D tools (3D, one track)",
+    "glb": "glTF 2.0 binary: the body mesh sequence as a morph-target animation (one track)",
+    "obj": "Wavefront OBJ: the body mesh of one frame (--frame; one track)",
 }
 _BY_SUFFIX = {".npz": "npz", ".json": "json", ".trc": "trc", ".csv": "csv"}
+# Write-only formats: never read back, so they stay out of _BY_SUFFIX (is_pose_input must not claim them).
+_WRITE_SUFFIX = {**_BY_SUFFIX, ".bvh": "bvh", ".glb": "glb", ".obj": "obj"}
 
 
 def is_pose_input(path: str | Path) -> bool:
@@ -78,8 +83,12 @@ def read_poses(path: str | Path, fmt: str | None = None, fps: float | None = Non
 
 
 def write_poses(poses: Poses, path: str | Path, fmt: str | None = None, *, track: int | None = None,
-                layer: str | None = None) -> None:
-    fmt = fmt or _BY_SUFFIX.get(Path(path).suffix.lower())
+                layer: str | None = None, frame: int | None = None) -> None:
+    """Write ``poses`` as ``fmt`` (default: from the extension). ``track``/``layer`` pick what one-person and
+    one-layer formats carry; ``frame`` is the video frame an OBJ holds."""
+    fmt = fmt or _WRITE_SUFFIX.get(Path(path).suffix.lower())
+    if frame is not None and fmt != "obj":
+        raise PoseCliError("--frame applies to --to obj only", "leave it out for other formats")
     if fmt == "npz":
         native.write_npz(poses, path)
     elif fmt == "json":
@@ -92,9 +101,13 @@ def write_poses(poses: Poses, path: str | Path, fmt: str | None = None, *, track
         trc.write_trc(poses, path, track, layer)
     elif fmt == "csv":
         csv.write_csv(poses, path, layer)
+    elif fmt == "bvh":
+        bvh_export.write_bvh(poses, path, track, layer)
+    elif fmt in ("glb", "obj"):
+        mesh_export.write_mesh(poses, path, fmt, track, frame)
     else:
         raise PoseCliError(f"cannot tell the output format of {path}",
-                           f"use an extension (.npz .json .trc .csv) or --to {{{','.join(WRITE_FORMATS)}}}")
+                           f"use an extension ({' '.join(_WRITE_SUFFIX)}) or --to {{{','.join(WRITE_FORMATS)}}}")
 
 
 __all__ = ["WRITE_FORMATS", "is_pose_input", "read_poses", "require_file", "write_poses"]

@@ -34,7 +34,10 @@ def draw_skeleton(image: np.ndarray, points: np.ndarray, confidence: np.ndarray,
     for j in np.flatnonzero(seen):
         cv2.circle(image, tuple(p[j]), 16 * (t + 1), colour, -1, cv2.LINE_AA, shift=4)
     if label and seen.any():
-        x, y = np.nanmin(points[seen], 0)
-        cv2.putText(image, label, (int(x), max(12, int(y) - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t + 0.2, colour,
-                    t, cv2.LINE_AA)
+        # above the topmost joint (the head when upright): a bounding-box corner can sit over another person
+        x, y = points[seen][np.argmin(points[seen, 1])]
+        size = 0.4 * t + 0.2
+        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, t)
+        cv2.putText(image, label, (int(x) - tw // 2, max(12, int(y) - 4 * t - 4)), cv2.FONT_HERSHEY_SIMPLEX, size,
+                    colour, t, cv2.LINE_AA)
     return image
