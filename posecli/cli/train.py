@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -47,6 +47,9 @@ def estimate(
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored motions.")] = True,
     avoid_glitches: Annotated[bool, typer.Option(help="Skip clips over retargeting pops/flips found by prepare.")]
     = True,
+    occlusion_camera: Annotated[bool, typer.Option(help="Occlusion consistency also on the camera (off: joints "
+                                                   "only; the single-frame baseline needs it off to stay stable).")]
+    = True,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -57,7 +60,7 @@ def estimate(
     from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
 
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
-                              avoid_glitches=avoid_glitches,
+                              avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast))
     _train_and_save("estimate", "SPSLifter", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step),
@@ -96,6 +99,52 @@ def vipe(
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),
                     lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device))
+
+
+@train_app.command("amodal", epilog="Examples:\n\n  posecli train amodal --data cmu:../shared/data/mocap "
+                   "--val-subjects 006 --steps 2500 -o weights/amodal.safetensors\n\n"
+                   "  posecli train amodal --adapt tracks/*.npz --adapt-steps 500 -o weights/amodal.safetensors"
+                   "   # + phase 3 on unlabelled 2D tracks\n\n"
+                   "  posecli train amodal --steps 20 --hidden 32 -o /tmp/amodal_try.safetensors   # smoke test")
+def amodal(
+    out: WeightsOut,
+    data: TrainData = DEFAULT_DATA,
+    val_subjects: ValSubjects = ["006"],  # noqa: B006
+    steps: Annotated[int, typer.Option(min=3, help="Phases 0/1/2 share them 15/55/30 %.")] = 2500,
+    batch: Annotated[int, typer.Option(min=1, help="Clips of 90 frames per step.")] = 16,
+    lr: float = 1e-3,
+    hidden: Annotated[int, typer.Option(min=8, help="LSTM units per direction (paper: 512; CPU default 128).")]
+    = 128,
+    adapt: Annotated[Optional[list[Path]], typer.Option(help="Unlabelled pose files from `posecli track` for "
+                                                        "phase 3 (self-supervised adaptation).")] = None,
+    adapt_steps: Annotated[int, typer.Option(min=0, help="Phase-3 steps (alternating unsup./sup. batches).")]
+    = 500,
+    eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
+                                                       "card's evaluation (default: all).")] = None,
+    seed: int = 0,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Train probabilistic amodal completion (2D tracks -> 3D motion + K hypotheses for unseen joints) and write
+    weights with a card of held-out hidden-joint MPJPE, best-of-K, PSS and diversity."""
+    from ..errors import InputError
+    from ..models.amodal import AmodalConfig
+    from ..train.amodal import AmodalTrainConfig, evaluate_amodal, load_unlabelled, train_amodal
+    from ..weights_registry import MODELS, weights_dir
+
+    tracks = load_unlabelled(adapt) if adapt else None
+    if adapt and not any(len(t["points"]) >= 120 for t in tracks):
+        raise InputError("no track in --adapt files is 4 s or longer (phase 3 needs 90 frames + a shift)",
+                         "pass longer `posecli track` outputs")
+    cfg = AmodalTrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, adapt_steps=adapt_steps if adapt else 0,
+                            model=AmodalConfig(hidden=hidden))
+    estimate_weights = weights_dir() / MODELS["estimate"]
+    baseline = estimate_weights if estimate_weights.is_file() else None
+    _train_and_save("amodal", "AmodalNet", out, data, val_subjects, cfg, device,
+                    lambda tr, on_step: train_amodal(tr, cfg, device=device, on_step=on_step, adapt=tracks),
+                    lambda m, va, clean: evaluate_amodal(m, va, clean=clean, estimate_weights=baseline,
+                                                         device=device, max_frames=eval_frames))
 
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
