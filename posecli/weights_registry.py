@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import PoseCliError
 
-MODELS = {"estimate": "estimate_sps.safetensors", "vipe": "vipe.safetensors"}
+MODELS = {"estimate": "estimate_sps.safetensors", "vipe": "vipe.safetensors", "amodal": "amodal.safetensors"}
 
 
 def weights_dir() -> Path:

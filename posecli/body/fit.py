@@ -98,17 +98,23 @@ def place(points: torch.Tensor, global_orient: torch.Tensor, transl: torch.Tenso
 
 
 def fit_track(body, target: np.ndarray, weight: np.ndarray, frames: np.ndarray | None = None,
-              fps: float | None = None, options: FitOptions | None = None, seen: np.ndarray | None = None) -> BodyFit:
+              fps: float | None = None, options: FitOptions | None = None, seen: np.ndarray | None = None,
+              shape: np.ndarray | None = None) -> BodyFit:
     """Fit ``body`` to target joints (T, 17, 3) (camera frame, metres) with per-joint weights (T, 17) in [0, 1].
 
     ``frames`` (frame indices) find gaps for the smoothness term and ``fps`` scales it; ``seen`` (T, 17) marks
-    the joints the reported error counts (default: all). NaN targets get weight 0.
+    the joints the reported error counts (default: all). NaN targets get weight 0. ``shape`` (S,): a known
+    body shape, kept fixed (no shape refinement; e.g. a synthetic person whose phenotype was drawn first).
     """
     options = options or FitOptions()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, options.threads))
     try:
-        return _Fitter(body, target, weight, frames, fps, options).run(seen)
+        fitter = _Fitter(body, target, weight, frames, fps, options)
+        if shape is not None:
+            fitter.free = body.free_from_shape(torch.as_tensor(np.asarray(shape, np.float32)))
+            fitter.fixed_shape = True
+        return fitter.run(seen)
     finally:
         torch.set_num_threads(threads)
 
@@ -138,6 +144,7 @@ class _Fitter:
         self.go = torch.zeros(self.n, 3)
         self.tr = torch.zeros(self.n, 3)
         self.evaluations = 0
+        self.fixed_shape = False
 
     # --- objective ---------------------------------------------------------------------------------------
     def joints(self, go, tr, pose, rest) -> torch.Tensor:
@@ -286,7 +293,7 @@ class _Fitter:
         if self.n:
             self.initial_placement()
             for r in range(o.rounds):
-                if r:
+                if r and not self.fixed_shape:
                     self.shape_steps(o.shape_evaluations)
                 self.pose_steps(o.pose_steps)
         with torch.no_grad():

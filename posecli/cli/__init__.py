@@ -43,6 +43,8 @@ from . import data as _data  # noqa: E402,F401
 from . import embed as _embed  # noqa: E402,F401
 from . import align as _align  # noqa: E402,F401
 from . import render as _render  # noqa: E402,F401
+from . import complete as _complete  # noqa: E402,F401
+from . import synth as _synth  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:

@@ -67,12 +67,7 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     else:
         out = _lift_with_flip(model, x, length, device)
     rel, cam = out["joints"], out["camera"]
-    w, h = width or 1000, height or 1000
-    f = focal or PHONE_FOCAL * max(w, h)
-    px_per_m = np.maximum(cam[:, 0] * scale, 1e-6)
-    z = f / px_per_m
-    uv_root = centre + scale[:, None] * cam[:, 1:]
-    root = np.stack([(uv_root[:, 0] - w / 2) * z / f, (uv_root[:, 1] - h / 2) * z / f, z], axis=1)
+    root = root_from_weak_camera(cam, centre, scale, width, height, focal)
     _, conf3d = joints.convert(pts, conf, "coco17", "h36m17")
     points = rel + root[:, None, :]
     seen = (conf > 0).any(-1)  # frames where the detector saw nothing get no 3D
@@ -86,6 +81,17 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     arrays["camera_weak"] = cam.astype(np.float32)
     arrays["keypoints3d_all"] = (rel + root[:, None, :]).astype(np.float32)  # every joint, guessed or seen
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
+
+
+def root_from_weak_camera(cam: np.ndarray, centre: np.ndarray, scale: np.ndarray, width: int | None,
+                          height: int | None, focal: float | None) -> np.ndarray:
+    """(T, 3) root in the camera frame from a weak-perspective camera (s, tx, ty) in normalised 2D units
+    (``normalize_2d``'s centre and scale): s x scale pixels per metre at the root's depth gives Z = f / that."""
+    w, h = width or 1000, height or 1000
+    f = focal or PHONE_FOCAL * max(w, h)
+    z = f / np.maximum(cam[:, 0] * scale, 1e-6)
+    uv_root = centre + scale[:, None] * cam[:, 1:]
+    return np.stack([(uv_root[:, 0] - w / 2) * z / f, (uv_root[:, 1] - h / 2) * z / f, z], axis=1)
 
 
 def _lift_with_flip(model: SPSLifter, x: np.ndarray, length: int, device: str) -> dict[str, np.ndarray]:

@@ -26,12 +26,14 @@ class Clip:
     centre: np.ndarray  # (T, 2) pixels
     scale: np.ndarray  # (T,) pixels per normalised unit
     focal: float  # pixels
+    visible: np.ndarray | None = None  # (T, 17) COCO-17 joints inside the videographed frame (None: no videography)
+    rotation: np.ndarray | None = None  # (3, 3) world -> camera
 
 
 class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
                  noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False,
-                 avoid_glitches: bool = False):
+                 avoid_glitches: bool = False, truncate: float = 0.5):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
@@ -42,6 +44,7 @@ class ClipSampler:
         self.noise = noise
         self.clean = clean
         self.mirror = mirror
+        self.truncate = truncate  # probability that a videographed clip is framed to cut the legs off
         frames = np.array([len(s) for s in self.sequences], dtype=float)
         self.weights = frames / frames.sum()  # every frame equally likely
         self.bad = [glitch_mask(s) if avoid_glitches else None for s in self.sequences]
@@ -51,6 +54,10 @@ class ClipSampler:
         return {k: np.stack([getattr(c, k) for c in clips]) for k in ("x", "joints", "joints2d")}
 
     def random_clip(self) -> Clip:
+        return self.make_clip(*self.random_window())
+
+    def random_window(self) -> tuple[np.ndarray, np.ndarray, np.random.Generator, float]:
+        """(H36M-17 world joints, COCO-17 world joints, rng, fps) of a random window, mirrored as configured."""
         k = self.rng.choice(len(self.sequences), p=self.weights)
         seq, bad = self.sequences[k], self.bad[k]
         n = len(seq)
@@ -62,7 +69,7 @@ class ClipSampler:
         h36m, coco = seq.joints["h36m17"][idx], seq.joints["coco17"][idx]
         if self.mirror and self.rng.random() < 0.5:
             h36m, coco = mirror(h36m, "h36m17"), mirror(coco, "coco17")
-        return self.make_clip(h36m, coco, self.rng, seq.fps)
+        return h36m, coco, self.rng, seq.fps
 
     def make_clip(self, h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, fps: float = 30.0) -> Clip:
         cam = self.cameras.sample(rng, h36m[:, 0].mean(0), points=np.concatenate([h36m, coco], 1))[0]
@@ -72,7 +79,7 @@ class ClipSampler:
         visible = None
         if not self.clean and rng.random() < self.videography:
             uv, visible, a = simulate_videography(uv, cam.width, cam.height, rng, fps=fps,
-                                                  truncate_lower_body=0.5, joint_set="coco17")
+                                                  truncate_lower_body=self.truncate, joint_set="coco17")
             # The same moving crop applied to the H36M joints (A maps source pixels to output pixels).
             uv_h = np.einsum("tij,tkj->tki", a[:, :2, :2], uv_h) + a[:, None, :2, 2]
         if self.clean:
@@ -83,7 +90,7 @@ class ClipSampler:
         x, centre, scale = normalize_2d(noisy, conf)
         joints2d = (uv_h - centre[:, None]) / scale[:, None, None]
         return Clip(x, (cam_h - cam_h[:, :1]).astype(np.float32), joints2d.astype(np.float32),
-                    cam_h[:, 0].astype(np.float32), centre, scale, float(cam.K[0, 0]))
+                    cam_h[:, 0].astype(np.float32), centre, scale, float(cam.K[0, 0]), visible, cam.R)
 
 
 def mirror(points: np.ndarray, joint_set: str) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""``complete``: per track, COCO-17 2D + confidence -> the amodal model over overlapping 90-frame windows ->
+a deterministic 3D motion and K hypotheses that differ only where the camera does not see the person.
+
+- Hidden joints: confidence below ``HIDDEN_CONF`` (a detector's guess at a joint it cannot see, e.g.
+  ``realistic_2d``'s hidden joints at 0.3 x), missing, or outside the image. They enter the model zeroed with
+  visibility 0, in training exactly as here. An H36M joint is hidden when any COCO joint it is built from is.
+- Frame rate: the input is resampled to 30 fps (``lifting.pipeline``'s helpers) and outputs interpolated back.
+- Windows: ``lifting.windows.run_windows`` (stride T/2, triangular blend). Hypothesis k of one window is
+  blended with hypothesis k of the next, each window drawing its own r_a, from one seeded generator, so a
+  seed reproduces the output exactly.
+- Visible joints: the hypotheses take the deterministic output's visible joints (the paper's learned
+  property made exact); a bone between a visible and a hidden joint can then stretch a little. The raw MD
+  output is kept for evaluation (``raw=True``), where the diversity of visible joints measures what was learned.
+- Camera frame: canonical poses are turned into camera axes by the model's view head and placed at the
+  root the weak-perspective camera gives (``root_from_weak_camera``, as ``estimate``); sizes are those of
+  the canonical skeleton.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import joints
+from ..errors import PoseCliError
+from ..lifting.normalize import normalize_2d
+from ..lifting.pipeline import PHONE_FOCAL, _interp_input, interp_frames, resample_times, root_from_weak_camera
+from ..lifting.windows import run_windows
+from ..models.amodal import AmodalConfig, AmodalNet
+from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from ..train.weights import load_weights
+
+HIDDEN_CONF = 0.5
+CLIP_LENGTH = 90  # T, 3 s at 30 fps (paper)
+MODEL_FPS = 30.0
+COMPLETED_CONF = 0.25  # confidence written for joints the model completed (hidden in the input)
+
+
+def visible_joints(points: np.ndarray, conf: np.ndarray, width: int | None = None, height: int | None = None,
+                   threshold: float = HIDDEN_CONF) -> np.ndarray:
+    """(T, 17) bool: confident, finite and (when the image size is known) inside the image."""
+    vis = (np.nan_to_num(conf) >= threshold) & np.isfinite(points).all(-1)
+    if width and height:
+        p = np.nan_to_num(points)
+        vis &= (p[..., 0] >= 0) & (p[..., 0] <= width) & (p[..., 1] >= 0) & (p[..., 1] <= height)
+    return vis
+
+
+def model_input(points: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COCO-17 pixels (T, 17, 2) + visibility -> ((T, 17, 3) x, y, visible; centre; scale)."""
+    x, centre, scale = normalize_2d(points, visible.astype(np.float32))
+    x[..., 2] = (x[..., 2] > 0).astype(np.float32)
+    return x, centre, scale
+
+
+def hidden_h36m(visible_coco: np.ndarray) -> np.ndarray:
+    """(T, 17) COCO-17 visibility -> (T, 17) H36M-17 hidden mask."""
+    dummy = np.zeros((*visible_coco.shape, 2), np.float32)
+    return joints.convert(dummy, visible_coco.astype(np.float32), "coco17", "h36m17")[1] <= 0
+
+
+@torch.no_grad()
+def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device: str = "cpu",
+                  raw: bool = False) -> dict[str, np.ndarray]:
+    """(T, 17, 3) model input at 30 fps -> e (T, 17, 3), d (T, K, 17, 3) canonical, rotation (T, 3, 3),
+    camera (T, 3). The hypotheses keep e's visible joints unless ``raw``."""
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+
+    def run(xb: torch.Tensor, _mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return model(xb, k, gen)
+
+    out = run_windows(run, x, CLIP_LENGTH, keys=("e", "d", "rotation", "camera"), device=device)
+    if not raw:
+        hidden = hidden_h36m(x[..., 2] > 0)
+        out["d"] = np.where(hidden[:, None, :, None], out["d"], out["e"][:, None]).astype(np.float32)
+    out["rotation"] = _orthonormal(out["rotation"])  # blending windows averages rotations
+    return out
+
+
+def _orthonormal(r: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(r)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., -1] *= d[..., None]
+    return (u @ vt).astype(np.float32)
+
+
+def load_amodal(path: str | Path, device: str = "cpu") -> tuple[AmodalNet, dict]:
+    card = json.loads(Path(path).with_suffix(".json").read_text()) if Path(path).with_suffix(".json").is_file() else {}
+    if card and card.get("model") != "AmodalNet":
+        raise PoseCliError(f"{path} holds a {card.get('model')} model, not the amodal one",
+                           "pass weights written by `posecli train amodal`")
+    model = AmodalNet(AmodalConfig(**card.get("config", {}).get("model", {})))
+    load_weights(model, path)
+    return model.to(device).eval(), card
+
+
+def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int | None, height: int | None,
+                   focal: float | None = None, device: str = "cpu") -> Track:
+    kp = track.keypoints[KEYPOINTS_2D]
+    pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
+    vis = visible_joints(pts, conf, width, height)
+    x, centre, scale = model_input(pts, vis)
+    times = track.times
+    if len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - MODEL_FPS) > 0.05 * MODEL_FPS:
+        grid = resample_times(times, MODEL_FPS)
+        out = complete_clip(model, _interp_input(x, times, grid), k, seed, device)
+        out = {key: interp_frames(v, grid, times) for key, v in out.items()}
+        out["rotation"] = _orthonormal(out["rotation"])
+    else:
+        out = complete_clip(model, x, k, seed, device)
+    hidden = hidden_h36m(vis)
+    root = root_from_weak_camera(out["camera"], centre, scale, width, height, focal).astype(np.float32)
+    to_cam = lambda p: np.einsum("tij,t...j->t...i", out["rotation"], p)  # noqa: E731
+    det = to_cam(out["e"]) + root[:, None]
+    hyps = to_cam(out["d"]) + root[:, None, None]
+    seen = vis.any(-1)
+    det[~seen] = np.nan  # frames where the detector saw nobody get no 3D
+    hyps[~seen] = np.nan
+    layers = dict(track.keypoints)
+    layers[KEYPOINTS_3D] = Keypoints("h36m17", det.astype(np.float32),
+                                     np.where(seen[:, None], np.where(hidden, COMPLETED_CONF, 1.0), 0.0)
+                                     .astype(np.float32))
+    arrays = dict(track.arrays)
+    arrays.update({"hypotheses3d": hyps.astype(np.float32), "hidden": hidden.astype(np.uint8), "root": root,
+                   "keypoints3d_canonical": out["e"].astype(np.float32),
+                   "view_rotation": out["rotation"].astype(np.float32)})
+    return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
+
+
+def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0, focal: float | None = None,
+                   device: str = "cpu", advance=lambda n=1: None) -> Poses:
+    if not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
+        raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to complete",
+                           "give a video or a file written by `posecli track`")
+    model, card = load_amodal(weights, device)
+    tracks = []
+    for t in poses.tracks:
+        if KEYPOINTS_2D in t.keypoints:
+            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device))
+            advance(len(t))
+    meta = dict(poses.meta)
+    meta.update({"command": "complete", "model": Path(weights).name, "model_sha256": card.get("sha256"),
+                 "hypotheses": k, "seed": seed, "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
+                 "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)})
+    return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

@@ -1,0 +1,150 @@
+"""posecli complete / train amodal: canonical round trip, hypotheses' consistency, seeds, training, evaluation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posecli.amodal.canonical import (CANONICAL_LENGTHS, azimuth, bone_lengths, camera_to_upright, canonicalize,
+                                      uncanonicalize)
+from posecli.amodal.pipeline import complete_clip, hidden_h36m, model_input
+from posecli.mocap.dataset import MocapDataset, Sequence
+from posecli.models.amodal import AmodalConfig, AmodalNet
+
+TINY = AmodalConfig(hidden=16, frame_dim=16, pose_hidden=32, zu_dim=8, zm_dim=16, critic_dim=16)
+
+
+def walking(n: int = 120, seed: int = 0, turn: float = 0.02) -> np.ndarray:
+    """Mocap-like H36M-17 world motion (Y up): a standing skeleton walking on a curve, swinging its limbs."""
+    from posecli import joints
+
+    h = joints.get("h36m17")
+    rest = {"pelvis": (0, 0.95, 0), "right_hip": (-0.1, 0.95, 0), "right_knee": (-0.1, 0.5, 0.02),
+            "right_ankle": (-0.1, 0.05, 0), "left_hip": (0.1, 0.95, 0), "left_knee": (0.1, 0.5, 0.02),
+            "left_ankle": (0.1, 0.05, 0), "spine": (0, 1.2, 0), "thorax": (0, 1.45, 0), "neck_nose": (0, 1.55, 0.05),
+            "head": (0, 1.7, 0), "left_shoulder": (0.19, 1.43, 0), "left_elbow": (0.22, 1.18, 0),
+            "left_wrist": (0.24, 0.93, 0.05), "right_shoulder": (-0.19, 1.43, 0), "right_elbow": (-0.22, 1.18, 0),
+            "right_wrist": (-0.24, 0.93, 0.05)}
+    base = np.array([rest[n] for n in h.joints])
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    out = np.repeat(base[None], n, 0) + rng.normal(0, 0.01, (n, 17, 3))
+    swing = 0.25 * np.sin(2 * np.pi * t / 30)
+    for name, sign in (("left_ankle", 1), ("right_ankle", -1), ("left_wrist", -1), ("right_wrist", 1)):
+        out[:, h.index(name), 2] += sign * swing
+    ang = turn * t
+    c, s = np.cos(ang), np.sin(ang)
+    rot = np.stack([np.stack([c, 0 * c, s], -1), np.stack([0 * c, 1 + 0 * c, 0 * c], -1),
+                    np.stack([-s, 0 * c, c], -1)], -2)
+    return np.einsum("tij,tkj->tki", rot, out) + np.stack([0.02 * t, 0 * t, 0.01 * t], -1)[:, None]
+
+
+def test_canonical_round_trip_and_invariance():
+    world = walking()
+    x, info = canonicalize(world)
+    assert np.allclose(uncanonicalize(x, info), world, atol=1e-5)
+    assert np.allclose(x[:, 0], 0, atol=1e-6)  # pelvis at the origin
+    # hips along +X (exactly before bone normalisation; the noisy test pelvis is not quite between the hips)
+    assert np.abs(azimuth(x)).max() < 0.1
+    assert np.allclose(bone_lengths(x), CANONICAL_LENGTHS, atol=1e-5)
+    # view invariance: the same motion turned about the vertical and moved gives the same canonical poses
+    a = 1.1
+    turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    x2, _ = canonicalize(world @ turn.T + np.array([3.0, 0.0, -2.0]))
+    assert np.allclose(x2, x, atol=1e-5)
+    # camera frame (y down) -> upright -> canonical -> back
+    cam = camera_to_upright(world)
+    x3, info3 = canonicalize(camera_to_upright(cam))
+    assert np.allclose(camera_to_upright(uncanonicalize(x3, info3)), cam, atol=1e-5)
+
+
+def _clip(n: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(100, 400, (n, 17, 2)).astype(np.float32)
+    vis = np.ones((n, 17), bool)
+    vis[:, 13:] = False  # knees and ankles cut off by the frame
+    vis[40:60, 9] = False  # a wrist occluded for a while
+    return model_input(pts, vis)[0], vis
+
+
+def test_hypotheses_shapes_seed_and_visible_consistency():
+    torch.manual_seed(0)
+    model = AmodalNet(TINY).eval()
+    x, vis = _clip()
+    out = complete_clip(model, x, k=6, seed=3)
+    assert out["e"].shape == (150, 17, 3) and out["d"].shape == (150, 6, 17, 3)
+    assert out["rotation"].shape == (150, 3, 3) and out["camera"].shape == (150, 3)
+    again = complete_clip(model, x, k=6, seed=3)
+    assert all(np.array_equal(out[key], again[key]) for key in out)  # same seed, same output
+    other = complete_clip(model, x, k=6, seed=4)
+    hidden = hidden_h36m(vis)
+    assert hidden[:, [2, 3, 5, 6]].all() and hidden[40:60, 13].all() and not hidden[:, 0].any()
+    spread = np.ptp(out["d"], axis=1).max(-1)  # (T, 17) range across hypotheses
+    assert spread[~hidden].max() < 1e-6  # visible joints identical across hypotheses
+    assert spread[hidden].mean() > 1e-4  # hidden ones vary
+    assert not np.allclose(other["d"][hidden[:, None].repeat(6, 1)], out["d"][hidden[:, None].repeat(6, 1)])
+    assert np.allclose(other["e"], out["e"])  # the deterministic output does not depend on the seed
+    raw = complete_clip(model, x, k=6, seed=3, raw=True)
+    assert np.allclose(raw["d"][hidden[:, None].repeat(6, 1)], out["d"][hidden[:, None].repeat(6, 1)])
+    assert np.allclose(np.einsum("tij,tkj->tik", out["rotation"], out["rotation"]), np.eye(3), atol=1e-4)
+
+
+def test_decoded_poses_have_canonical_bones():
+    model = AmodalNet(TINY).eval()
+    with torch.no_grad():
+        out = model(torch.as_tensor(_clip(90)[0])[None], k=2)
+    assert np.allclose(bone_lengths(out["d"].numpy()), CANONICAL_LENGTHS, atol=1e-4)
+    assert np.allclose(bone_lengths(out["e"].numpy()), CANONICAL_LENGTHS, atol=1e-4)
+
+
+@pytest.fixture
+def tiny_mocap() -> MocapDataset:
+    seqs = []
+    for i, subject in enumerate(("001", "001", "002")):
+        h36m = walking(130, seed=i, turn=0.01 * (i + 1))
+        from posecli import joints
+
+        coco, _ = joints.convert(h36m, np.ones(h36m.shape[:2], np.float32), "h36m17", "coco17")
+        coco[:, :5] = h36m[:, [joints.get("h36m17").index("head")]] + np.array([0, 0, 0.08])  # a face, roughly
+        seqs.append(Sequence(subject, f"s{i}", 30.0, {"h36m17": h36m.astype(np.float32),
+                                                      "coco17": coco.astype(np.float32)}))
+    return MocapDataset(seqs)
+
+
+def test_train_few_steps_and_evaluate(tiny_mocap):
+    from posecli.train.amodal import AmodalTrainConfig, evaluate_amodal, train_amodal
+
+    train, val = tiny_mocap.split(["002"])
+    logs = []
+    cfg = AmodalTrainConfig(steps=7, batch=2, model=TINY, avoid_glitches=False)
+    model = train_amodal(train, cfg, on_step=lambda s, l: logs.append(l))
+    assert [int(l["phase"]) for l in logs] == [0, 1, 1, 1, 1, 2, 2]
+    assert all(np.isfinite(v) for l in logs for v in l.values())
+    res = evaluate_amodal(model, val, ks=(1, 3))
+    assert set(res["mpjpe_hidden_mm"]) == {"deterministic", "best_of_1", "best_of_3"}
+    assert res["mpjpe_hidden_mm"]["best_of_3"] <= res["mpjpe_hidden_mm"]["best_of_1"] + 1e-6
+    assert 0 <= res["pss"]["deterministic"] <= 1 and res["frames"] == 130
+    assert res["hidden_fraction"] > 0 and res["diversity_mm"]["hidden"] >= 0
+
+
+def test_pss_and_interpolation():
+    from posecli.train.amodal import interpolate_missing, pose_structure_score, pss_centres
+
+    gt = canonicalize(walking(200))[0]
+    centres = pss_centres(gt, 10)
+    assert pose_structure_score(gt, gt, centres) == 1.0
+    assert pose_structure_score(gt * 2.0, gt, centres) == 1.0  # scale-invariant
+    pts = np.tile(np.arange(5, dtype=np.float32)[:, None, None], (1, 17, 2))
+    vis = np.ones((5, 17), bool)
+    vis[1:4, 3] = False
+    vis[:, 4] = False
+    filled, conf = interpolate_missing(pts, vis)
+    assert np.allclose(filled[:, 3, 0], [0, 1, 2, 3, 4]) and conf[:, 3].all() and not conf[:, 4].any()
+
+
+def test_complete_cli_errors(tmp_path):
+    from posecli.cli import main
+
+    assert main(["complete", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.npz"),
+                 "--weights", str(tmp_path / "nope.safetensors")]) == 1
+    assert not (tmp_path / "o.npz").exists()
