@@ -121,7 +121,7 @@ def test_align_recovers_a_frame_repeating_warp_exactly(tiny_model, motion):
     res = align_tracks(tiny_model, a, b, size=1, chirality="none", scoring="mean")
     np.testing.assert_allclose(res.mapping(), 2 * np.arange(60) + 0.5)
     # every pair on the path is two identical poses: the distance is -log p at zero embedding distance
-    assert res.distance == pytest.approx(-np.log(float(tiny_model.kernel(torch.zeros(())))), rel=1e-4)
+    assert res.distance == pytest.approx(-np.log(float(tiny_model.kernel(torch.zeros(())).detach())), rel=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------- shipped model
