@@ -151,14 +151,7 @@ def test_side_panel_shows_the_3d_skeleton_beside_the_frame():
 
 # ---- the mesh renderer ----
 
-@pytest.fixture(scope="module")
-def renderer():
-    try:
-        r = MeshRenderer(160, 120, 100.0, 80.0, 60.0)
-    except PoseCliError as exc:
-        pytest.skip(f"no headless OpenGL platform here: {exc}")
-    yield r
-    r.close()
+# ``renderer`` (a 160x120 MeshRenderer, f = 100 px, centre (80, 60)) comes from conftest.py.
 
 
 def silhouette(centre: np.ndarray, radius: float, focal: float, c: tuple[float, float]) -> tuple[np.ndarray, float]:

@@ -84,16 +84,7 @@ def test_visibility_states_from_a_hand_made_depth_map():
     assert state.tolist() == [2, 1, 2, 0, 0]
 
 
-@pytest.fixture(scope="module")
-def renderer():
-    from posecli.render.mesh import MeshRenderer
-
-    try:
-        r = MeshRenderer(160, 120, 100.0, 80.0, 60.0)
-    except PoseCliError as exc:
-        pytest.skip(f"no headless OpenGL platform here: {exc}")
-    yield r
-    r.close()
+# ``renderer`` (a 160x120 MeshRenderer, f = 100 px, centre (80, 60)) comes from conftest.py.
 
 
 def test_visibility_from_depth_with_a_known_occluder(renderer):
