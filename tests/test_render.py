@@ -15,12 +15,11 @@ from helpers import FPS, H, TOL, W, gray, make_video
 
 from posecli import joints
 from posecli.cli import main
-from posecli.errors import PoseCliError
 from posecli.formats import write_poses
 from posecli.poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from posecli.render.bodies import RootSpheres
 from posecli.render.draw import track_colour
-from posecli.render.mesh import MeshRenderer, blend
+from posecli.render.mesh import blend
 from posecli.render.overlay import Overlay, camera_for
 from posecli.video import probe, read_frames
 
