@@ -148,3 +148,39 @@ def test_complete_cli_errors(tmp_path):
     assert main(["complete", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.npz"),
                  "--weights", str(tmp_path / "nope.safetensors")]) == 1
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_shipped_model_completes_a_truncated_track_through_the_cli(tmp_path):
+    """The shipped weights, end to end: a person whose legs leave the frame; the 'complete' output keeps the
+    2D, fills every joint, varies only the hidden ones across hypotheses and is reproducible under a seed."""
+    from helpers import posed_motion
+
+    from posecli.cli import main
+    from posecli.formats import read_poses, write_poses
+    from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+
+    coco = posed_motion(90)
+    p = coco - np.nanmean(coco.reshape(-1, 3), 0) + np.array([0, 0, 4.0])
+    uv = np.stack([500 * p[..., 0] / p[..., 2] + 320, -500 * p[..., 1] / p[..., 2] + 200], -1)
+    height = 240  # the image ends above the knees: legs out of frame
+    conf = np.where(uv[..., 1] < height, 0.9, 0.0)
+    uv[conf == 0] = np.nan
+    track = Track(1, np.arange(90), np.arange(90) / 30.0, {KEYPOINTS_2D: Keypoints("coco17", uv, conf)})
+    write_poses(Poses([track], 30.0, 640, height, 90), tmp_path / "t.npz")
+    outs = []
+    for name in ("a.npz", "b.npz"):
+        assert main(["complete", str(tmp_path / "t.npz"), "-o", str(tmp_path / name), "-k", "8", "--seed", "3",
+                     "-q"]) == 0
+        outs.append(read_poses(tmp_path / name).tracks[0])
+    t = outs[0]
+    hyp, hidden = t.arrays["hypotheses3d"], t.arrays["hidden"].astype(bool)
+    assert hyp.shape == (90, 8, 17, 3) and np.isfinite(hyp).all()
+    from posecli import joints
+
+    legs = [joints.H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    assert hidden[:, legs].all()  # out of frame
+    spread = np.linalg.norm(hyp - hyp.mean(1, keepdims=True), axis=-1).mean(1)  # (T, 17)
+    assert spread[~hidden].max() < 1e-4 and spread[hidden].mean() > 0.005
+    np.testing.assert_array_equal(hyp, outs[1].arrays["hypotheses3d"])
+    assert np.isfinite(t.keypoints["keypoints3d"].points).all()
+    np.testing.assert_array_equal(t.keypoints[KEYPOINTS_2D].points, uv.astype(np.float32))
