@@ -243,3 +243,29 @@ def test_shipped_vipe_reproduces_its_card(shared_data):
     assert res["frames"] == expected["frames"]
     for k in ("hit@1", "hit@10", "hit@20"):
         assert res[k] == pytest.approx(expected[k], abs=0.02), k
+
+
+def test_cli_align_video_shows_b_retimed_to_a(tmp_path, motion):
+    """--video: one output frame per frame of A, and the right half is B's frame that the alignment matched
+    (the test videos are flat grays whose level encodes the frame number)."""
+    from helpers import TOL, level, make_video
+
+    from posecli.video import read_frames
+
+    pts = project(motion[::5])  # 12 distinct poses
+    make_video(tmp_path / "a.mp4", n=12)
+    make_video(tmp_path / "b.mp4", n=24)
+    pose_file(tmp_path / "a.npz", pts)
+    pose_file(tmp_path / "b.npz", np.repeat(pts, 2, 0))  # B holds every pose twice
+    out, side = tmp_path / "al.json", tmp_path / "side.mp4"
+    assert main(["align", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "-o", str(out), "--video", str(side),
+                 "--kernel", "1", "--scoring", "mean", "--chirality", "none", "-q"]) == 0
+    matched = [round(m["frame_b"]) for m in json.loads(out.read_text())["b_for_a"]]
+    frames = list(read_frames(side))
+    assert len(frames) == 12
+    for k, f in enumerate(frames):
+        h, w = f.image.shape[:2]
+        left, right = f.image[h // 2:, : w // 2], f.image[h // 2:, w // 2:]
+        assert abs(float(np.median(left)) - level(k)) <= TOL
+        assert abs(float(np.median(right)) - level(matched[k])) <= TOL, (k, matched[k])
+    assert abs(np.array(matched) - (2 * np.arange(12) + 0.5)).max() <= 1

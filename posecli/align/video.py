@@ -46,8 +46,8 @@ def write_side_by_side(video_a: str | Path, video_b: str | Path, track_a: Track,
     written = 0
     with VideoWriter(out, fps=info_a.fps or 30.0) as writer, progress("side-by-side video", len(frames_a)) as adv:
         for fa in read_frames(video_a, start=int(frames_a[0]), end=int(frames_a[-1]) + 1):
-            k = np.searchsorted(frames_a, fa.index)
-            if k >= len(frames_a) or frames_a[k] != fa.index:
+            k = track_a.row(fa.index)
+            if k is None:  # A's person not seen in this frame: no correspondence to show
                 continue
             while current_b.index < wanted_b[k]:
                 nxt = next(reader_b, None)
