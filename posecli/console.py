@@ -13,6 +13,7 @@ stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
 
 _quiet = False
+_bars = 0  # progress bars open now
 
 
 def set_quiet(quiet: bool) -> None:
@@ -44,14 +45,21 @@ class _RateColumn(ProgressColumn):
 
 @contextmanager
 def progress(description: str, total: int | None, unit: str = "fps") -> Iterator[callable]:
-    """Yield ``advance(n=1)``; draws a bar with fps on stderr unless --quiet."""
-    if _quiet:
+    """Yield ``advance(n=1)``; draws a bar with fps on stderr unless --quiet. Inside another bar (a step of a
+    longer job, e.g. tracking each view of a dataset) it draws nothing: the outer bar tells the progress,
+    and rich allows one live display at a time."""
+    global _bars
+    if _quiet or _bars:
         yield lambda n=1: None
         return
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(unit),
                    TimeRemainingColumn(), console=stderr, transient=False)
-    with bar:
-        task = bar.add_task(description, total=total)
-        started = time.perf_counter()
-        yield lambda n=1: bar.advance(task, n)
-        bar.update(task, description=f"{description} ({time.perf_counter() - started:.1f} s)")
+    _bars += 1
+    try:
+        with bar:
+            task = bar.add_task(description, total=total)
+            started = time.perf_counter()
+            yield lambda n=1: bar.advance(task, n)
+            bar.update(task, description=f"{description} ({time.perf_counter() - started:.1f} s)")
+    finally:
+        _bars -= 1

@@ -35,7 +35,10 @@ class Temporal(str, Enum):
                    "  posecli train estimate --data h36m:data/data_3d_h36m.npz --val-subjects S9 S11 -o h36m.safetensors")
 def estimate(
     out: WeightsOut,
-    data: TrainData = DEFAULT_DATA,
+    data: Annotated[list[str], typer.Option(help="Mocap (cmu:BVH_DIR_or_prepared.npz or h36m:PATH), once; and "
+                                            "any number of synth:DIR (`posecli synth` renders: BlazePose is run "
+                                            "on their views once, results kept beside them).")]
+    = [DEFAULT_DATA],  # noqa: B006
     val_subjects: ValSubjects = ["006"],  # noqa: B006
     steps: Annotated[int, typer.Option(min=1)] = 3000,
     batch: Annotated[int, typer.Option(min=1)] = 16,
@@ -50,21 +53,46 @@ def estimate(
     occlusion_camera: Annotated[bool, typer.Option(help="Occlusion consistency also on the camera (off: joints "
                                                    "only; the single-frame baseline needs it off to stay stable).")]
     = True,
+    synth_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of every batch drawn from the "
+                                                  "synth:DIR data (when given).")] = 0.5,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Train the SPS-Net lifter (2D keypoints -> 3D joints) and write weights with a card of held-out metrics."""
+    from ..errors import InputError
     from ..models.sps_lifter import LifterConfig
     from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
 
+    mocap = [d for d in data if not d.startswith("synth:")]
+    synth_dirs = [d.removeprefix("synth:") for d in data if d.startswith("synth:")]
+    if len(mocap) != 1:
+        raise InputError(f"--data names {len(mocap)} mocap sources", "give exactly one cmu:... or h36m:... "
+                         "(synth:DIR may be added any number of times)")
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
+                              synth=synth_dirs, synth_fraction=synth_fraction,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast))
-    _train_and_save("estimate", "SPSLifter", out, data, val_subjects, cfg, device,
-                    lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step),
+    synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
+    _train_and_save("estimate", "SPSLifter", out, mocap[0], val_subjects, cfg, device,
+                    lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step, synth=synth),
                     lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device))
+
+
+def _synth_sampler(dirs: list[str], cfg, val_subjects: list[str]):
+    """Detect every synth view not yet detected (cached beside it), then load the (detected 2D, 3D) clips,
+    leaving out people who perform a held-out subject's motion."""
+    from ..synth.detections import detect_dataset, views
+    from ..train.synth_clips import SynthClipSampler
+
+    for d in dirs:
+        with progress(f"detect {d}", len(views(d)), unit="views/s") as advance:
+            detect_dataset(d, advance)
+    sampler = SynthClipSampler(dirs, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror,
+                               exclude_subjects=list(val_subjects))
+    note(f"synth: {len(sampler.people)} detected person-views, {sampler.windows} windows of {cfg.length + 1} frames")
+    return sampler
 
 
 @train_app.command("vipe", epilog="Examples:\n\n  posecli train vipe --data cmu:../shared/data/mocap "

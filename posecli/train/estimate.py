@@ -7,6 +7,9 @@ Losses (weights in ``EstimateTrainConfig``; L2 norms, not squared, so metres rea
 - camera consistency: clips S1 = frames 0..N-1 and S2 = 1..N must give the same camera on the 31 shared frames;
 - occlusion consistency (the paper's self-supervised occlusion loss, on keypoints): 3-5 joints per frame are
   dropped from S1 and the outputs must match those of the intact S1 (targets detached).
+Data: mocap clips with modelled detector noise (``clips``), optionally mixed with clips of ``posecli synth``
+renders where the input is BlazePose's real output on the image and the target the rendered body's 3D
+(``synth_clips``), the same losses on both.
 The paper trains from pretrained HMR at lr 5e-5; from scratch we use AdamW 1e-3 with cosine decay.
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..metrics import accel_error, mpjpe, pa_mpjpe
 from ..mocap.dataset import MocapDataset
 from ..models.sps_lifter import LifterConfig, SPSLifter, feature_forecast_loss
 from .clips import ClipSampler
+from .synth_clips import SynthClipSampler
 
 
 @dataclass
@@ -45,6 +49,10 @@ class EstimateTrainConfig:
     # weights, and only the 0.1-weighted reprojection anchors the camera's scale. False keeps the term on
     # the joints only (used for the single-frame baseline; documented in docs/benchmarks.md).
     occlusion_camera: bool = True
+    # ``posecli synth`` datasets whose BlazePose detections are paired with the render's exact 3D
+    # (train.synth_clips); this fraction of every batch comes from them, the rest from mocap projections.
+    synth: list[str] = field(default_factory=list)
+    synth_fraction: float = 0.5
     model: LifterConfig = field(default_factory=LifterConfig)
 
     def to_dict(self) -> dict:
@@ -70,7 +78,10 @@ def drop_keypoints(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "cpu",
-                 on_step: Callable[[int, dict[str, float]], None] | None = None) -> SPSLifter:
+                 on_step: Callable[[int, dict[str, float]], None] | None = None,
+                 synth: SynthClipSampler | None = None) -> SPSLifter:
+    """``synth`` (from ``cfg.synth``, built by the caller so that detecting and loading happen before the
+    progress bar) supplies ``round(cfg.synth_fraction * batch)`` clips of every batch."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = SPSLifter(cfg.model).to(device)
@@ -79,9 +90,12 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps)))
     sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror, avoid_glitches=cfg.avoid_glitches)
+    n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
     model.train()
     for step in range(cfg.steps):
-        b = {k: torch.as_tensor(v, device=device) for k, v in sampler.sample(cfg.batch).items()}
+        parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
+            [synth.sample(n_synth)] if n_synth else [])
+        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in parts[0]}
         n = cfg.length
         o1 = model(b["x"][:, :n])
         o2 = model(b["x"][:, 1:])
