@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--max-frames", type=int, default=None, help="cap frames per sequence")
     ap.add_argument("--clean", action="store_true", help="exact 2D instead of detector-like noise")
     ap.add_argument("--no-baseline", action="store_true", help="skip the interpolate + estimate baseline")
+    ap.add_argument("--raw-hypotheses", action="store_true",
+                    help="MD's own outputs as hypotheses (before anchoring them on ME's latents)")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     model, _ = load_amodal(args.weights)
@@ -34,7 +36,7 @@ def main() -> None:
     t = time.perf_counter()
     res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
                           estimate_weights=None if args.no_baseline or not est.is_file() else est,
-                          max_frames=args.max_frames)
+                          max_frames=args.max_frames, anchored=not args.raw_hypotheses)
     res["seconds"] = round(time.perf_counter() - t, 1)
     print(json.dumps(res, indent=2))
 

@@ -192,6 +192,14 @@ def test_rerun_resumes_and_extends(tmp_path, mocap):
     assert len(json.loads((tmp_path / "a/manifest.json").read_text())["clips"]) == 2
 
 
+def test_worker_processes_make_the_same_dataset(tmp_path, mocap):
+    assert run_synth(tmp_path / "a", mocap, "--seed", 8, "--clips", 3) == 0
+    assert run_synth(tmp_path / "b", mocap, "--seed", 8, "--clips", 3, "--workers", 2) == 0
+    assert same(contents(tmp_path / "a"), contents(tmp_path / "b"))
+    manifest = json.loads((tmp_path / "b/manifest.json").read_text())
+    assert [c["name"] for c in manifest["clips"]] == ["clip_0000", "clip_0001", "clip_0002"]
+
+
 def test_other_options_do_not_mix_into_a_dataset(tmp_path, mocap, capsys):
     assert run_synth(tmp_path / "a", mocap, "--seed", 5) == 0
     capsys.readouterr()

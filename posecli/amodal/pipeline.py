@@ -63,14 +63,14 @@ def hidden_h36m(visible_coco: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device: str = "cpu",
-                  raw: bool = False) -> dict[str, np.ndarray]:
+                  raw: bool = False, anchored: bool = True) -> dict[str, np.ndarray]:
     """(T, 17, 3) model input at 30 fps -> e (T, 17, 3), d (T, K, 17, 3) canonical, rotation (T, 3, 3),
-    camera (T, 3). The hypotheses keep e's visible joints unless ``raw``."""
+    camera (T, 3). The hypotheses keep e's visible joints unless ``raw``; ``anchored``: see AmodalNet.forward."""
     gen = torch.Generator().manual_seed(seed)
     model.eval()
 
     def run(xb: torch.Tensor, _mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return model(xb, k, gen)
+        return model(xb, k, gen, anchored=anchored)
 
     out = run_windows(run, x, CLIP_LENGTH, keys=("e", "d", "rotation", "camera"), device=device)
     if not raw:

@@ -18,6 +18,8 @@ EPILOG = """Examples:
 
   posecli synth --mocap cmu.npz --views 2 --persons 3 --clips 20 --frames 60 --size 960x540 --seed 7 -o synth/
 
+  posecli synth --mocap cmu.npz --clips 200 --workers 4 -o synth/     # 4 clips at a time
+
   posecli synth --mocap cmu.npz --backgrounds ../shared/data/videos --truncate 0.3 --occluders 2 --follow -o synth/
 
 Output: OUT/manifest.json; per clip OUT/clip_0000/calibration.toml (Pose2Sim layout) and, per view,
@@ -53,6 +55,9 @@ def synth(
     truncate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of views framed so tight that "
                                             "the body leaves the image at times.")] = 0.0,
     occluders: Annotated[int, typer.Option(min=0, max=10, help="Boxes standing near the people.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Clips rendered at once, each in its own process "
+                                         "(about one per 1-2 CPU cores; the dataset does not depend on it).")]
+    = 1,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -69,6 +74,6 @@ def synth(
     dataset = load_mocap(mocap)
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
                            seed=seed, follow=follow, truncate=truncate, occluders=occluders)
-    manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap)
+    manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "
          f"manifest {out / 'manifest.json'}")

@@ -68,8 +68,9 @@ def clip_name(k: int) -> str:
 
 
 def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path] | None = None,
-               mocap_spec: str = "") -> dict:
-    """Render ``options.clips`` clips into ``out`` (created), skipping those already done; returns the manifest."""
+               mocap_spec: str = "", workers: int = 1) -> dict:
+    """Render ``options.clips`` clips into ``out`` (created), skipping those already done; returns the manifest.
+    ``workers`` > 1 renders that many clips at once in separate processes."""
     out = Path(out)
     pool = [s for s in mocap.sequences if len(s) >= options.frames]
     if not pool:
@@ -82,16 +83,59 @@ def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path]
     todo = [k for k in range(options.clips) if clip_name(k) not in done]
     if done and todo:
         note(f"resuming: {len(done)} clip(s) already in {out}, {len(todo)} to make")
+    def add(entry: dict) -> None:
+        manifest["clips"].append(entry)
+        manifest["clips"].sort(key=lambda c: c["name"])
+        _write_json(out / "manifest.json", manifest)
+
+    with progress("synth", len(todo) * options.frames * options.views, "fps") as advance:
+        if workers > 1 and len(todo) > 1:
+            _render_in_processes(pool, out, todo, options, videos, workers, add, advance)
+        elif todo:
+            from .people import anny_synth
+
+            anny = anny_synth()
+            for k in todo:
+                add(render_clip(anny, pool, out, k, options, videos, advance))
+    return manifest
+
+
+# Worker processes (``--workers``): each loads Anny and opens its own GL context once, then renders whole
+# clips. Clip k depends only on (seed, k), so the dataset is the same for any number of workers.
+_worker: dict = {}
+
+
+def _init_worker(pool, videos) -> None:
+    from ..console import set_quiet
     from .people import anny_synth
 
-    anny = anny_synth() if todo else None
-    with progress("synth", len(todo) * options.frames * options.views, "fps") as advance:
-        for k in todo:
-            entry = render_clip(anny, pool, out, k, options, videos, advance)
-            manifest["clips"].append(entry)
-            manifest["clips"].sort(key=lambda c: c["name"])
-            _write_json(out / "manifest.json", manifest)
-    return manifest
+    set_quiet(True)
+    _worker.update(anny=anny_synth(), pool=pool, videos=videos)
+
+
+def _render_in_worker(out: Path, k: int, options: SynthOptions) -> dict:
+    return render_clip(_worker["anny"], _worker["pool"], out, k, options, _worker["videos"])
+
+
+def _render_in_processes(pool, out: Path, todo: list[int], options: SynthOptions, videos, workers: int,
+                         add, advance) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: a forked child would inherit torch's thread pools and any GL state of the parent
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(pool, videos)) as ex:
+        pending = {ex.submit(_render_in_worker, out, k, options) for k in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    add(f.result())
+                    advance(options.frames * options.views)
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
 
 
 def _open_manifest(out: Path, options: SynthOptions, mocap_spec: str, videos) -> dict:

@@ -350,7 +350,7 @@ def pss_centres(gt: np.ndarray, clusters: int = 50, seed: int = 0) -> np.ndarray
 
 def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...] = (1, 10, 50), seed: int = 1234,
                     clean: bool = False, estimate_weights=None, device: str = "cpu",
-                    max_frames: int | None = None) -> dict:
+                    max_frames: int | None = None, anchored: bool = True) -> dict:
     """Held-out sequences, each filmed by a seeded camera with videography and lower-body truncation on every
     clip, scored in the canonical frame (metres of the canonical skeleton, pelvis-aligned):
     - ``mpjpe_hidden_mm``: deterministic e, best-of-K hypotheses (per 90-frame chunk, the hypothesis with the
@@ -383,7 +383,7 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
         x, _, _ = model_input(pts, vis)
         gt = canonicalize(h36m)[0]
         hidden = hidden_h36m(vis)
-        out = complete_clip(model, x, kmax, seed + si, device, raw=True)
+        out = complete_clip(model, x, kmax, seed + si, device, raw=True, anchored=anchored)
         e, raw = out["e"], out["d"]
         hyps = np.where(hidden[:, None, :, None], raw, e[:, None])
         pair = np.linalg.norm(raw[:, :, None] - raw[:, None], axis=-1).mean((1, 2)) * kmax / max(kmax - 1, 1)
