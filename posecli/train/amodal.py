@@ -368,7 +368,8 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
     sampler = ClipSampler(dataset, CLIP_LENGTH, seed=seed, videography=1.0, truncate=1.0,
                           noise=(0.0, 0.0) if clean else (0.6, 1.5))
     rng = np.random.default_rng(seed)
-    lifter = load_lifter(estimate_weights, device)[0] if estimate_weights else None
+    lifter, lifter_card = load_lifter(estimate_weights, device) if estimate_weights else (None, {})
+    window = int(lifter_card.get("config", {}).get("length", 32))
     kmax = max(ks)
     rows: dict[str, list] = {"gt": [], "e": [], "hidden": [], "base": [], "chunk": []}
     best: dict[int, list] = {k: [] for k in ks}
@@ -406,7 +407,7 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
         if lifter is not None:
             p2, c2 = interpolate_missing(pts, vis)
             track = Track(0, np.arange(n), np.arange(n) / MODEL_FPS, {KEYPOINTS_2D: Keypoints("coco17", p2, c2)})
-            cam = lift_track(lifter, track, 32, None, None, device=device).arrays["keypoints3d_all"]
+            cam = lift_track(lifter, track, window, None, None, device=device).arrays["keypoints3d_all"]
             world = np.einsum("ji,tkj->tki", clip.rotation, cam - cam[:, :1])  # R^T: camera -> world axes
             rows["base"].append(canonicalize(world)[0])
     gt, hidden = np.concatenate(rows["gt"]), np.concatenate(rows["hidden"])
