@@ -11,7 +11,7 @@ PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no refle
 and metric scale do not enter. Frame f of a video is compared with TRC frame f (the reference note found
 offset 0 best). Usage:
 
-    python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors]
+    python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]]
 """
 from __future__ import annotations
 
@@ -44,12 +44,14 @@ def by_name(layer_points: np.ndarray, joint_set: str) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default=None)
+    ap.add_argument("--weights", nargs="+", default=[None],
+                    help="one or more estimate weights, side by side on the same tracks (default: shipped)")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
     set_quiet(True)
-    weights = weight_path("estimate", args.weights)
+    all_weights = [weight_path("estimate", w) for w in args.weights]
+    names = [Path(w).stem for w in all_weights]
     trc = read_poses(TRIAL / "pose-3d" / "S00_P00_T01_BalancingTrial_0-100.trc")
     gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame
@@ -57,27 +59,29 @@ def main() -> None:
     for cam in ("cam01", "cam02", "cam03", "cam04"):
         tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
                               TrackOptions(max_persons=1))
-        lifted = estimate_poses(tracked, weights)
-        t = lifted.tracks[0]
+        t = tracked.tracks[0]
         frames = t.frames[t.frames < len(gt)]
         keep = np.isin(t.frames, frames)
-        ours = by_name(t.arrays["keypoints3d_all"][keep], "h36m17")
+        g = gt[frames]
+        row = {"camera": cam, "frames": int(len(frames))}
+        for name, weights in zip(names, all_weights):
+            lifted = estimate_poses(tracked, weights).tracks[0]
+            ours = by_name(lifted.arrays["keypoints3d_all"][keep], "h36m17")
+            key = "posecli_estimate_pa_mpjpe_mm" if len(names) == 1 else f"{name}_pa_mpjpe_mm"
+            row[key] = round(1000 * pa_mpjpe(ours, g), 1)
         bp = t.keypoints[BLAZEPOSE_WORLD]
         blaze = by_name(bp.points[keep], bp.joint_set)
-        g = gt[frames]
-        row = {"camera": cam, "frames": int(len(frames)),
-               "posecli_estimate_pa_mpjpe_mm": round(1000 * pa_mpjpe(ours, g), 1),
-               "blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
+        row.update({"blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
                "mean_pose_baseline_pa_mpjpe_mm": round(1000 * pa_mpjpe(np.repeat(
-                   (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)}
+                   (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\ncamera | posecli estimate | BlazePose world (MediaPipe 3D) | mean-pose baseline   (PA-MPJPE mm, 12 limb joints)")
+    keys = [k for k in rows[0] if k.endswith("_mm")]
+    print("\n(PA-MPJPE mm, 12 limb joints)\ncamera | " + " | ".join(keys))
     for r in rows:
-        print(f"{r['camera']:<6} | {r['posecli_estimate_pa_mpjpe_mm']:16.1f} | {r['blazepose_world_pa_mpjpe_mm']:30.1f} |"
-              f" {r['mean_pose_baseline_pa_mpjpe_mm']:.1f}")
+        print(f"{r['camera']:<6} | " + " | ".join(f"{r[k]:.1f}" for k in keys))
     w = np.array([r["frames"] for r in rows], float)
-    for k in ("posecli_estimate_pa_mpjpe_mm", "blazepose_world_pa_mpjpe_mm", "mean_pose_baseline_pa_mpjpe_mm"):
+    for k in keys:
         print(f"overall {k}: {np.average([r[k] for r in rows], weights=w):.1f}")
 
 

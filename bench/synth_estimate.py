@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=4)
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--weights", default=None)
+    ap.add_argument("--weights", nargs="+", default=[None], help="one or more estimate weights, side by side")
     ap.add_argument("--keep", default=None)
     args = ap.parse_args()
     set_quiet(True)
@@ -56,8 +56,8 @@ def main() -> None:
     subprocess.run([posecli, "synth", "--mocap", str(work / "heldout.npz"), "--views", str(args.views), "--clips",
                     str(args.clips), "--frames", str(args.frames), "--size", "640x480", "--seed", str(args.seed),
                     "-q", "-o", str(work / "synth")], check=True)
-    weights = weight_path("estimate", args.weights)
-    acc = {"ours_mpjpe": [], "ours_pa": [], "blaze_pa": []}
+    all_weights = {Path(w).stem: w for w in (weight_path("estimate", w) for w in args.weights)}
+    acc: dict[str, list] = {}
     frames_total = frames_tracked = 0
     for truth_file in sorted((work / "synth").glob("clip_*/cam_*.npz")):
         truth = read_poses(truth_file)
@@ -67,20 +67,22 @@ def main() -> None:
                               TrackOptions(max_persons=1))
         if not tracked.tracks:
             continue
-        lifted = estimate_poses(tracked, weights, focal=truth.meta["focal_px"])
-        t = lifted.tracks[0]
-        ours, g = t.arrays["keypoints3d_all"], gt[t.frames]
+        t = tracked.tracks[0]
+        g = gt[t.frames]
         bp = t.keypoints[BLAZEPOSE_WORLD]
         frames_tracked += len(t)
-        row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t),
-               "ours_mpjpe_mm": round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1),
-               "ours_pa_mpjpe_limbs_mm": round(1000 * pa_mpjpe(by_name(ours, "h36m17"), by_name(g, "h36m17")), 1),
-               "blazepose_world_pa_mpjpe_limbs_mm": round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
-                                                                          by_name(g, "h36m17")), 1)}
+        row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
+        for name, weights in all_weights.items():
+            ours = estimate_poses(tracked, weights, focal=truth.meta["focal_px"]).tracks[0].arrays["keypoints3d_all"]
+            tag = "ours" if len(all_weights) == 1 else name
+            row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
+            row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"), by_name(g, "h36m17")), 1)
+        row["blazepose_world_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
+                                                                         by_name(g, "h36m17")), 1)
         print(json.dumps(row), flush=True)
-        for k, key in (("ours_mpjpe", "ours_mpjpe_mm"), ("ours_pa", "ours_pa_mpjpe_limbs_mm"),
-                       ("blaze_pa", "blazepose_world_pa_mpjpe_limbs_mm")):
-            acc[k].append((row[key], len(t)))
+        for key, value in row.items():
+            if key.endswith("_mm"):
+                acc.setdefault(key, []).append((value, len(t)))
     summary = {k: round(float(np.average([v for v, _ in x], weights=[n for _, n in x])), 1) for k, x in acc.items()}
     print(json.dumps({"all": summary, "frames_tracked": frames_tracked, "frames_rendered": frames_total}))
 
