@@ -108,7 +108,8 @@ def test_visibility_from_depth_with_a_known_occluder(renderer):
 # ---- the command ----
 
 def tiny_mocap(path):
-    """A standing Anny-sized skeleton (its rest joints, Y up) drifting sideways: 12 frames at 30 fps."""
+    """A standing Anny-sized skeleton (its rest joints, Y up) drifting sideways: 12 frames at 30 fps, as two
+    subjects."""
     from posecli.synth.people import anny_synth
 
     try:
@@ -119,8 +120,9 @@ def tiny_mocap(path):
     world = rest @ np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]]).T  # Anny: z up, facing -y
     world[:, 1] -= world[:, 1].min() - 0.08
     frames = np.stack([world + [0.02 * t, 0, 0] for t in range(12)]).astype(np.float32)
-    seq = Sequence("s1", "stand", 30.0, {"h36m17": frames, "coco17": frames})
-    MocapDataset([seq]).save(path)
+    back = frames[:, :, :] - [[[0.3, 0, 0]]]  # a second subject drifting the same way 30 cm to the left
+    MocapDataset([Sequence("s1", "stand", 30.0, {"h36m17": frames, "coco17": frames}),
+                  Sequence("s2", "stand", 30.0, {"h36m17": back, "coco17": back})]).save(path)
     return path
 
 
@@ -190,6 +192,15 @@ def test_rerun_resumes_and_extends(tmp_path, mocap):
     assert run_synth(tmp_path / "b", mocap, "--seed", 5, "--clips", 2) == 0
     assert same(contents(tmp_path / "a"), contents(tmp_path / "b"))
     assert len(json.loads((tmp_path / "a/manifest.json").read_text())["clips"]) == 2
+
+
+def test_excluded_subjects_are_never_rendered(tmp_path, mocap):
+    for keep, drop in (("s1", "s2"), ("s2", "s1")):
+        out = tmp_path / drop
+        assert run_synth(out, mocap, "--clips", 3, "--persons", 2, "--exclude-subjects", drop) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert {p["subject"] for c in manifest["clips"] for p in c["people"]} == {keep}
+        assert manifest["mocap"].endswith(f"without subject(s) {drop}")
 
 
 def test_worker_processes_make_the_same_dataset(tmp_path, mocap):

@@ -20,6 +20,8 @@ EPILOG = """Examples:
 
   posecli synth --mocap cmu.npz --clips 200 --workers 4 -o synth/     # 4 clips at a time
 
+  posecli synth --mocap cmu:../shared/data/mocap --exclude-subjects 006 --clips 80 -o synth_train/
+
   posecli synth --mocap cmu.npz --backgrounds ../shared/data/videos --truncate 0.3 --occluders 2 --follow -o synth/
 
 Output: OUT/manifest.json; per clip OUT/clip_0000/calibration.toml (Pose2Sim layout) and, per view,
@@ -55,6 +57,9 @@ def synth(
     truncate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of views framed so tight that "
                                             "the body leaves the image at times.")] = 0.0,
     occluders: Annotated[int, typer.Option(min=0, max=10, help="Boxes standing near the people.")] = 0,
+    exclude_subjects: Annotated[Optional[list[str]], typer.Option(help="Leave these mocap subjects out (keep "
+                                                                  "held-out subjects unseen by training renders).")]
+    = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Clips rendered at once, each in its own process "
                                          "(about one per 1-2 CPU cores; the dataset does not depend on it).")]
     = 1,
@@ -72,6 +77,9 @@ def synth(
         raise PoseCliError(f"{out}: parent folder does not exist", f"create it first: mkdir -p {parent}")
     videos = find_videos(backgrounds) if backgrounds is not None else None
     dataset = load_mocap(mocap)
+    if exclude_subjects:
+        dataset = dataset.split(list(exclude_subjects))[0]
+        mocap = f"{mocap} without subject(s) {', '.join(exclude_subjects)}"
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
                            seed=seed, follow=follow, truncate=truncate, occluders=occluders)
     manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
