@@ -160,6 +160,7 @@ def test_train_estimate_mixes_synth_with_mocap(tmp_path, capsys):
     card = json.loads(w.with_suffix(".json").read_text())
     assert card["config"]["synth"] == [str(tmp_path / "synth")] and card["config"]["synth_fraction"] == 0.5
     assert card["data"] == f"cmu:{root}"
+    assert card["synth_data"][0]["clips"] == 1 and card["synth_detected_person_views"] == 2
     code, _, err = run(capsys, "train", "estimate", "--data", f"synth:{tmp_path / 'synth'}", "--steps", "2",
                        "-o", tmp_path / "x.safetensors")
     assert code == 1 and "mocap" in err and len(err.strip().splitlines()) == 1

@@ -77,7 +77,22 @@ def estimate(
     synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
     _train_and_save("estimate", "SPSLifter", out, mocap[0], val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step, synth=synth),
-                    lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device))
+                    lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device),
+                    card_extra=_synth_provenance(synth_dirs, synth) if synth else None)
+
+
+def _synth_provenance(dirs: list[str], sampler) -> dict:
+    """What the card must say for a synth dataset to be made again: how each was rendered, and how much of it
+    the detector found."""
+    from ..synth.detections import load_manifest
+
+    data = []
+    for d in dirs:
+        m = load_manifest(d)
+        data.append({"dir": d, "mocap": m.get("mocap"), "options": m.get("options"), "clips": len(m["clips"]),
+                     "backgrounds": m.get("backgrounds"), "posecli": m.get("posecli")})
+    return {"synth_data": data, "synth_detected_person_views": len(sampler.people),
+            "synth_windows": sampler.windows}
 
 
 def _synth_sampler(dirs: list[str], cfg, val_subjects: list[str]):
@@ -176,7 +191,7 @@ def amodal(
 
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
-                    device: str, train: Callable, evaluate: Callable) -> None:
+                    device: str, train: Callable, evaluate: Callable, card_extra: dict | None = None) -> None:
     """What every recipe does around its own training loop: fail early on the output, split by subject, show
     progress, evaluate on the held-out subjects with detector-like and exact 2D, write weights and card."""
     import torch
@@ -205,5 +220,5 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences)},
-        "metrics": metrics})
+        "metrics": metrics, **(card_extra or {})})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out_detector_like_2d']}")
