@@ -113,13 +113,14 @@ class MeshRenderer:
 
     def render(self, meshes: Sequence[tuple[np.ndarray, np.ndarray, tuple[int, int, int]]]
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``meshes``: (vertices (V, 3) camera frame, faces (F, 3), colour RGB 0-255) per person.
+        """``meshes``: (vertices (V, 3) camera frame, faces (F, 3), colour RGB 0-255 (or (V, 3) per vertex)
+        [, unit vertex normals (V, 3) camera frame]) per person.
         Returns ``rgb`` (H, W, 3) uint8 and ``depth`` (H, W) float32, metres along z, 0 where no surface."""
         pr = self._pr
         for node in self._nodes:
             self._scene.remove_node(node)
         self._nodes = []
-        for vertices, faces, colour in meshes:
+        for vertices, faces, colour, *normals in meshes:
             v = np.asarray(vertices, np.float32)
             ok = np.isfinite(v).all(1)
             if not ok.any():
@@ -127,7 +128,7 @@ class MeshRenderer:
             f = np.asarray(faces, np.int64)
             f = f[ok[f].all(1)]  # drop triangles touching a NaN vertex rather than the whole mesh
             v = np.where(ok[:, None], v, 0.0).astype(np.float32)
-            shade = headlight(v, f)
+            shade = headlight(v, f, np.nan_to_num(normals[0]) if normals else None)
             rgba = np.ones((len(v), 4), np.float32)
             rgba[:, :3] = shade[:, None] * (np.asarray(colour, np.float32) / 255.0)
             primitive = pr.Primitive(positions=v @ _CV_TO_GL.astype(np.float32), color_0=rgba,
@@ -152,14 +153,21 @@ class MeshRenderer:
         self.close()
 
 
-def headlight(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Per-vertex brightness in [AMBIENT, 1] under a light at the camera (see the module docstring)."""
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit vertex normals, the area-weighted mean of the adjacent faces' normals."""
     tri = vertices[faces]
-    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # area-weighted
-    normals = np.stack([np.bincount(faces.ravel(), np.repeat(face_normals[:, k], 3), len(vertices))
-                        for k in range(3)], 1)
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = twice the area
+    n = np.stack([np.bincount(faces.ravel(), np.repeat(fn[:, k], 3), len(vertices)) for k in range(3)], 1)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+def headlight(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray | None = None) -> np.ndarray:
+    """Per-vertex brightness in [AMBIENT, 1] under a light at the camera (see the module docstring).
+    ``normals``: unit vertex normals in the camera frame when the caller has them (one mesh seen by many
+    cameras: computed once, rotated per camera)."""
+    normals = vertex_normals(vertices, faces) if normals is None else normals
     rays = vertices / np.maximum(np.linalg.norm(vertices, axis=1, keepdims=True), 1e-9)
-    cos = np.abs((normals * rays).sum(1)) / np.maximum(np.linalg.norm(normals, axis=1), 1e-12)
+    cos = np.abs((normals * rays).sum(1))
     return (AMBIENT + (1.0 - AMBIENT) * cos).astype(np.float32)
 
 

@@ -198,7 +198,7 @@ def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int):
 
 
 def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=lambda n=1: None) -> dict:
-    from ..render.mesh import MeshRenderer
+    from ..render.mesh import MeshRenderer, vertex_normals
     from ..video import VideoWriter
 
     rng = np.random.default_rng(np.random.SeedSequence([o.seed, k]))
@@ -234,11 +234,13 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
                 coco_world[pi, t0:t0 + len(verts[pi])] = anny.coco(verts[pi])
             for dt in range(len(verts[0])):
                 t = t0 + dt
-                lit = [light(p.colours, verts[pi][dt], anny.faces, lighting) for pi, p in enumerate(persons)]
+                normals = [vertex_normals(verts[pi][dt], anny.faces) for pi in range(P)]  # once for all views
+                lit = [light(p.colours, verts[pi][dt], anny.faces, lighting, normals[pi])
+                       for pi, p in enumerate(persons)]
                 for ci, (cam, ren, wr) in enumerate(zip(cams, renderers, writers)):
                     R, tr = cam.R[t], cam.t[t]
                     vc = [verts[pi][dt] @ R.T.astype(np.float32) + tr.astype(np.float32) for pi in range(P)]
-                    meshes = [(v, anny.faces, c) for v, c in zip(vc, lit)]
+                    meshes = [(v, anny.faces, c, n @ R.T) for v, c, n in zip(vc, lit, normals)]
                     meshes += [(bv @ R.T + tr, bf, bc) for bv, bf, bc in boxes]
                     rgb, depth = ren.render(meshes)
                     wr.write(np.where(depth[..., None] > 0, rgb, backgrounds[ci]))

@@ -133,16 +133,14 @@ def random_light(rng: np.random.Generator) -> dict:
             "intensity": float(rng.uniform(0.3, 0.6)), "tint": tint.tolist()}
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n = np.stack([np.bincount(faces.ravel(), np.repeat(fn[:, k], 3), len(vertices)) for k in range(3)], 1)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+def light(colours: np.ndarray, vertices: np.ndarray, faces: np.ndarray, lighting: dict,
+          normals: np.ndarray | None = None) -> np.ndarray:
+    """(V, 3) lit colours 0-255 of a mesh in world coordinates (two-sided Lambert + ambient, tinted);
+    ``normals``: its unit vertex normals when already computed."""
+    from ..render.mesh import vertex_normals
 
-
-def light(colours: np.ndarray, vertices: np.ndarray, faces: np.ndarray, lighting: dict) -> np.ndarray:
-    """(V, 3) lit colours 0-255 of a mesh in world coordinates (two-sided Lambert + ambient, tinted)."""
-    lam = np.abs(vertex_normals(vertices, faces) @ np.asarray(lighting["direction"]))
+    normals = vertex_normals(vertices, faces) if normals is None else normals
+    lam = np.abs(normals @ np.asarray(lighting["direction"]))
     gain = lighting["ambient"] + lighting["intensity"] * lam
     return np.clip(colours * gain[:, None] * np.asarray(lighting["tint"]), 0, 255).astype(np.float32)
 
