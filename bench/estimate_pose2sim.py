@@ -7,7 +7,8 @@ wrists). TRC marker -> H36M-17 map: RHip/LHip -> right_hip/left_hip, RKnee/LKnee
 LShoulder, RElbow/LElbow, RWrist/LWrist to the joints of the same name (Pose2Sim's markers are OpenPose BODY_25B
 points triangulated, so they are detector-style joint positions). Face, neck and spine are left out: the three
 sources define them differently (BlazePose has no neck, H36M's spine and thorax are virtual).
-PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
+``posecli estimate``'s output (the lifter blended with BlazePose's own 3D, ``lifting.fusion``) and the lifter
+alone are both reported. PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
 and metric scale do not enter. Frame f of a video is compared with TRC frame f (the reference note found
 offset 0 best). Usage:
 
@@ -65,10 +66,11 @@ def main() -> None:
         g = gt[frames]
         row = {"camera": cam, "frames": int(len(frames))}
         for name, weights in zip(names, all_weights):
-            lifted = estimate_poses(tracked, weights).tracks[0]
-            ours = by_name(lifted.arrays["keypoints3d_all"][keep], "h36m17")
-            key = "posecli_estimate_pa_mpjpe_mm" if len(names) == 1 else f"{name}_pa_mpjpe_mm"
-            row[key] = round(1000 * pa_mpjpe(ours, g), 1)
+            lifted = estimate_poses(tracked, weights).tracks[0]  # the default output: blended (lifting.fusion)
+            tag = "posecli_estimate" if len(names) == 1 else name
+            for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
+                             (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
+                row[key] = round(1000 * pa_mpjpe(by_name(lifted.arrays[arr][keep], "h36m17"), g), 1)
         bp = t.keypoints[BLAZEPOSE_WORLD]
         blaze = by_name(bp.points[keep], bp.joint_set)
         row.update({"blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),

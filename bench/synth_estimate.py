@@ -5,7 +5,8 @@ world landmarks) on the same frames.
 Data: the held-out subject's sequences only, rendered by ``posecli synth --views V --clips C --frames N`` (a
 random Anny body, clothes, background and camera rig per clip, person in view). Per view: ``track`` then
 ``estimate`` (with the render's true focal length). Truth: the synth pose file's ``keypoints3d_all`` (H36M-17 of
-the rendered body, camera frame). Metrics per tracked frame: our MPJPE after aligning pelvises (all 17 joints),
+the rendered body, camera frame). Ours = ``estimate``'s output (blended with BlazePose's 3D, ``lifting.fusion``) and the lifter alone.
+Metrics per tracked frame: our MPJPE after aligning pelvises (all 17 joints),
 and PA-MPJPE (similarity-aligned per frame) on the 12 limb joints every source defines alike (hips, knees,
 ankles, shoulders, elbows, wrists) for both ours and BlazePose's world landmarks.
 
@@ -73,10 +74,12 @@ def main() -> None:
         frames_tracked += len(t)
         row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
         for name, weights in all_weights.items():
-            ours = estimate_poses(tracked, weights, focal=truth.meta["focal_px"]).tracks[0].arrays["keypoints3d_all"]
-            tag = "ours" if len(all_weights) == 1 else name
-            row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
-            row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"), by_name(g, "h36m17")), 1)
+            arrays = estimate_poses(tracked, weights, focal=truth.meta["focal_px"]).tracks[0].arrays
+            for tag, ours in (("ours" if len(all_weights) == 1 else name, arrays["keypoints3d_all"]),
+                              (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
+                row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
+                row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),
+                                                                       by_name(g, "h36m17")), 1)
         row["blazepose_world_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
                                                                          by_name(g, "h36m17")), 1)
         print(json.dumps(row), flush=True)

@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 KEYPOINTS_2D = "keypoints2d"  # image pixels of the original frame, COCO-17 from the detector
 KEYPOINTS_3D = "keypoints3d"  # metres, camera frame (x right, y down, z forward), H36M-17
 BOXES = "boxes"  # per-frame xyxy pixels
+BLAZEPOSE_WORLD = "blazepose_world"  # BlazePose's own metric 3D, hip-centred, per frame (track writes it)
 
 
 @dataclass

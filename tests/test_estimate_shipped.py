@@ -52,6 +52,11 @@ def test_accuracy_against_triangulated_markers(lifted, shared_data):
     gl = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = gl.points[:, [joints.get(gl.joint_set).index(n) for n in LIMBS]]
     t = lifted.tracks[0]
-    ours = t.arrays["keypoints3d_all"][:, [joints.H36M17.index(n) for n in LIMBS]]
-    err = pa_mpjpe(ours, gt[t.frames])
-    assert err < 0.13, f"PA-MPJPE {1000 * err:.0f} mm on cam01 (docs/benchmarks.md has the reference figures)"
+    limbs = [joints.H36M17.index(n) for n in LIMBS]
+    err = pa_mpjpe(t.arrays["keypoints3d_all"][:, limbs], gt[t.frames])
+    lifter = pa_mpjpe(t.arrays["keypoints3d_lifter"][:, limbs], gt[t.frames])
+    bp = t.keypoints["blazepose_world"]
+    blaze = pa_mpjpe(bp.points[:, [joints.get(bp.joint_set).index(n) for n in LIMBS]], gt[t.frames])
+    assert lifter < 0.13, f"lifter PA-MPJPE {1000 * lifter:.0f} mm on cam01 (docs/benchmarks.md has the figures)"
+    # estimate's output (blended with BlazePose's 3D) beats both of its parts on this clip
+    assert err < min(lifter, blaze) - 0.003, (err, lifter, blaze)

@@ -35,3 +35,33 @@ def test_flip_augmented_lifting_is_mirror_equivariant():
     expect = a["joints"][:, joints.H36M17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
     np.testing.assert_allclose(b["joints"], expect, atol=1e-5)
     np.testing.assert_allclose(b["camera"], a["camera"] * np.array([1.0, -1.0, 1.0]), atol=1e-5)
+
+
+def test_blending_with_the_detectors_3d():
+    """Similarity-aligned average of the lifter's joints and the detector's own 3D (lifting.fusion)."""
+    from scipy.spatial.transform import Rotation
+
+    from posecli.lifting.fusion import blend_detector_3d
+    from posecli.metrics import procrustes_align
+
+    rng = np.random.default_rng(0)
+    rel = rng.normal(0, 0.3, (4, 17, 3)).astype(np.float32)
+    rel -= rel[:, :1]
+    rot = Rotation.from_euler("xyz", [20, -40, 10], degrees=True).as_matrix()
+    conf = np.ones((4, 17), np.float32)
+    # the same pose seen in another frame, at another scale: nothing to change
+    same = 1.7 * rel @ rot.T + [0.3, -1.0, 2.0]
+    np.testing.assert_allclose(blend_detector_3d(rel, same, conf, "h36m17"), rel, atol=1e-5)
+    # another pose: the average of the two once the detector's is moved onto the lifter's, pelvis at 0
+    other = rel + rng.normal(0, 0.05, rel.shape)
+    det = 0.9 * other @ rot.T + [1.0, 0.0, 0.0]
+    det[2] = np.nan  # a frame the detector missed keeps the lifter's joints
+    out = blend_detector_3d(rel, det, conf, "h36m17", weight=0.25)
+    ok = [0, 1, 3]
+    expect = 0.75 * rel[ok] + 0.25 * procrustes_align(det[ok].astype(np.float64), rel[ok].astype(np.float64))
+    np.testing.assert_allclose(out[ok], expect - expect[:, :1], atol=1e-5)
+    np.testing.assert_array_equal(out[2], rel[2])
+    np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)
+    gap = np.linalg.norm(out - rel, axis=-1)[ok].mean()
+    assert 0.003 < gap < 0.05  # moved a quarter of the way, not nowhere, not all the way
+    np.testing.assert_array_equal(blend_detector_3d(rel, det, conf, "h36m17", weight=0.0), rel)

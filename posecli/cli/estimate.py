@@ -32,6 +32,8 @@ EPILOG = """Examples:
 Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
 position) and 'camera_weak' per frame. Long videos run in overlapping 32-frame windows.
+Where the track holds BlazePose's own 3D (videos and `posecli track` files), the output is the
+lifter's joints averaged with it (--blend 0.5; 0 = the lifter alone, kept in 'keypoints3d_lifter').
 With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_shape',
 'body_global_orient', 'body_transl', 'body_joints', 'body_error'; 'body_vertices' with --vertices),
 in the same camera frame. Anny (open) builds a cache under ~/.cache/anny on first use (~1.5 min)."""
@@ -50,6 +52,9 @@ def estimate(
     weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
     focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth "
                                                    "(default: a phone's 26 mm-equivalent lens).")] = None,
+    blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of BlazePose's own 3D (world landmarks, "
+                                         "aligned to the lifter's) in the output; 0 = the lifter alone. The "
+                                         "lifter's joints are kept in 'keypoints3d_lifter'.")] = 0.5,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people.")] = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the 2D keypoints first.")] = False,
     body: Annotated[BodyModel, typer.Option(help="Fit a body model to each person's 3D joints: anny (open, "
@@ -84,7 +89,7 @@ def estimate(
         load_body(body.value, body_model)  # bad model files fail here, before the long work
     weights_file = weight_path("estimate", weights)
     poses = poses_from(source, max_persons, smooth, start, end, every, fps)
-    result = estimate_poses(poses, weights_file, focal=focal, device=device)
+    result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend)
     if body is not BodyModel.none:
         from ..body import fit_poses
 

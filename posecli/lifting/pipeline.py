@@ -18,9 +18,10 @@ import torch
 
 from .. import joints
 from ..errors import PoseCliError
-from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from ..train.weights import load_weights
 from ..models.sps_lifter import LifterConfig, SPSLifter
+from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
 from .windows import run_windows
 
@@ -50,12 +51,15 @@ def interp_frames(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nd
 
 
 def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, height: int | None,
-               focal: float | None = None, device: str = "cpu", model_fps: float | None = None) -> Track:
+               focal: float | None = None, device: str = "cpu", model_fps: float | None = None,
+               blend: float = 0.0) -> Track:
     """Lift one track. The temporal model learned motion at ``model_fps`` (30 for the shipped weights): a
     60 fps video would show it motion at half speed and half the time span per window, so the normalised
     input is resampled to ``model_fps`` (linear in time), lifted, and the outputs interpolated back to the
     track's own frames. A joint's coordinates are interpolated only between frames that saw it, and its
-    confidence is interpolated too, so model frames inside a gap stay missing."""
+    confidence is interpolated too, so model frames inside a gap stay missing. ``blend`` > 0: average with
+    the detector's own 3D where the track has it (``fusion``); the lifter's own joints stay in
+    ``keypoints3d_lifter``."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     x, centre, scale = normalize_2d(pts, conf)
@@ -68,6 +72,10 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
         out = _lift_with_flip(model, x, length, device)
     rel, cam = out["joints"], out["camera"]
     root = root_from_weak_camera(cam, centre, scale, width, height, focal)
+    lifter_only = rel + root[:, None, :]
+    detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
+    if blend > 0 and detector_3d is not None:
+        rel = blend_detector_3d(rel, detector_3d.points, detector_3d.confidence, detector_3d.joint_set, blend)
     _, conf3d = joints.convert(pts, conf, "coco17", "h36m17")
     points = rel + root[:, None, :]
     seen = (conf > 0).any(-1)  # frames where the detector saw nothing get no 3D
@@ -80,6 +88,8 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     arrays["root"] = root.astype(np.float32)
     arrays["camera_weak"] = cam.astype(np.float32)
     arrays["keypoints3d_all"] = (rel + root[:, None, :]).astype(np.float32)  # every joint, guessed or seen
+    if blend > 0 and detector_3d is not None:
+        arrays["keypoints3d_lifter"] = lifter_only.astype(np.float32)
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
 
 
@@ -121,7 +131,8 @@ def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
 
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
-                   advance=lambda n=1: None) -> Poses:
+                   advance=lambda n=1: None, blend: float = BLEND) -> Poses:
+    """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only)."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
                            "give a video or a file written by `posecli track`")
@@ -133,10 +144,11 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
                 continue
-            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps))
+            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
-                 "window": length, "model_fps": model_fps})
+                 "window": length, "model_fps": model_fps,
+                 "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0})
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

@@ -8,14 +8,13 @@ import numpy as np
 
 from .. import __version__, joints
 from ..console import progress, warn
-from ..poses import BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
+from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
 from ..video import probe, read_frames
 from .association import Observation, Tracker, stitch
 from .backends import Person, PoseBackend
 from .smoothing import one_euro
 
 BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
-BLAZEPOSE_WORLD = "blazepose_world"  # BlazePose's own metric 3D, hip-centred, per frame
 
 
 @dataclass
