@@ -27,7 +27,7 @@ from posecli import joints
 from posecli.console import set_quiet
 from posecli.formats import read_poses
 from posecli.lifting.pipeline import estimate_poses
-from posecli.metrics import pa_mpjpe
+from posecli.metrics import pa_mpjpe, procrustes_align
 from posecli.poses import KEYPOINTS_3D
 from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
@@ -57,6 +57,7 @@ def main() -> None:
     gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame
     rows = []
+    per_joint: dict[str, list] = {}
     for cam in ("cam01", "cam02", "cam03", "cam04"):
         tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
                               TrackOptions(max_persons=1))
@@ -70,9 +71,13 @@ def main() -> None:
             tag = "posecli_estimate" if len(names) == 1 else name
             for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
                              (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
-                row[key] = round(1000 * pa_mpjpe(by_name(lifted.arrays[arr][keep], "h36m17"), g), 1)
+                pred = by_name(lifted.arrays[arr][keep], "h36m17")
+                row[key] = round(1000 * pa_mpjpe(pred, g), 1)
+                per_joint.setdefault(key, []).append(np.linalg.norm(procrustes_align(pred, g) - g, axis=-1))
         bp = t.keypoints[BLAZEPOSE_WORLD]
         blaze = by_name(bp.points[keep], bp.joint_set)
+        per_joint.setdefault("blazepose_world_pa_mpjpe_mm", []).append(
+            np.linalg.norm(procrustes_align(blaze, g) - g, axis=-1))
         row.update({"blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
                "mean_pose_baseline_pa_mpjpe_mm": round(1000 * pa_mpjpe(np.repeat(
                    (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
@@ -85,6 +90,9 @@ def main() -> None:
     w = np.array([r["frames"] for r in rows], float)
     for k in keys:
         print(f"overall {k}: {np.average([r[k] for r in rows], weights=w):.1f}")
+    print("\nper joint, all cameras (PA-aligned, mm):\n" + " " * 40 + " ".join(f"{n[:11]:>11}" for n in LIMBS))
+    for k, errs in per_joint.items():
+        print(f"{k[:40]:<40}" + " ".join(f"{1000 * e:11.1f}" for e in np.concatenate(errs).mean(0)))
 
 
 if __name__ == "__main__":
