@@ -60,3 +60,18 @@ def test_accuracy_against_triangulated_markers(lifted, shared_data):
     assert lifter < 0.13, f"lifter PA-MPJPE {1000 * lifter:.0f} mm on cam01 (docs/benchmarks.md has the figures)"
     # estimate's output (blended with BlazePose's 3D) beats both of its parts on this clip
     assert err < min(lifter, blaze) - 0.003, (err, lifter, blaze)
+
+
+def test_shipped_lifter_reproduces_its_card(shared_data):
+    """The shipped (fp16) weights on the held-out subject give the card's exact-2D figures."""
+    from posecli.lifting.pipeline import load_lifter
+    from posecli.mocap.sources import load_mocap
+    from posecli.train.estimate import evaluate_lifter
+
+    model, card = load_lifter(weight_path("estimate"))
+    _, val = load_mocap(f"cmu:{shared_data / 'mocap'}").split(card["split"]["val_subjects"])
+    res = evaluate_lifter(model, val, card["config"]["length"], clean=True)
+    expected = card["metrics"]["held_out_exact_2d"]
+    assert res["frames"] == expected["frames"] == card["split"]["val_frames"]
+    for k in ("mpjpe_mm", "pa_mpjpe_mm", "accel_mm"):
+        assert res[k] == pytest.approx(expected[k], abs=1.0), k
