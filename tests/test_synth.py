@@ -221,33 +221,3 @@ def test_other_options_do_not_mix_into_a_dataset(tmp_path, mocap, capsys):
     assert main(["synth", "--mocap", str(mocap), "--frames", "50", "-o", str(tmp_path / "z"), "-q"]) == 1
     assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
 
-
-def test_own_front_matches_the_per_joint_definition():
-    """The vectorised own-surface depth equals the definition applied joint by joint (random bodies)."""
-    from posecli.synth.visibility import RAY_RADIUS
-
-    rng = np.random.default_rng(4)
-    points = rng.normal([0, 0, 3], 0.2, (12, 3))
-    # a cloud, plus points scattered around each keypoint's ray in front of and behind it
-    on_rays = [p * rng.uniform(0.85, 1.1, (40, 1)) + rng.normal(0, 0.015, (40, 3)) for p in points]
-    verts = np.concatenate([rng.normal([0, 0, 3], 0.3, (3000, 3)), *on_rays])
-    points[3] = np.nan
-    own = [np.r_[rng.choice(3000, int(rng.integers(0, 400)), replace=False), 3000 + 40 * j + np.arange(40)]
-           for j in range(12)]
-    own[5] = np.array([], int)
-    reach = rng.uniform(0.05, 0.4, 12)
-    expect = points[:, 2].copy()
-    for j, idx in enumerate(own):
-        p = points[j]
-        if not np.isfinite(p).all() or not len(idx):
-            continue
-        v = verts[idx]
-        d = p / np.linalg.norm(p)
-        off = np.linalg.norm(v - (v @ d)[:, None] * d, axis=1)
-        near = (off < RAY_RADIUS) & (v @ d < np.linalg.norm(p)) & (np.linalg.norm(v - p, axis=1) < reach[j])
-        if near.any():
-            expect[j] = min(expect[j], v[near, 2].min())
-    got = own_front(points, verts, own, reach)
-    assert np.array_equal(np.isnan(got), np.isnan(expect))
-    np.testing.assert_allclose(got[~np.isnan(got)], expect[~np.isnan(expect)], atol=1e-12)
-    assert (got[np.isfinite(got)] < points[np.isfinite(got), 2]).sum() >= 3  # the test exercises the min

@@ -22,26 +22,20 @@ SURFACE_REACH = 0.05
 
 def own_front(points: np.ndarray, vertices: np.ndarray, own: list[np.ndarray], reach: np.ndarray) -> np.ndarray:
     """(J,) camera-frame depth where each keypoint's ray leaves its own part (its own depth if nothing of
-    the part is in front). ``points`` (J, 3) and ``vertices`` (V, 3) camera frame; ``own[j]`` vertex indices.
-
-    All joints at once (this runs per keypoint, view and frame: a Python loop over joints was a sixth of
-    ``synth``'s time). Offsets are taken from the keypoint (w = v - p), which keeps the perpendicular distance
-    to the ray accurate: |w|^2 - (w.d)^2 subtracts numbers of the size of the reach, not of the depth."""
-    points = np.asarray(points, np.float64)
-    front = points[:, 2].copy()
-    sizes = np.array([len(i) for i in own])
-    norm = np.linalg.norm(points, axis=1)
-    ok = np.isfinite(points).all(1) & (norm > 1e-9) & (sizes > 0)
-    if not ok.any():
-        return front
-    joint = np.repeat(np.flatnonzero(ok), sizes[ok])
-    v = np.asarray(vertices, np.float64)[np.concatenate([own[j] for j in np.flatnonzero(ok)])]
-    d = points[joint] / norm[joint, None]
-    w = v - points[joint]
-    along = (w * d).sum(1)  # < 0: nearer the camera than the keypoint
-    ww = (w * w).sum(1)
-    near = (ww - along ** 2 < RAY_RADIUS ** 2) & (along < 0) & (ww < np.asarray(reach, np.float64)[joint] ** 2)
-    np.minimum.at(front, joint[near], v[near, 2])
+    the part is in front). ``points`` (J, 3) and ``vertices`` (V, 3) camera frame; ``own[j]`` vertex indices."""
+    front = points[:, 2].astype(np.float64).copy()
+    for j, idx in enumerate(own):
+        p = points[j]
+        norm = np.linalg.norm(p)
+        if not np.isfinite(p).all() or norm < 1e-9 or not len(idx):
+            continue
+        v = vertices[idx]
+        d = p / norm
+        along = v @ d
+        off = np.linalg.norm(v - along[:, None] * d, axis=1)
+        near = (off < RAY_RADIUS) & (along < norm) & (np.linalg.norm(v - p, axis=1) < reach[j])
+        if near.any():
+            front[j] = min(front[j], float(v[near, 2].min()))
     return front
 
 
