@@ -127,6 +127,37 @@ def test_train_few_steps_and_evaluate(tiny_mocap):
     assert res["hidden_fraction"] > 0 and res["diversity_mm"]["hidden"] >= 0
 
 
+def test_phase_3_from_trained_weights_adapts_only_the_motion_encoder(tiny_mocap, tmp_path):
+    """``--init W --adapt tracks``: phases 0-2 skipped, phase 3 (self-supervised on unlabelled 2D + supervised
+    batches) changes ME and nothing else (the paper's "only ME is adapted")."""
+    from posecli.train.amodal import AmodalTrainConfig, train_amodal
+    from posecli.train.weights import save_weights
+
+    train, _ = tiny_mocap.split(["002"])
+    base = train_amodal(train, AmodalTrainConfig(steps=7, batch=2, model=TINY, avoid_glitches=False))
+    w = tmp_path / "base.safetensors"
+    save_weights(base, w, {"model": "AmodalNet", "config": {"model": vars(TINY)}})
+    from posecli.amodal.pipeline import load_amodal
+
+    start = {k: v.clone() for k, v in load_amodal(w)[0].state_dict().items()}
+    # an unlabelled track: a walk seen by a fixed camera, 150 frames of COCO-17 pixels
+    world = walking(150, seed=3)
+    cam = world * [1, -1, 1] + [0, 1.0, 4.0]
+    from posecli import joints
+
+    coco, conf = joints.convert(cam, np.ones(cam.shape[:2]), "h36m17", "coco17")
+    uv = 500 * coco[..., :2] / coco[..., 2:] + [320, 240]
+    tracks = [{"points": np.nan_to_num(uv).astype(np.float32), "conf": conf.astype(np.float32),
+               "width": 640, "height": 480}]
+    logs = []
+    cfg = AmodalTrainConfig(steps=0, batch=2, model=TINY, avoid_glitches=False, adapt_steps=4, init=str(w))
+    adapted = train_amodal(train, cfg, on_step=lambda s, l: logs.append(l), adapt=tracks)
+    assert [int(l["phase"]) for l in logs] == [3, 3, 3, 3]
+    assert all(np.isfinite(v) for l in logs for v in l.values())
+    changed = {k.split(".")[0] for k, v in adapted.state_dict().items() if not torch.equal(v, start[k])}
+    assert changed == {"me"}
+
+
 def test_pss_and_interpolation():
     from posecli.train.amodal import interpolate_missing, pose_structure_score, pss_centres
 
@@ -148,6 +179,11 @@ def test_complete_cli_errors(tmp_path):
     assert main(["complete", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.npz"),
                  "--weights", str(tmp_path / "nope.safetensors")]) == 1
     assert not (tmp_path / "o.npz").exists()
+    out = tmp_path / "adapted.safetensors"
+    assert main(["train", "amodal", "--init", "weights/amodal.safetensors", "-o", str(out), "-q"]) == 1  # no --adapt
+    assert main(["train", "amodal", "--init", str(tmp_path / "nope.safetensors"), "--adapt", str(tmp_path / "t.npz"),
+                 "-o", str(out), "-q"]) == 1
+    assert not out.exists()
 
 
 def test_shipped_model_completes_a_truncated_track_through_the_cli(tmp_path):

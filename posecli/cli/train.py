@@ -148,6 +148,8 @@ def vipe(
                    "--val-subjects 006 --steps 2500 -o weights/amodal.safetensors\n\n"
                    "  posecli train amodal --adapt tracks/*.npz --adapt-steps 500 -o weights/amodal.safetensors"
                    "   # + phase 3 on unlabelled 2D tracks\n\n"
+                   "  posecli train amodal --init weights/amodal.safetensors --adapt mine/*.npz -o adapted.safetensors"
+                   "   # phase 3 only\n\n"
                    "  posecli train amodal --steps 20 --hidden 32 -o /tmp/amodal_try.safetensors   # smoke test")
 def amodal(
     out: WeightsOut,
@@ -162,6 +164,9 @@ def amodal(
                                                         "phase 3 (self-supervised adaptation).")] = None,
     adapt_steps: Annotated[int, typer.Option(min=0, help="Phase-3 steps (alternating unsup./sup. batches).")]
     = 500,
+    init: Annotated[Optional[Path], typer.Option(help="Start from these amodal weights and run phase 3 only "
+                                                 "(needs --adapt): adapt a trained model to your own videos.")]
+    = None,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
@@ -176,12 +181,21 @@ def amodal(
     from ..train.amodal import AmodalTrainConfig, evaluate_amodal, load_unlabelled, train_amodal
     from ..weights_registry import MODELS, weights_dir
 
+    if init is not None and not adapt:
+        raise InputError("--init runs phase 3 only, which needs unlabelled tracks", "add --adapt tracks/*.npz")
+    model_config = AmodalConfig(hidden=hidden)
+    if init is not None:
+        from ..amodal.pipeline import load_amodal
+
+        init_card = load_amodal(init)[1]  # checks the file and its card before the long work
+        model_config = AmodalConfig(**init_card.get("config", {}).get("model", {}))
     tracks = load_unlabelled(adapt) if adapt else None
     if adapt and not any(len(t["points"]) >= 120 for t in tracks):
         raise InputError("no track in --adapt files is 4 s or longer (phase 3 needs 90 frames + a shift)",
                          "pass longer `posecli track` outputs")
-    cfg = AmodalTrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, adapt_steps=adapt_steps if adapt else 0,
-                            model=AmodalConfig(hidden=hidden))
+    cfg = AmodalTrainConfig(steps=0 if init else steps, batch=batch, lr=lr, seed=seed,
+                            adapt_steps=adapt_steps if adapt else 0, init=str(init) if init else None,
+                            model=model_config)
     estimate_weights = weights_dir() / MODELS["estimate"]
     baseline = estimate_weights if estimate_weights.is_file() else None
     _train_and_save("amodal", "AmodalNet", out, data, val_subjects, cfg, device,
@@ -206,7 +220,7 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     torch.manual_seed(cfg.seed)
     train_set, val_set = load_mocap(data).split(list(val_subjects))
     last: dict[str, float] = {}
-    with progress(f"train {recipe}", cfg.steps, unit="steps/s") as advance:
+    with progress(f"train {recipe}", cfg.steps + getattr(cfg, "adapt_steps", 0), unit="steps/s") as advance:
         def on_step(step: int, logs: dict[str, float]) -> None:
             last.update(logs)
             advance()

@@ -18,7 +18,9 @@ Phases (losses are mean L1 over joint coordinates; masked means divide by the ma
    augmentations and a temporally shifted one, t_k in [5, 30] frames; L_A only on frames with > 70 % of the
    body visible in both) alternate with supervised mocap batches (L_A^sup + L_content + L_B^sup), each with
    its own Adam. Both update ME only (the paper's "only ME is adapted"); MD, N, Dmd and D_pose stay frozen.
-Schedule: ``steps`` split 15 % / 55 % / 30 % over phases 0 / 1 / 2; ``adapt_steps`` more for phase 3.
+Schedule: ``steps`` split 15 % / 55 % / 30 % over phases 0 / 1 / 2; ``adapt_steps`` more for phase 3. With
+``init`` (trained weights, e.g. the shipped ones) phases 0-2 are skipped: phase 3 alone adapts them to the
+user's own unlabelled tracks.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class AmodalTrainConfig:
     gp: float = 10.0
     critic_steps: int = 2
     adapt_steps: int = 0
+    init: str | None = None  # weights to start from; phases 0-2 are then skipped (phase 3 only)
     seed: int = 0
     mirror: bool = True
     avoid_glitches: bool = True
@@ -57,6 +60,8 @@ class AmodalTrainConfig:
         return asdict(self)
 
     def phases(self) -> tuple[int, int, int]:
+        if self.init:
+            return 0, 0, 0
         p0 = max(1, round(0.15 * self.steps))
         p1 = max(1, round(0.55 * self.steps))
         return p0, p1, max(0, self.steps - p0 - p1)
@@ -124,6 +129,10 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
                  adapt: list[dict[str, np.ndarray]] | None = None) -> AmodalNet:
     torch.manual_seed(cfg.seed)
     model = AmodalNet(cfg.model).to(device)
+    if cfg.init:
+        from .weights import load_weights
+
+        load_weights(model, cfg.init)
     sampler = ClipSampler(train, CLIP_LENGTH, seed=cfg.seed, videography=cfg.videography, mirror=cfg.mirror,
                           avoid_glitches=cfg.avoid_glitches, truncate=cfg.truncate)
     n0, n1, n2 = cfg.phases()
