@@ -65,3 +65,24 @@ def test_blending_with_the_detectors_3d():
     gap = np.linalg.norm(out - rel, axis=-1)[ok].mean()
     assert 0.003 < gap < 0.05  # moved a quarter of the way, not nowhere, not all the way
     np.testing.assert_array_equal(blend_detector_3d(rel, det, conf, "h36m17", weight=0.0), rel)
+
+
+def test_detector_3d_is_smoothed_within_runs_of_frames():
+    from posecli.lifting.fusion import blend_detector_3d, smooth_runs
+
+    rng = np.random.default_rng(1)
+    times = np.r_[np.arange(40), np.arange(60, 100)] / 30.0  # a gap: two runs
+    clean = np.sin(times)[:, None, None] * np.ones((1, 17, 3))
+    noisy = clean + rng.normal(0, 0.02, clean.shape)
+    out = smooth_runs(noisy, times, 0.05)
+    assert np.abs(out - clean).mean() < 0.6 * np.abs(noisy - clean).mean()  # less noise
+    step = np.r_[np.zeros(40), np.ones(40)][:, None, None] * np.ones((1, 17, 3))
+    np.testing.assert_array_equal(smooth_runs(step, times, 0.05), step)  # nothing leaks across the gap
+    # in the blend: a jittering detector around the lifter's pose moves the output less from frame to frame
+    rel = np.repeat(rng.normal(0, 0.3, (1, 17, 3)), 80, 0).astype(np.float32)
+    rel -= rel[:, :1]
+    det = rel + rng.normal(0, 0.03, rel.shape)
+    jump = lambda p: np.abs(np.diff(p, axis=0)).mean()  # noqa: E731
+    conf = np.ones((80, 17), np.float32)
+    assert jump(blend_detector_3d(rel, det, conf, "h36m17", times=times)) < 0.5 * jump(
+        blend_detector_3d(rel, det, conf, "h36m17"))

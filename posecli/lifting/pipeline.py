@@ -75,7 +75,8 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     lifter_only = rel + root[:, None, :]
     detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
     if blend > 0 and detector_3d is not None:
-        rel = blend_detector_3d(rel, detector_3d.points, detector_3d.confidence, detector_3d.joint_set, blend)
+        rel = blend_detector_3d(rel, detector_3d.points, detector_3d.confidence, detector_3d.joint_set, blend,
+                                times=track.times)
     _, conf3d = joints.convert(pts, conf, "coco17", "h36m17")
     points = rel + root[:, None, :]
     seen = (conf > 0).any(-1)  # frames where the detector saw nothing get no 3D
