@@ -5,12 +5,13 @@ world landmarks) on the same frames.
 Data: the held-out subject's sequences only, rendered by ``posecli synth --views V --clips C --frames N`` (a
 random Anny body, clothes, background and camera rig per clip, person in view). Per view: ``track`` then
 ``estimate`` (with the render's true focal length). Truth: the synth pose file's ``keypoints3d_all`` (H36M-17 of
-the rendered body, camera frame). Ours = ``estimate``'s output (blended with BlazePose's 3D, ``lifting.fusion``) and the lifter alone.
-Metrics per tracked frame: our MPJPE after aligning pelvises (all 17 joints),
-and PA-MPJPE (similarity-aligned per frame) on the 12 limb joints every source defines alike (hips, knees,
-ankles, shoulders, elbows, wrists) for both ours and BlazePose's world landmarks.
+the rendered body, camera frame). Ours = ``estimate``'s output (blended with BlazePose's 3D,
+``lifting.fusion``) and the lifter alone. Metrics per tracked frame: our MPJPE after aligning pelvises and
+acceleration error (all 17 joints), and PA-MPJPE (similarity-aligned per frame) on the 12 limb joints every
+source defines alike (hips, knees, ankles, shoulders, elbows, wrists) for both ours and BlazePose's world
+landmarks.
 
-    python bench/synth_estimate.py [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE]
+    python bench/synth_estimate.py [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 from posecli.console import set_quiet
 from posecli.formats import read_poses
 from posecli.lifting.pipeline import estimate_poses
-from posecli.metrics import mpjpe, pa_mpjpe
+from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
 from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
@@ -80,6 +81,7 @@ def main() -> None:
                 row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
                 row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),
                                                                        by_name(g, "h36m17")), 1)
+                row[f"{tag}_accel_mm"] = round(1000 * accel_error(ours, g), 1)  # jitter (tracked frames)
         row["blazepose_world_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
                                                                          by_name(g, "h36m17")), 1)
         print(json.dumps(row), flush=True)
