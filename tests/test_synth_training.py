@@ -165,3 +165,29 @@ def test_train_estimate_mixes_synth_with_mocap(tmp_path, capsys):
                        "-o", tmp_path / "x.safetensors")
     assert code == 1 and "mocap" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_batches_mix_synth_and_mocap_clips(tmp_path):
+    """train_lifter draws round(fraction x batch) clips of every batch from the synth sampler, the rest from
+    mocap, and trains on the mixed batch."""
+    from posecli.mocap.sources import load_mocap
+    from posecli.models.sps_lifter import LifterConfig
+    from posecli.train.estimate import EstimateTrainConfig, train_lifter
+
+    make_dataset(tmp_path / "synth")
+    real = SynthClipSampler([tmp_path / "synth"], 9, seed=0)
+    asked = []
+
+    class Recording:
+        def sample(self, n):
+            asked.append(n)
+            return real.sample(n)
+
+    mocap = load_mocap(f"cmu:{mocap_folder(tmp_path)}")
+    cfg = EstimateTrainConfig(steps=3, batch=4, length=8, synth_fraction=0.5, model=LifterConfig())
+    logs = []
+    train_lifter(mocap, cfg, synth=Recording(), on_step=lambda s, l: logs.append(l))
+    assert asked == [2, 2, 2] and len(logs) == 3 and all(np.isfinite(l["loss"]) for l in logs)
+    asked.clear()
+    train_lifter(mocap, EstimateTrainConfig(steps=2, batch=4, length=8, synth_fraction=1.0), synth=Recording())
+    assert asked == [4, 4]  # all-synth batches work too

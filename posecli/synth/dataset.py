@@ -138,17 +138,23 @@ def _render_in_processes(pool, out: Path, todo: list[int], options: SynthOptions
             raise
 
 
+def read_manifest(path: Path, fix: str) -> dict:
+    """A dataset's manifest.json; one clear error (with ``fix``) if it is unreadable or not a synth manifest."""
+    try:
+        manifest = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable manifest ({exc})", fix, path) from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise InputError("is not a posecli synth manifest", fix, path)
+    return manifest
+
+
 def _open_manifest(out: Path, options: SynthOptions, mocap_spec: str, videos) -> dict:
     path = out / "manifest.json"
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder", "give a folder for -o", out)
     if path.is_file():
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"unreadable manifest ({exc})", "delete the folder or choose another -o", path) from None
-        if manifest.get("schema") != SCHEMA:
-            raise InputError("is not a posecli synth manifest", "choose another -o", path)
+        manifest = read_manifest(path, "delete the folder or choose another -o")
         if manifest.get("options") != options.key():
             raise OutputError(f"holds a dataset made with other options ({manifest.get('options')})",
                               "rerun with the same options to resume, or choose another -o", out)

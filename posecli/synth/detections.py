@@ -11,7 +11,6 @@ the background is never taken for them).
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from .. import joints
 from ..errors import InputError
 from ..poses import KEYPOINTS_2D, Poses
+from .dataset import read_manifest
 
 SUFFIX = ".detections.npz"
 MAX_OFFSET = 0.25  # of the person's 2D size (larger side of the truth keypoints' box)
@@ -30,10 +30,7 @@ def load_manifest(root: str | Path) -> dict:
     if not path.is_file():
         raise InputError("is not a posecli synth dataset (no manifest.json)", "make one with `posecli synth`",
                          Path(root))
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable manifest ({exc})", "make the dataset again with `posecli synth`", path) from None
+    return read_manifest(path, "make the dataset again with `posecli synth`")
 
 
 def views(root: str | Path) -> list[tuple[Path, Path]]:
