@@ -27,11 +27,14 @@ class Temporal(str, Enum):
     attention = "attention"
     gru = "gru"
     none = "none"
+    tcn = "tcn"
 
 
 @train_app.command("estimate", epilog="Examples:\n\n  posecli train estimate --data cmu:../shared/data/mocap "
                    "--val-subjects 006 -o weights/estimate_sps.safetensors\n\n"
                    "  posecli train estimate --temporal gru -o /tmp/ablation_gru.safetensors   # ablation\n\n"
+                   "  posecli train estimate --temporal tcn --receptive-field 81 -o /tmp/tcn81.safetensors"
+                   "   # VideoPose3D baseline\n\n"
                    "  posecli train estimate --data h36m:data/data_3d_h36m.npz --val-subjects S9 S11 -o h36m.safetensors")
 def estimate(
     out: WeightsOut,
@@ -44,8 +47,15 @@ def estimate(
     batch: Annotated[int, typer.Option(min=1)] = 16,
     length: Annotated[int, typer.Option(min=2, help="Clip length N.")] = 32,
     lr: float = 1e-3,
-    temporal: Annotated[Temporal, typer.Option(help="attention (SPS-Net), gru (ablation), none (single frame).")]
+    temporal: Annotated[Temporal, typer.Option(help="attention (SPS-Net), gru (ablation), none (single frame), "
+                                               "tcn (VideoPose3D dilated convolutions, the baseline).")]
     = Temporal.attention,
+    receptive_field: Annotated[int, typer.Option(help="tcn: frames seen per output (27, 81, 243).")] = 27,
+    channels: Annotated[int, typer.Option(min=8, help="tcn: convolution channels (VideoPose3D: 1024).")] = 1024,
+    augment: Annotated[bool, typer.Option(help="Body sizes 0.8-1.2x and proportions, speeds 0.7-1.5x, "
+                                          "real-footage cameras (elevation -30..50, roll +-30, 18-70 mm).")] = True,
+    up_head: Annotated[bool, typer.Option(help="Learn the world's up direction in camera axes (estimate's "
+                                          "upright keypoints3d_world).")] = True,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored motions.")] = True,
     avoid_glitches: Annotated[bool, typer.Option(help="Skip clips over retargeting pops/flips found by prepare.")]
@@ -63,6 +73,7 @@ def estimate(
     """Train the SPS-Net lifter (2D keypoints -> 3D joints) and write weights with a card of held-out metrics."""
     from ..errors import InputError
     from ..models.sps_lifter import LifterConfig
+    from ..models.tcn_lifter import receptive_blocks
     from ..train.estimate import EstimateTrainConfig, evaluate_lifter, train_lifter
 
     mocap = [d for d in data if not d.startswith("synth:")]
@@ -72,10 +83,19 @@ def estimate(
                          "(synth:DIR may be added any number of times)")
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
-                              synth=synth_dirs, synth_fraction=synth_fraction,
-                              model=LifterConfig(temporal=temporal.value, forecasting=forecast))
+                              synth=synth_dirs, synth_fraction=synth_fraction, augment=augment,
+                              model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
+                                                 channels=channels, receptive_field=receptive_field))
+    if temporal == Temporal.tcn:
+        try:
+            receptive_blocks(receptive_field)
+        except ValueError as exc:
+            raise InputError(str(exc), "use --receptive-field 27, 81 or 243") from None
+        if synth_dirs:
+            raise InputError("synth:DIR clips train the SPS lifter only", "drop synth:DIR with --temporal tcn")
     synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
-    _train_and_save("estimate", "SPSLifter", out, mocap[0], val_subjects, cfg, device,
+    _train_and_save("estimate", "TCNLifter" if temporal == Temporal.tcn else "SPSLifter", out, mocap[0],
+                    val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step, synth=synth),
                     lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device),
                     card_extra=_synth_provenance(synth_dirs, synth) if synth else None)

@@ -20,7 +20,7 @@ from .. import joints
 from ..errors import PoseCliError
 from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from ..train.weights import load_weights
-from ..models.sps_lifter import LifterConfig, SPSLifter
+from ..models.sps_lifter import LifterConfig, build_lifter
 from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
 from .windows import run_windows
@@ -28,11 +28,11 @@ from .windows import run_windows
 PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
 
 
-def load_lifter(path: str | Path, device: str = "cpu") -> tuple[SPSLifter, dict]:
+def load_lifter(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     import json
 
     card = json.loads(Path(path).with_suffix(".json").read_text())
-    model = SPSLifter(LifterConfig(**card["config"]["model"]))
+    model = build_lifter(LifterConfig(**card["config"]["model"]))
     load_weights(model, path)
     return model.to(device).eval(), card
 

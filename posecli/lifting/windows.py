@@ -56,3 +56,19 @@ def run_windows(model: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Te
                 acc.setdefault(key, np.zeros((length, *y.shape[1:])))[s:s + clip] += w.reshape(-1, *[1] * (y.ndim - 1)) * y
             total[s:s + clip] += w
     return {k: (v / total.reshape(-1, *[1] * (v.ndim - 1))).astype(np.float32) for k, v in acc.items()}
+
+
+def lifter_keys(model) -> tuple[str, ...]:
+    """The per-frame outputs of a lifter that the pipeline keeps."""
+    return ("joints", "camera") + (("up",) if getattr(model.config, "up_head", False) else ())
+
+
+@torch.no_grad()
+def run_lifter(model, x: np.ndarray, size: int, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Any lifter over a whole sequence: a convolutional one (``receptive_field``) in one pass with its edges
+    repeated, as VideoPose3D runs; a windowed one (SPS) through :func:`run_windows`."""
+    keys = lifter_keys(model)
+    if getattr(model, "receptive_field", None):
+        out = model(torch.as_tensor(x[None], device=device), pad=True)
+        return {k: out[k][0].float().cpu().numpy() for k in keys}
+    return run_windows(model, x, size, keys=keys, device=device)

@@ -31,10 +31,15 @@ class LifterConfig:
     dim: int = 256  # feature size d
     encoder_blocks: int = 2
     regressor_hidden: int = 256
-    temporal: str = "attention"  # "attention" | "gru" | "none" (single-frame baseline)
+    temporal: str = "attention"  # "attention" | "gru" | "none" (single-frame baseline) | "tcn" (models.tcn_lifter)
     forecasting: bool = True
     iterations: int = 3  # iterative error feedback steps
     dropout: float = 0.1
+    up_head: bool = False  # also predict the world's up direction in camera axes (False in older cards)
+    # tcn only (VideoPose3D's sizes):
+    channels: int = 1024
+    receptive_field: int = 27
+    tcn_dropout: float = 0.25
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +126,7 @@ class SPSLifter(nn.Module):
         self.fuse = nn.Linear(c.dim, 1)  # shared between h_i and f'_i, softmax over the pair
         self.pose = IterativeRegressor(c.dim, NUM_JOINTS_OUT * 3, c.regressor_hidden, c.iterations, c.dropout)
         self.camera = IterativeRegressor(c.dim, 3, c.regressor_hidden // 2, c.iterations, c.dropout)
+        self.up = nn.Linear(c.dim, 3) if c.up_head else None
         with torch.no_grad():
             self.camera.mean.copy_(torch.tensor([1.0, 0.0, 0.0]))  # scale 1, no shift
 
@@ -145,8 +151,11 @@ class SPSLifter(nn.Module):
                 fused = w[..., 0] * h + w[..., 1] * forecast
         joints = self.pose(fused).unflatten(-1, (NUM_JOINTS_OUT, 3))
         joints = joints - joints[..., :1, :]  # root-relative by construction
-        return {"joints": joints, "camera": self.camera(fused), "features": f, "forecast": forecast,
-                "attention": attn}
+        out = {"joints": joints, "camera": self.camera(fused), "features": f, "forecast": forecast,
+               "attention": attn}
+        if self.up is not None:  # level camera at initialisation: up = -y in camera axes
+            out["up"] = F.normalize(self.up(fused) + fused.new_tensor([0.0, -1.0, 0.0]), dim=-1)
+        return out
 
 
 def feature_forecast_loss(out: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -154,3 +163,12 @@ def feature_forecast_loss(out: dict[str, torch.Tensor]) -> torch.Tensor:
     if out["forecast"] is None:
         return out["features"].new_zeros(())
     return F.mse_loss(out["forecast"][:, 1:], out["features"][:, 1:].detach())
+
+
+def build_lifter(config: LifterConfig) -> nn.Module:
+    """The lifter a config names: SPS-Net (attention / gru / none) or the VideoPose3D TCN baseline."""
+    if config.temporal == "tcn":
+        from .tcn_lifter import TCNLifter
+
+        return TCNLifter(config)
+    return SPSLifter(config)

@@ -4,6 +4,11 @@ One clip = T consecutive frames of one sequence (mirrored with probability 1/2 w
 40-90 % of the frame), realistic 2D noise correlated over time (rho 0.8 at 30 fps), a random noise level per
 clip (0.6-1.5x BlazePose Full's), and, in a fraction of clips, the amodal paper's videography (zoom, pan,
 truncation) whose hidden joints come out with low confidence as a detector reports them.
+
+``augment=True`` (training the shipped lifter) adds what generalises to other people and footage: bodies
+resized (``mocap.augment``: 0.8-1.2x, per-bone +-4 %), motions played 0.7-1.5x as fast, and the cameras of
+:data:`FOOTAGE_CAMERAS`. Every clip also carries ``up``: the world's up direction in camera axes (the target
+of the lifter's gravity head, from which ``estimate`` stands people upright).
 """
 from __future__ import annotations
 
@@ -13,8 +18,17 @@ import numpy as np
 
 from .. import joints
 from ..lifting.normalize import normalize_2d
+from ..mocap.augment import resample_speed, resize_body, speed_span
 from ..mocap.dataset import MocapDataset
 from ..synth2d import CameraSampler, realistic_2d, simulate_videography
+
+# Cameras of real footage, a superset of the default sampler's (Pr-VIPE's +-30 degrees, 22-35 mm): people
+# filmed from above (broadcast, stands, a phone held high: elevation up to 50 degrees), from a tripod at hip
+# height or below, phones tilted (roll +-30 degrees), ultra-wide phone lenses to short zooms (18-70 mm
+# equivalent), and people filling 30-90 % of the frame height.
+FOOTAGE_CAMERAS = CameraSampler(elevation=(-30.0, 50.0), roll=(-30.0, 30.0), focal_mm=(18.0, 70.0),
+                                fit_in_frame=True, fill=(0.3, 0.9))
+SPEED_RANGE = (0.7, 1.5)  # log-uniform
 
 
 @dataclass
@@ -29,17 +43,23 @@ class Clip:
     visible: np.ndarray | None = None  # (T, 17) COCO-17 joints inside the videographed frame (None: no videography)
     rotation: np.ndarray | None = None  # (3, 3) world -> camera
 
+    @property
+    def up(self) -> np.ndarray:
+        """(T, 3) the world's up (+Y) in camera axes, per frame (the camera is static)."""
+        return np.broadcast_to(self.rotation[:, 1], (len(self.x), 3)).astype(np.float32)
+
 
 class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
                  noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False,
-                 avoid_glitches: bool = False, truncate: float = 0.5):
+                 avoid_glitches: bool = False, truncate: float = 0.5, augment: bool = False):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
         self.length = length
         self.rng = np.random.default_rng(seed)
-        self.cameras = CameraSampler(fit_in_frame=True)
+        self.augment = augment
+        self.cameras = FOOTAGE_CAMERAS if augment else CameraSampler(fit_in_frame=True)
         self.videography = videography
         self.noise = noise
         self.clean = clean
@@ -51,7 +71,7 @@ class ClipSampler:
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         clips = [self.random_clip() for _ in range(batch)]
-        return {k: np.stack([getattr(c, k) for c in clips]) for k in ("x", "joints", "joints2d")}
+        return {k: np.stack([getattr(c, k) for c in clips]) for k in ("x", "joints", "joints2d", "up")}
 
     def random_clip(self) -> Clip:
         return self.make_clip(*self.random_window())
@@ -61,12 +81,17 @@ class ClipSampler:
         k = self.rng.choice(len(self.sequences), p=self.weights)
         seq, bad = self.sequences[k], self.bad[k]
         n = len(seq)
+        speed = float(np.exp(self.rng.uniform(*np.log(SPEED_RANGE)))) if self.augment else 1.0
+        span = speed_span(self.length, speed)
         for _ in range(20):  # redraw windows that touch a retargeting glitch (few tries: glitches are rare)
-            start = int(self.rng.integers(0, max(1, n - self.length + 1)))
-            if bad is None or not bad[start:start + self.length].any():
+            start = int(self.rng.integers(0, max(1, n - span + 1)))
+            if bad is None or not bad[start:start + span].any():
                 break
-        idx = np.minimum(np.arange(start, start + self.length), n - 1)  # short sequences repeat their end
+        idx = np.minimum(np.arange(start, start + span), n - 1)  # short sequences repeat their end
         h36m, coco = seq.joints["h36m17"][idx], seq.joints["coco17"][idx]
+        if self.augment:
+            h36m, coco = resize_body(h36m, coco, self.rng)
+            h36m, coco = resample_speed(h36m, self.length, speed), resample_speed(coco, self.length, speed)
         if self.mirror and self.rng.random() < 0.5:
             h36m, coco = mirror(h36m, "h36m17"), mirror(coco, "coco17")
         return h36m, coco, self.rng, seq.fps

@@ -11,6 +11,12 @@ Data: mocap clips with modelled detector noise (``clips``), optionally mixed wit
 renders where the input is BlazePose's real output on the image and the target the rendered body's 3D
 (``synth_clips``), the same losses on both.
 The paper trains from pretrained HMR at lr 5e-5; from scratch we use AdamW 1e-3 with cosine decay.
+
+``model.temporal == "tcn"``: the VideoPose3D baseline (``models.tcn_lifter``) on the same data, batch, steps
+and schedule. Each clip is receptive_field - 1 + ``length`` frames and the loss covers the ``length`` centre
+frames the valid convolutions output (as many supervised frames per clip as SPS); its losses are the paper's
+3D MPJPE plus the same reprojection term (the camera places the root). With ``model.up_head`` both models
+also learn the world's up direction in camera axes (loss 1 - cos, weight ``wup``).
 """
 from __future__ import annotations
 
@@ -21,10 +27,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..lifting.windows import run_windows
+from ..lifting.windows import run_lifter
 from ..metrics import accel_error, mpjpe, pa_mpjpe
 from ..mocap.dataset import MocapDataset
-from ..models.sps_lifter import LifterConfig, SPSLifter, feature_forecast_loss
+from ..models.sps_lifter import LifterConfig, build_lifter, feature_forecast_loss
 from .clips import ClipSampler
 from .synth_clips import SynthClipSampler
 
@@ -41,7 +47,9 @@ class EstimateTrainConfig:
     wfeat: float = 0.1
     wcam: float = 0.1
     wocc: float = 0.5
+    wup: float = 0.1
     seed: int = 0
+    augment: bool = False  # body sizes, speeds and real-footage cameras (train.clips); the CLI turns it on
     mirror: bool = True  # left/right mirrored clips (not in the paper; doubles the motions of few subjects)
     avoid_glitches: bool = True  # no clips over the retargeting pops/flips that prepare flags
     # The occlusion-consistency target includes the camera. Without a temporal module this term drove the
@@ -77,26 +85,58 @@ def drop_keypoints(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x * (ranks >= k).unsqueeze(-1).to(x.dtype)
 
 
+def _up_loss(out: dict[str, torch.Tensor], up: torch.Tensor) -> torch.Tensor:
+    return (1 - (out["up"] * up).sum(-1)).mean() if "up" in out else up.new_zeros(())
+
+
+def clip_frames(cfg: EstimateTrainConfig) -> int:
+    """Frames per training clip: SPS's two shifted clips S1, S2 need one more than N; the TCN its receptive
+    field around N centre frames."""
+    if cfg.model.temporal == "tcn":
+        return cfg.model.receptive_field - 1 + cfg.length
+    return cfg.length + 1
+
+
 def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "cpu",
                  on_step: Callable[[int, dict[str, float]], None] | None = None,
-                 synth: SynthClipSampler | None = None) -> SPSLifter:
+                 synth: SynthClipSampler | None = None) -> torch.nn.Module:
     """``synth`` (from ``cfg.synth``, built by the caller so that detecting and loading happen before the
     progress bar) supplies ``round(cfg.synth_fraction * batch)`` clips of every batch."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = SPSLifter(cfg.model).to(device)
+    model = build_lifter(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps)))
-    sampler = ClipSampler(train, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror, avoid_glitches=cfg.avoid_glitches)
+    sampler = ClipSampler(train, clip_frames(cfg), seed=cfg.seed, mirror=cfg.mirror,
+                          avoid_glitches=cfg.avoid_glitches, augment=cfg.augment)
     n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
+    if n_synth and cfg.model.temporal == "tcn":
+        raise ValueError("synth clips are not supported for the TCN baseline")
     model.train()
     for step in range(cfg.steps):
         parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
             [synth.sample(n_synth)] if n_synth else [])
-        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in parts[0]}
+        keys = set.intersection(*(set(p) for p in parts))
+        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in keys}
         n = cfg.length
+        if cfg.model.temporal == "tcn":
+            out = model(b["x"])
+            c = slice((cfg.model.receptive_field - 1) // 2, (cfg.model.receptive_field - 1) // 2 + n)
+            l3d = _joint_dist(out["joints"], b["joints"][:, c])
+            l2d = _reprojection(out, b["joints2d"][:, c])
+            lup = _up_loss(out, b["up"][:, c]) if "up" in b else l3d.new_zeros(())
+            loss = cfg.w3d * l3d + cfg.w2d * l2d + cfg.wup * lup
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            if on_step is not None:
+                on_step(step, {"loss": loss.item(), "l3d_mm": 1000 * l3d.item(), "l2d": l2d.item(),
+                               "up": lup.item()})
+            continue
         o1 = model(b["x"][:, :n])
         o2 = model(b["x"][:, 1:])
         l3d = (_joint_dist(o1["joints"], b["joints"][:, :n]) + _joint_dist(o2["joints"], b["joints"][:, 1:])) / 2
@@ -107,7 +147,10 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
         locc = _joint_dist(occ["joints"], o1["joints"].detach())
         if cfg.occlusion_camera:
             locc = locc + F.l1_loss(occ["camera"], o1["camera"].detach())
-        loss = cfg.w3d * l3d + cfg.w2d * l2d + cfg.wfeat * lfeat + cfg.wcam * lcam + cfg.wocc * locc
+        lup = ((_up_loss(o1, b["up"][:, :n]) + _up_loss(o2, b["up"][:, 1:])) / 2 if "up" in b
+               else l3d.new_zeros(()))
+        loss = (cfg.w3d * l3d + cfg.w2d * l2d + cfg.wfeat * lfeat + cfg.wcam * lcam + cfg.wocc * locc
+                + cfg.wup * lup)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -115,28 +158,41 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
         sched.step()
         if on_step is not None:
             on_step(step, {"loss": loss.item(), "l3d_mm": 1000 * l3d.item(), "l2d": l2d.item(),
-                           "feat": lfeat.item(), "cam": lcam.item(), "occ_mm": 1000 * locc.item()})
+                           "feat": lfeat.item(), "cam": lcam.item(), "occ_mm": 1000 * locc.item(),
+                           "up": lup.item()})
     model.eval()
     return model
 
 
-def evaluate_lifter(model: SPSLifter, dataset: MocapDataset, length: int = 32, seed: int = 1234,
+def evaluate_lifter(model: torch.nn.Module, dataset: MocapDataset, length: int = 32, seed: int = 1234,
                     clean: bool = False, device: str = "cpu") -> dict[str, float]:
     """Whole held-out sequences, one seeded camera each, through the same sliding windows as ``estimate``.
 
-    Returns MPJPE, PA-MPJPE and acceleration error in mm, averaged over frames of all sequences.
+    Returns MPJPE, PA-MPJPE and acceleration error in mm, averaged over frames of all sequences, and, for a
+    model with the up head, the median angle (degrees) between the per-sequence up estimate and the truth.
     """
     sampler = ClipSampler(dataset, length, seed=seed, clean=clean)
     rng = np.random.default_rng(seed)
     errs = {"mpjpe_mm": [], "pa_mpjpe_mm": [], "accel_mm": []}
-    weights = []
+    weights, tilts = [], []
     model.eval()
     for seq in dataset.sequences:
         clip = sampler.make_clip(seq.joints["h36m17"], seq.joints["coco17"], rng, seq.fps)
-        pred = run_windows(model, clip.x, length, device=device)["joints"]
+        out = run_lifter(model, clip.x, length, device=device)
+        pred = out["joints"]
+        if "up" in out:
+            tilts.append(tilt_degrees(out["up"].mean(0), clip.up[0]))
         errs["mpjpe_mm"].append(1000 * mpjpe(pred, clip.joints))
         errs["pa_mpjpe_mm"].append(1000 * pa_mpjpe(pred, clip.joints))
         errs["accel_mm"].append(1000 * accel_error(pred, clip.joints))
         weights.append(len(seq))
-    return {k: round(float(np.average(v, weights=weights)), 1) for k, v in errs.items()} | {
+    return {k: round(float(np.average(v, weights=weights)), 1) for k, v in errs.items()} | (
+        {"tilt_median_deg": round(float(np.median(tilts)), 2)} if tilts else {}) | {
         "sequences": len(weights), "frames": int(sum(weights))}
+
+
+def tilt_degrees(estimate: np.ndarray, truth: np.ndarray) -> float:
+    """Angle (degrees) between two up directions (any lengths)."""
+    a, b = np.asarray(estimate, float), np.asarray(truth, float)
+    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))

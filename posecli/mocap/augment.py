@@ -1,0 +1,79 @@
+"""Motion augmentation for training: other body sizes and proportions, other speeds.
+
+Six CMU subjects are six bodies and six people's tempo; a lifter trained on them learns their size (its root
+lands too far for a small person) and their speeds. These make other plausible people from the same motion:
+
+- :func:`resize_body`: a global scale (default 0.8-1.2, about a point on the floor under the person, so the
+  feet stay on the floor and the path scales with the legs) and per-bone length changes (default std 4 %,
+  clipped at +-10 %), the same factor for a left bone and its right twin so the body stays symmetric. Bones
+  are the H36M-17 tree; COCO-17 points move with the H36M joint they coincide with (limbs, identical in
+  ``prepare``'s output) or, for the face, with the head.
+- :func:`resample_speed`: the motion played 0.7-1.5x as fast (linear interpolation in time), as another
+  person would perform it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import joints
+
+# H36M-17 bone (child joint) -> length group; a left bone and its right twin share a group.
+_BONE_GROUP = {
+    "right_hip": "hip", "left_hip": "hip", "right_knee": "thigh", "left_knee": "thigh",
+    "right_ankle": "shin", "left_ankle": "shin", "spine": "spine", "thorax": "chest", "neck_nose": "neck",
+    "head": "head", "left_shoulder": "shoulder", "right_shoulder": "shoulder", "left_elbow": "upper_arm",
+    "right_elbow": "upper_arm", "left_wrist": "forearm", "right_wrist": "forearm",
+}
+_GROUPS = sorted(set(_BONE_GROUP.values()))
+# COCO-17 point -> the H36M-17 joint whose displacement it follows.
+_COCO_FOLLOWS = {
+    "nose": "head", "left_eye": "head", "right_eye": "head", "left_ear": "head", "right_ear": "head",
+    "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder", "left_elbow": "left_elbow",
+    "right_elbow": "right_elbow", "left_wrist": "left_wrist", "right_wrist": "right_wrist",
+    "left_hip": "left_hip", "right_hip": "right_hip", "left_knee": "left_knee", "right_knee": "right_knee",
+    "left_ankle": "left_ankle", "right_ankle": "right_ankle",
+}
+_H = joints.H36M17
+_FOLLOW_IDX = np.array([_H.joints.index(_COCO_FOLLOWS[n]) for n in joints.COCO17.joints])
+_ANKLES = [_H.joints.index("left_ankle"), _H.joints.index("right_ankle")]
+
+
+def bone_factors(rng: np.random.Generator, sigma: float = 0.04, clip: float = 0.10) -> np.ndarray:
+    """(17,) length factor of the bone ending at each H36M-17 joint (1 for the root), symmetric left/right."""
+    group = dict(zip(_GROUPS, np.clip(1 + sigma * rng.standard_normal(len(_GROUPS)), 1 - clip, 1 + clip)))
+    return np.array([1.0] + [group[_BONE_GROUP[n]] for n in _H.joints[1:]])
+
+
+def resize_body(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator,
+                scale: tuple[float, float] = (0.8, 1.2), bone_sigma: float = 0.04,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 17, 3) H36M-17 and COCO-17 world joints (Y up, floor y = 0) -> the same motion by another body."""
+    h = np.asarray(h36m, dtype=np.float64)
+    factors = bone_factors(rng, bone_sigma)
+    new = h.copy()
+    for j, p in enumerate(_H.parents):  # parents come before children in H36M-17's order
+        if p >= 0:
+            new[:, j] = new[:, p] + factors[j] * (h[:, j] - h[:, p])
+    # Longer or shorter legs lift or sink the body: keep the lowest ankle where it was.
+    new[..., 1] += h[:, _ANKLES, 1].min() - new[:, _ANKLES, 1].min()
+    coco_new = np.asarray(coco, dtype=np.float64) + (new - h)[:, _FOLLOW_IDX]  # face rides with the head
+    s = rng.uniform(*scale)
+    anchor = np.array([h[:, 0, 0].mean(), 0.0, h[:, 0, 2].mean()])  # on the floor under the person
+    return ((anchor + s * (new - anchor)).astype(h36m.dtype),
+            (anchor + s * (coco_new - anchor)).astype(coco.dtype))
+
+
+def speed_span(length: int, speed: float) -> int:
+    """Source frames needed for ``length`` output frames played ``speed`` times as fast."""
+    return int(np.ceil((length - 1) * speed)) + 1
+
+
+def resample_speed(points: np.ndarray, length: int, speed: float) -> np.ndarray:
+    """(S, ...) source frames -> (length, ...) frames at ``speed`` x the original tempo (linear in time).
+
+    ``points`` must hold at least :func:`speed_span` frames; extra frames are ignored."""
+    t = np.minimum(np.arange(length) * speed, len(points) - 1)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(points) - 1)
+    w = (t - lo).reshape(-1, *[1] * (points.ndim - 1))
+    return ((1 - w) * points[lo] + w * points[hi]).astype(points.dtype)
