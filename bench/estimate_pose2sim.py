@@ -9,7 +9,8 @@ points triangulated, so they are detector-style joint positions). Face, neck and
 sources define them differently (BlazePose has no neck, H36M's spine and thorax are virtual).
 ``posecli estimate``'s output (the lifter blended with BlazePose's own 3D, ``lifting.fusion``) and the lifter
 alone are both reported. PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
-and metric scale do not enter. Frame f of a video is compared with TRC frame f (the reference note found
+and metric scale do not enter. Tilt: the angle between ``keypoints3d_world``'s up direction (the file's meta
+``world.up_camera``) and the calibration's gravity in that camera's axes (the calibration world is Z up). Frame f of a video is compared with TRC frame f (the reference note found
 offset 0 best). Usage:
 
     python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]]
@@ -29,6 +30,8 @@ from posecli.formats import read_poses
 from posecli.lifting.pipeline import estimate_poses
 from posecli.metrics import pa_mpjpe, procrustes_align
 from posecli.poses import KEYPOINTS_3D
+from posecli.lifting.world import tilt_degrees
+from posecli.synth.rig import read_calibration
 from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
 from posecli.weights_registry import weight_path
@@ -58,6 +61,8 @@ def main() -> None:
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame
     rows = []
     per_joint: dict[str, list] = {}
+    calib = {c.name.replace("_", ""): c for c in read_calibration(
+        TRIAL.parent.parent / "S00_Calibration" / "Calib_qualisys.toml")}
     for cam in ("cam01", "cam02", "cam03", "cam04"):
         tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
                               TrackOptions(max_persons=1))
@@ -67,8 +72,12 @@ def main() -> None:
         g = gt[frames]
         row = {"camera": cam, "frames": int(len(frames))}
         for name, weights in zip(names, all_weights):
-            lifted = estimate_poses(tracked, weights).tracks[0]  # the default output: blended (lifting.fusion)
+            result = estimate_poses(tracked, weights)
+            lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
             tag = "posecli_estimate" if len(names) == 1 else name
+            if "world" in result.meta:
+                row[f"{tag}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"],
+                                                            calib[cam].R[0][:, 1]), 2)
             for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
                              (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
                 pred = by_name(lifted.arrays[arr][keep], "h36m17")
@@ -83,6 +92,9 @@ def main() -> None:
                    (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
         rows.append(row)
         print(json.dumps(row), flush=True)
+    tilts = [k for k in rows[0] if k.endswith("_tilt_deg")]
+    for k in tilts:
+        print(f"{k}: median {np.median([r[k] for r in rows]):.2f} (per camera {[r[k] for r in rows]})")
     keys = [k for k in rows[0] if k.endswith("_mm")]
     print("\n(PA-MPJPE mm, 12 limb joints)\ncamera | " + " | ".join(keys))
     for r in rows:

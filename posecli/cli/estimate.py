@@ -31,7 +31,10 @@ EPILOG = """Examples:
 
 Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
-position) and 'camera_weak' per frame. Long videos run in overlapping 32-frame windows.
+position) and 'camera_weak' per frame, and 'keypoints3d_world': the same joints upright (y up, the
+floor at y = 0 under each person, x right, z towards the camera; from the lifter's estimate of the
+camera's pitch and roll, one per video: the file's meta 'world'). A keypoint that jumps away from its
+own path for a frame is treated as missed and the root's one-frame spikes are removed (--no-robust: off).
 Where the track holds BlazePose's own 3D (videos and `posecli track` files), the output is the
 lifter's joints averaged with it (--blend 0.5; 0 = the lifter alone, kept in 'keypoints3d_lifter').
 With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_shape',
@@ -55,6 +58,8 @@ def estimate(
     blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of BlazePose's own 3D (world landmarks, "
                                          "aligned to the lifter's) in the output; 0 = the lifter alone. The "
                                          "lifter's joints are kept in 'keypoints3d_lifter'.")] = 0.5,
+    robust: Annotated[bool, typer.Option(help="Drop keypoints that jump off their path for a frame and "
+                                         "one-frame root spikes.")] = True,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people.")] = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the 2D keypoints first.")] = False,
     body: Annotated[BodyModel, typer.Option(help="Fit a body model to each person's 3D joints: anny (open, "
@@ -89,7 +94,7 @@ def estimate(
         load_body(body.value, body_model)  # bad model files fail here, before the long work
     weights_file = weight_path("estimate", weights)
     poses = poses_from(source, max_persons, smooth, start, end, every, fps)
-    result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend)
+    result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
     if body is not BodyModel.none:
         from ..body import fit_poses
 

@@ -52,6 +52,8 @@ def estimate(
     = Temporal.attention,
     receptive_field: Annotated[int, typer.Option(help="tcn: frames seen per output (27, 81, 243).")] = 27,
     channels: Annotated[int, typer.Option(min=8, help="tcn: convolution channels (VideoPose3D: 1024).")] = 1024,
+    encoder: Annotated[str, typer.Option(help="SPS frame encoder: mlp (per frame) or conv (dilated temporal "
+                                         "convolutions, 27 frames of context).")] = "mlp",
     augment: Annotated[bool, typer.Option(help="Body sizes 0.8-1.2x and proportions, speeds 0.7-1.5x, "
                                           "real-footage cameras (elevation -30..50, roll +-30, 18-70 mm).")] = True,
     up_head: Annotated[bool, typer.Option(help="Learn the world's up direction in camera axes (estimate's "
@@ -84,8 +86,10 @@ def estimate(
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
                               synth=synth_dirs, synth_fraction=synth_fraction, augment=augment,
-                              model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
+                              model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head, encoder=encoder,
                                                  channels=channels, receptive_field=receptive_field))
+    if encoder not in ("mlp", "conv"):
+        raise InputError(f"--encoder {encoder!r} is not a frame encoder", "use --encoder mlp or --encoder conv")
     if temporal == Temporal.tcn:
         try:
             receptive_blocks(receptive_field)

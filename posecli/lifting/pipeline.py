@@ -18,12 +18,14 @@ import torch
 
 from .. import joints
 from ..errors import PoseCliError
-from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
 from ..train.weights import load_weights
 from ..models.sps_lifter import LifterConfig, build_lifter
 from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
-from .windows import run_windows
+from .robust import steady_root, suppress_2d_outliers
+from .windows import run_lifter
+from .world import average_up, floor_offset, to_world, world_rotation
 
 PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
 
@@ -50,18 +52,21 @@ def interp_frames(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nd
     return out.reshape(len(dst), *values.shape[1:]).astype(values.dtype)
 
 
-def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, height: int | None,
+def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | None, height: int | None,
                focal: float | None = None, device: str = "cpu", model_fps: float | None = None,
-               blend: float = 0.0) -> Track:
+               blend: float = 0.0, robust: bool = True) -> Track:
     """Lift one track. The temporal model learned motion at ``model_fps`` (30 for the shipped weights): a
     60 fps video would show it motion at half speed and half the time span per window, so the normalised
     input is resampled to ``model_fps`` (linear in time), lifted, and the outputs interpolated back to the
     track's own frames. A joint's coordinates are interpolated only between frames that saw it, and its
     confidence is interpolated too, so model frames inside a gap stay missing. ``blend`` > 0: average with
     the detector's own 3D where the track has it (``fusion``); the lifter's own joints stay in
-    ``keypoints3d_lifter``."""
+    ``keypoints3d_lifter``. ``robust``: keypoints that jump away from their own path for a frame are
+    treated as missed and the root's single-frame spikes removed (``robust``)."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
+    if robust:
+        conf = suppress_2d_outliers(pts, conf)
     x, centre, scale = normalize_2d(pts, conf)
     times = track.times
     if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
@@ -72,6 +77,8 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
         out = _lift_with_flip(model, x, length, device)
     rel, cam = out["joints"], out["camera"]
     root = root_from_weak_camera(cam, centre, scale, width, height, focal)
+    if robust:
+        root = steady_root(root, times)
     lifter_only = rel + root[:, None, :]
     detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
     if blend > 0 and detector_3d is not None:
@@ -91,6 +98,8 @@ def lift_track(model: SPSLifter, track: Track, length: int, width: int | None, h
     arrays["keypoints3d_all"] = (rel + root[:, None, :]).astype(np.float32)  # every joint, guessed or seen
     if blend > 0 and detector_3d is not None:
         arrays["keypoints3d_lifter"] = lifter_only.astype(np.float32)
+    if "up" in out:
+        arrays["up_camera"] = out["up"].astype(np.float32)  # per frame; estimate_poses averages them
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
 
 
@@ -105,16 +114,21 @@ def root_from_weak_camera(cam: np.ndarray, centre: np.ndarray, scale: np.ndarray
     return np.stack([(uv_root[:, 0] - w / 2) * z / f, (uv_root[:, 1] - h / 2) * z / f, z], axis=1)
 
 
-def _lift_with_flip(model: SPSLifter, x: np.ndarray, length: int, device: str) -> dict[str, np.ndarray]:
+def _lift_with_flip(model: torch.nn.Module, x: np.ndarray, length: int, device: str) -> dict[str, np.ndarray]:
     """Test-time flip augmentation (as VideoPose3D): lift the input and its mirror image, mirror the second
     result back and average. Cheap (lifting is a few % of the pipeline) and it cancels part of the model's
     left/right asymmetry."""
-    out = run_windows(model, x, length, device=device)
+    out = run_lifter(model, x, length, device=device)
     xf = x[:, joints.COCO17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=x.dtype)
-    flipped = run_windows(model, xf, length, device=device)
-    back = flipped["joints"][:, joints.H36M17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    flipped = run_lifter(model, xf, length, device=device)
+    mirror_x = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    back = flipped["joints"][:, joints.H36M17.flip_permutation] * mirror_x
     cam_back = flipped["camera"] * np.array([1.0, -1.0, 1.0], dtype=np.float32)
-    return {"joints": (out["joints"] + back) / 2, "camera": (out["camera"] + cam_back) / 2}
+    res = {"joints": (out["joints"] + back) / 2, "camera": (out["camera"] + cam_back) / 2}
+    if "up" in out:  # the mirror image of the scene has its up mirrored too
+        up = out["up"] + flipped["up"] * mirror_x
+        res["up"] = up / np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+    return res
 
 
 def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -131,8 +145,32 @@ def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
     return out
 
 
+def add_world_frame(tracks: list[Track]) -> dict | None:
+    """Write ``keypoints3d_world`` (Y up, floor y = 0; ``world``) into every track, in place, from the up
+    direction all tracks' frames agree on (one static camera). Returns the frame's description for the
+    file's meta, or None when the lifter has no up head."""
+    ups = [t.arrays["up_camera"] for t in tracks if "up_camera" in t.arrays]
+    weights = [t.keypoints[KEYPOINTS_3D].confidence.sum(-1) for t in tracks if "up_camera" in t.arrays]
+    up = average_up(ups, weights) if ups else None
+    if up is None:
+        return None
+    rot = world_rotation(up)
+    floors = {}
+    for t in tracks:
+        allj = t.arrays["keypoints3d_all"]
+        floor = floor_offset(to_world(allj, rot, 0.0))
+        floor = 0.0 if not np.isfinite(floor) else floor
+        floors[t.id] = round(floor, 4)
+        kp = t.keypoints[KEYPOINTS_3D]
+        t.keypoints[KEYPOINTS_3D_WORLD] = Keypoints("h36m17", to_world(kp.points, rot, floor), kp.confidence.copy())
+        t.arrays["keypoints3d_world_all"] = to_world(allj, rot, floor)
+    return {"up_camera": [round(float(v), 5) for v in up], "rotation": np.round(rot, 6).tolist(),
+            "axes": "x right (horizontal), y up, z towards the camera; metres; floor y = 0 per track",
+            "floor_below_camera_m": {str(k): -v for k, v in floors.items()}}
+
+
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
-                   advance=lambda n=1: None, blend: float = BLEND) -> Poses:
+                   advance=lambda n=1: None, blend: float = BLEND, robust: bool = True) -> Poses:
     """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only)."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
@@ -145,11 +183,16 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
                 continue
-            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend))
+            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend,
+                                     robust))
             advance(len(t))
+    world = add_world_frame(tracks)
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
                  "window": length, "model_fps": model_fps,
-                 "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0})
+                 "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0,
+                 "robust": robust})
+    if world is not None:
+        meta["world"] = world
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

@@ -35,6 +35,9 @@ class LifterConfig:
     forecasting: bool = True
     iterations: int = 3  # iterative error feedback steps
     dropout: float = 0.1
+    # "mlp": per-frame residual MLP (session 1-3); "conv": dilated temporal convolutions over the window
+    # (kernel 3, dilations 1, 3, 9: each frame's feature sees 27 frames), see ConvFrameEncoder.
+    encoder: str = "mlp"
     up_head: bool = False  # also predict the world's up direction in camera axes (False in older cards)
     # tcn only (VideoPose3D's sizes):
     channels: int = 1024
@@ -65,6 +68,29 @@ class FrameEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.inp(x.flatten(-2)))
+
+
+class ConvFrameEncoder(nn.Module):
+    """(B, N, J, 3) -> (B, N, d): features with local motion in them. SPS-Net's per-frame features come from an
+    image network that sees texture and shading; from 2D keypoints alone a single frame leaves depth
+    ambiguous, and the motion over a few frames resolves much of it (what VideoPose3D's convolutions
+    exploit). Kernel-3 convolutions with dilations 1, 3, 9 ('same' padding by repeating the window's edge
+    frames), residual, LayerNorm over channels."""
+
+    def __init__(self, dim: int, blocks: int, dropout: float, joints: int = NUM_JOINTS_IN):
+        super().__init__()
+        self.inp = nn.Conv1d(joints * 3, dim, 3, padding=1, padding_mode="replicate")
+        self.convs = nn.ModuleList(nn.Conv1d(dim, dim, 3, dilation=3 ** (b + 1), padding=3 ** (b + 1),
+                                             padding_mode="replicate") for b in range(blocks))
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(blocks + 1))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x.flatten(-2).transpose(1, 2))
+        h = F.leaky_relu(self.norms[0](h.transpose(1, 2)), 0.1).transpose(1, 2)
+        for conv, norm in zip(self.convs, self.norms[1:]):
+            h = h + self.drop(F.leaky_relu(norm(conv(h).transpose(1, 2)), 0.1).transpose(1, 2))
+        return h.transpose(1, 2)
 
 
 def two_fc(dim: int, hidden: int) -> nn.Sequential:
@@ -120,7 +146,7 @@ class SPSLifter(nn.Module):
     def __init__(self, config: LifterConfig | None = None):
         super().__init__()
         self.config = c = config or LifterConfig()
-        self.encoder = FrameEncoder(c.dim, c.encoder_blocks, c.dropout)
+        self.encoder = (ConvFrameEncoder if c.encoder == "conv" else FrameEncoder)(c.dim, c.encoder_blocks, c.dropout)
         self.temporal = {"attention": SelfAttention, "gru": GRUTemporal}.get(c.temporal, lambda d: None)(c.dim)
         self.forecast = two_fc(c.dim, c.dim) if c.forecasting and c.temporal != "none" else None
         self.fuse = nn.Linear(c.dim, 1)  # shared between h_i and f'_i, softmax over the pair

@@ -42,6 +42,7 @@ class Clip:
     focal: float  # pixels
     visible: np.ndarray | None = None  # (T, 17) COCO-17 joints inside the videographed frame (None: no videography)
     rotation: np.ndarray | None = None  # (3, 3) world -> camera
+    size: tuple[int, int] | None = None  # image (width, height) pixels
 
     @property
     def up(self) -> np.ndarray:
@@ -115,7 +116,8 @@ class ClipSampler:
         x, centre, scale = normalize_2d(noisy, conf)
         joints2d = (uv_h - centre[:, None]) / scale[:, None, None]
         return Clip(x, (cam_h - cam_h[:, :1]).astype(np.float32), joints2d.astype(np.float32),
-                    cam_h[:, 0].astype(np.float32), centre, scale, float(cam.K[0, 0]), visible, cam.R)
+                    cam_h[:, 0].astype(np.float32), centre, scale, float(cam.K[0, 0]), visible, cam.R,
+                    (int(cam.width), int(cam.height)))
 
 
 def mirror(points: np.ndarray, joint_set: str) -> np.ndarray:

@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from ..lifting.windows import run_lifter
+from ..lifting.world import tilt_degrees
 from ..metrics import accel_error, mpjpe, pa_mpjpe
 from ..mocap.dataset import MocapDataset
 from ..models.sps_lifter import LifterConfig, build_lifter, feature_forecast_loss
@@ -190,9 +191,3 @@ def evaluate_lifter(model: torch.nn.Module, dataset: MocapDataset, length: int =
         {"tilt_median_deg": round(float(np.median(tilts)), 2)} if tilts else {}) | {
         "sequences": len(weights), "frames": int(sum(weights))}
 
-
-def tilt_degrees(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Angle (degrees) between two up directions (any lengths)."""
-    a, b = np.asarray(estimate, float), np.asarray(truth, float)
-    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))

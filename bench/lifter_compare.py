@@ -1,0 +1,125 @@
+"""Lifters side by side on held-out CMU subjects: the same sequences, cameras and 2D for every model, in one run.
+
+Every sequence of the held-out subjects is filmed whole by one seeded random camera (the default sampler:
+Pr-VIPE's angles, 22-35 mm lenses, as the weight cards' figures), once with exact 2D and once with
+detector-like 2D (``synth2d.realistic_2d``: jitter, outliers, drops, left/right swap runs), and lifted
+through ``estimate``'s own path (``lifting.pipeline.lift_track``: resampling to the model's rate, test-time
+flip, the root from the weak-perspective camera with the true focal length; ``--blend 0``, no video). No
+videographic zoom or pan (the cards' detector-like figures have them in a quarter of the sequences), so the
+root can be compared with the truth.
+
+Reported per model and 2D kind (mm unless named): MPJPE / PA-MPJPE over the 17 joints and over 13 (pelvis +
+12 limb joints, pelvis-centred), acceleration error, root error, the 99th percentile of the root's
+frame-to-frame jump and of its error against the true jump, and the median tilt (degrees) of the model's up
+direction (averaged per sequence) against the camera's true one. ``--robust both`` runs every model with and
+without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one. Usage:
+
+    python bench/lifter_compare.py --weights weights/estimate.safetensors /tmp/tcn.safetensors \\
+        --baseline tcn --subjects 006 131
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from posecli import joints
+from posecli.console import set_quiet
+from posecli.lifting.pipeline import lift_track, load_lifter
+from posecli.lifting.world import tilt_degrees
+from posecli.metrics import accel_error, mpjpe, pa_mpjpe
+from posecli.mocap.sources import load_mocap
+from posecli.poses import KEYPOINTS_2D, Keypoints, Track
+from posecli.train.clips import ClipSampler
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
+J13 = [joints.H36M17.index(n) for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                                        "right_ankle", "left_shoulder", "right_shoulder", "left_elbow",
+                                        "right_elbow", "left_wrist", "right_wrist")]
+
+
+def clips_for(dataset, clean: bool, seed: int):
+    sampler = ClipSampler(dataset, 32, seed=seed, clean=clean, videography=0.0)  # a static camera: the true root is comparable
+    rng = np.random.default_rng(seed)
+    for seq in dataset.sequences:
+        clip = sampler.make_clip(seq.joints["h36m17"], seq.joints["coco17"], rng, seq.fps)
+        pix = clip.x[..., :2] * clip.scale[:, None, None] + clip.centre[:, None]
+        conf = clip.x[..., 2]
+        pix = np.where(conf[..., None] > 0, pix, np.nan).astype(np.float32)
+        times = np.arange(len(pix)) / seq.fps
+        track = Track(1, np.arange(len(pix)), times, {KEYPOINTS_2D: Keypoints("coco17", pix, conf)}, {}, {})
+        yield seq, clip, track
+
+
+def evaluate(model, card, items, robust: bool) -> dict:
+    acc: dict[str, list] = {}
+    w, tilts = [], []
+    for seq, clip, track in items:
+        out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
+                         model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust)
+        pred = out.arrays["keypoints3d_all"] - out.arrays["root"][:, None]
+        gt = clip.joints
+        root, root_gt = out.arrays["root"], clip.root
+        jump = np.linalg.norm(np.diff(root, axis=0), axis=-1)
+        jump_err = np.linalg.norm(np.diff(root, axis=0) - np.diff(root_gt, axis=0), axis=-1)
+        vals = {"mpjpe17": mpjpe(pred, gt), "pa17": pa_mpjpe(pred, gt), "mpjpe13": mpjpe(pred[:, J13], gt[:, J13]),
+                "pa13": pa_mpjpe(pred[:, J13], gt[:, J13]), "accel": accel_error(pred, gt),
+                "root_err": float(np.linalg.norm(root - root_gt, axis=-1).mean())}
+        for k, v in vals.items():
+            acc.setdefault(k, []).append(1000 * v)
+        acc.setdefault("_jump", []).append(jump)
+        acc.setdefault("_jump_err", []).append(jump_err)
+        w.append(len(gt))
+        if "up_camera" in out.arrays:
+            tilts.append(tilt_degrees(out.arrays["up_camera"].mean(0), clip.up[0]))
+    res = {f"{k}_mm": round(float(np.average(v, weights=w)), 1) for k, v in acc.items() if not k.startswith("_")}
+    res["root_jump_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump"]), 99)), 1)
+    res["root_jump_err_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump_err"]), 99)), 1)
+    if tilts:
+        res["tilt_median_deg"] = round(float(np.median(tilts)), 2)
+    res["frames"] = int(sum(w))
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", nargs="+", required=True, help="lifter weights (each with its .json card)")
+    ap.add_argument("--names", nargs="*", help="a name per weights file (default: file stems)")
+    ap.add_argument("--baseline", help="name of the model the ratios are taken against")
+    ap.add_argument("--subjects", nargs="+", default=["006", "131"])
+    ap.add_argument("--mocap", default=f"cmu:{SHARED}")
+    ap.add_argument("--robust", choices=["on", "off", "both"], default="on")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
+        sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
+    set_quiet(True)
+    names = args.names or [Path(w).stem for w in args.weights]
+    data = load_mocap(args.mocap)
+    held = data.split(args.subjects)[1]
+    models = {n: load_lifter(w) for n, w in zip(names, args.weights)}
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.robust]
+    results = {}
+    for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
+        items = list(clips_for(held, clean, args.seed))
+        for name, (model, card) in models.items():
+            for robust in modes:
+                key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust"))
+                r = evaluate(model, card, items, robust)
+                results.setdefault(kind, {})[key] = r
+                print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
+    summary = {"subjects": args.subjects, "seed": args.seed, "results": results}
+    if args.baseline:
+        summary["ratio_to_" + args.baseline] = {
+            kind: {m: {k: round(v[k] / base[k], 3) for k in ("mpjpe17_mm", "pa17_mm", "mpjpe13_mm", "pa13_mm")}
+                   for m, v in res.items()}
+            for kind, res in results.items()
+            for base in [next(v for m, v in res.items() if m.split("+")[0].split("-robust")[0] == args.baseline)]}
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

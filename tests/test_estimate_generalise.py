@@ -1,0 +1,179 @@
+"""What makes ``estimate`` generalise: the TCN baseline and SPS both train, body/speed augmentation, the upright
+world frame, and the guards against one-frame spikes. All on data made here (no ../shared)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posecli import joints
+from posecli.lifting.pipeline import add_world_frame
+from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
+from posecli.lifting.world import ANKLE_HEIGHT, tilt_degrees, to_world, world_rotation
+from posecli.mocap.augment import bone_factors, resample_speed, resize_body, speed_span
+from posecli.mocap.dataset import MocapDataset, Sequence
+from posecli.models.sps_lifter import LifterConfig, build_lifter
+from posecli.models.tcn_lifter import TCNLifter, receptive_blocks
+from posecli.poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Track
+from posecli.synth2d.cameras import look_at_rotation
+from posecli.train.estimate import EstimateTrainConfig, clip_frames, train_lifter
+
+H = joints.H36M17
+
+
+def standing_pose() -> np.ndarray:
+    """(17, 3) H36M-17 of a person standing at the origin, world metres, Y up, ankles ``ANKLE_HEIGHT`` up."""
+    p = np.zeros((17, 3))
+    y = {"pelvis": 0.95, "right_hip": 0.93, "left_hip": 0.93, "right_knee": 0.5, "left_knee": 0.5,
+         "right_ankle": ANKLE_HEIGHT, "left_ankle": ANKLE_HEIGHT, "spine": 1.15, "thorax": 1.4, "neck_nose": 1.55,
+         "head": 1.7, "left_shoulder": 1.42, "right_shoulder": 1.42, "left_elbow": 1.15, "right_elbow": 1.15,
+         "left_wrist": 0.9, "right_wrist": 0.9}
+    x = {"right_hip": -0.1, "left_hip": 0.1, "right_knee": -0.1, "left_knee": 0.1, "right_ankle": -0.1,
+         "left_ankle": 0.1, "left_shoulder": 0.2, "right_shoulder": -0.2, "left_elbow": 0.25, "right_elbow": -0.25,
+         "left_wrist": 0.27, "right_wrist": -0.27}
+    for n in H.joints:
+        p[H.index(n)] = [x.get(n, 0.0), y[n], 0.0]
+    return p
+
+
+def walking_dataset(frames: int = 120) -> MocapDataset:
+    base = standing_pose()
+    t = np.arange(frames) / 30.0
+    seqs = []
+    for subj in ("a", "b"):
+        h = np.repeat(base[None], frames, 0)
+        h[:, :, 2] += 1.2 * t[:, None]  # walking forward
+        for side, sign in (("left", 1), ("right", -1)):
+            for part in ("knee", "ankle"):
+                h[:, H.index(f"{side}_{part}"), 2] += sign * 0.2 * np.sin(2 * np.pi * t)
+        coco = np.zeros((frames, 17, 3))
+        for n in joints.COCO17.joints:
+            coco[:, joints.COCO17.index(n)] = h[:, H.index(n if n in H.joints else "head")]
+        seqs.append(Sequence(subj, f"{subj}_01", 30.0, {"h36m17": h.astype(np.float32),
+                                                         "coco17": coco.astype(np.float32)}))
+    return MocapDataset(seqs)
+
+
+@pytest.mark.parametrize("model", [LifterConfig(dim=32, regressor_hidden=32, up_head=True),
+                                   LifterConfig(dim=32, regressor_hidden=32, up_head=True, encoder="conv"),
+                                   LifterConfig(temporal="tcn", channels=32, receptive_field=9, up_head=True)])
+def test_both_lifters_train_a_few_steps(model):
+    data = walking_dataset()
+    cfg = EstimateTrainConfig(steps=12, batch=4, length=8, lr=3e-3, augment=True, occlusion_camera=False, model=model)
+    assert clip_frames(cfg) == (9 if model.temporal != "tcn" else 16)
+    losses = []
+    trained = train_lifter(data, cfg, on_step=lambda s, logs: losses.append(logs["l3d_mm"]))
+    assert len(losses) == 12 and np.isfinite(losses).all()
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # it learns
+    x = torch.zeros(1, 20, 17, 3)
+    out = trained(x, pad=True) if model.temporal == "tcn" else trained(x)
+    assert out["joints"].shape == (1, 20, 17, 3) and out["up"].shape == (1, 20, 3)
+    torch.testing.assert_close(out["up"].norm(dim=-1), torch.ones(1, 20))
+
+
+def test_tcn_receptive_field_and_padding():
+    assert receptive_blocks(27) == 2 and receptive_blocks(81) == 3 and receptive_blocks(243) == 4
+    with pytest.raises(ValueError):
+        receptive_blocks(30)
+    torch.manual_seed(0)
+    m = TCNLifter(LifterConfig(temporal="tcn", channels=16, receptive_field=27)).eval()
+    x = torch.randn(2, 40, 17, 3)
+    valid = m(x)["joints"]
+    assert valid.shape == (2, 14, 17, 3)  # 40 - 27 + 1 centre frames
+    padded = m(x, pad=True)["joints"]
+    assert padded.shape == (2, 40, 17, 3)
+    torch.testing.assert_close(padded[:, 13:27], valid)  # the centre frames need no padding
+    # frame t depends only on frames t-13 .. t+13
+    y = x.clone()
+    y[:, 39] += 5.0
+    assert torch.equal(m(y, pad=True)["joints"][:, :26], padded[:, :26])
+    assert built_is(build_lifter(LifterConfig(temporal="tcn", channels=8, receptive_field=9)), TCNLifter)
+
+
+def built_is(model, cls) -> bool:
+    return isinstance(model, cls)
+
+
+def test_resized_bodies_stay_symmetric_on_the_floor():
+    data = walking_dataset(40).sequences[0]
+    h, c = data.joints["h36m17"], data.joints["coco17"]
+    rng = np.random.default_rng(3)
+    f = bone_factors(rng)
+    for a, b in (("left_knee", "right_knee"), ("left_wrist", "right_wrist"), ("left_shoulder", "right_shoulder")):
+        assert f[H.index(a)] == f[H.index(b)]
+    assert (np.abs(f - 1) <= 0.1 + 1e-9).all()
+    sizes = []
+    for seed in range(30):
+        nh, nc = resize_body(h, c, np.random.default_rng(seed))
+        height = nh[0, H.index("head"), 1] - nh[0, H.index("left_ankle"), 1]
+        sizes.append(height / (h[0, H.index("head"), 1] - h[0, H.index("left_ankle"), 1]))
+        thigh = np.linalg.norm(nh[:, H.index("left_hip")] - nh[:, H.index("left_knee")], axis=-1)
+        thigh_r = np.linalg.norm(nh[:, H.index("right_hip")] - nh[:, H.index("right_knee")], axis=-1)
+        np.testing.assert_allclose(thigh, thigh_r, rtol=1e-5)
+        assert nh[:, [3, 6], 1].min() == pytest.approx(h[:, [3, 6], 1].min() * 1, abs=0.03)  # feet near the floor
+        # COCO limb points ride with their H36M joints
+        np.testing.assert_allclose(nc[:, joints.COCO17.index("left_wrist")], nh[:, H.index("left_wrist")], atol=1e-5)
+    assert 0.7 < min(sizes) < 0.9 and 1.1 < max(sizes) < 1.3
+
+
+def test_speed_resampling():
+    x = np.arange(100, dtype=np.float64)[:, None]
+    assert speed_span(10, 1.5) == 15
+    np.testing.assert_allclose(resample_speed(x, 10, 1.5)[:, 0], np.arange(10) * 1.5)
+    np.testing.assert_allclose(resample_speed(x, 10, 0.7)[:, 0], np.arange(10) * 0.7)
+
+
+def tilted_camera(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """World -> camera rotation of a camera looking down by ``pitch`` and rolled."""
+    p = np.radians(pitch_deg)
+    return look_at_rotation(np.array([0.0, -np.sin(p), np.cos(p)]), np.radians(roll_deg))
+
+
+def test_world_frame_of_a_tilted_camera_is_upright():
+    """A person standing in front of a camera pitched 35 degrees down and rolled 12: given the camera's up
+    direction (what the lifter's up head predicts), keypoints3d_world stands them upright on y = 0."""
+    R = tilted_camera(35, 12)
+    up_true = R[:, 1]  # world +Y in camera axes
+    world = standing_pose()[None].repeat(30, 0) + np.array([0.3, 0.0, 0.0])
+    cam = world @ R.T + np.array([0.0, 0.5, 4.0])
+    conf = np.ones((30, 17), np.float32)
+    noisy_up = up_true + np.random.default_rng(0).normal(0, 0.02, (30, 3))  # per-frame predictions scatter
+    t = Track(1, np.arange(30), np.arange(30) / 30, {KEYPOINTS_3D: Keypoints("h36m17", cam.astype(np.float32), conf)},
+              {"keypoints3d_all": cam.astype(np.float32), "up_camera": noisy_up.astype(np.float32)}, {})
+    meta = add_world_frame([t])
+    assert tilt_degrees(meta["up_camera"], up_true) < 2.0
+    w = t.keypoints[KEYPOINTS_3D_WORLD].points
+    spine = w[:, H.index("head")] - w[:, 0]
+    assert np.degrees(np.arccos(spine[:, 1] / np.linalg.norm(spine, axis=-1))).max() < 2.0  # upright
+    assert np.abs(w[:, [3, 6], 1] - ANKLE_HEIGHT).max() < 0.02  # feet on the floor
+    # the origin lies below the camera; the person in front of it is at negative z, at the true horizontal distance
+    centre = -R.T @ np.array([0.0, 0.5, 4.0])
+    true_dist = np.linalg.norm((world[0, 0] - centre)[[0, 2]])
+    assert (w[:, 0, 2] < -2).all()
+    np.testing.assert_allclose(np.linalg.norm(w[:, 0, [0, 2]], axis=-1), true_dist, rtol=0.02)
+    rot = world_rotation(up_true)
+    np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(rot) == pytest.approx(1.0)
+    np.testing.assert_allclose(to_world(np.zeros((1, 3)), rot, 0.0), 0.0, atol=1e-7)
+
+
+def test_one_wrong_keypoint_does_not_move_the_person():
+    rng = np.random.default_rng(0)
+    t = np.arange(60) / 30.0
+    pts = np.repeat((standing_pose()[:, :2] * [300, -300] + [500, 700])[None], 60, 0)[:, :17]
+    pts[:, :, 0] += 400 * t[:, None]  # fast horizontal motion (13 px per frame) is not an outlier
+    pts += rng.normal(0, 1.0, pts.shape)
+    conf = np.ones((60, 17), np.float32)
+    bad = pts.copy()
+    bad[30, 15] += [150, 90]  # one ankle jumps a third of the body away for one frame
+    out = suppress_2d_outliers(bad, conf)
+    assert out[30, 15] == 0 and out.sum() == 60 * 17 - 1
+    assert suppress_2d_outliers(pts, conf).min() == 1  # nothing flagged on clean motion
+    root = np.stack([0.4 * t, np.zeros(60), 4 + 0.1 * t], 1)
+    spiky = root.copy()
+    spiky[20, 2] += 0.28  # the depth jumps 28 cm for one frame
+    spiky[40:, 0] += 2.0  # and a 2 m teleport at frame 40
+    fixed = steady_root(spiky, t)
+    assert np.abs(fixed[20] - root[20]).max() < 0.01
+    assert (np.linalg.norm(np.diff(fixed, axis=0), axis=-1) <= MAX_SPEED / 30 + 1e-6).all()
+    np.testing.assert_allclose(steady_root(root, t), root, atol=1e-6)  # smooth motion untouched
