@@ -70,5 +70,25 @@ def test_train_a_few_steps_then_estimate(tmp_path, capsys):
     assert (t.arrays["root"][:, 2] > 0).all()  # in front of the camera
     # Root-relative by construction: the pelvis sits at the root.
     np.testing.assert_allclose(t.arrays["keypoints3d_all"][:, 0], t.arrays["root"], atol=1e-5)
+    # The upright world frame: the documented axes in the meta, the same joints rotated (distances kept),
+    # the floor at y = 0 under the feet (the ankles' 10th percentile sits ANKLE_HEIGHT above it).
+    world = poses.meta["world"]
+    assert "y up" in world["axes"] and len(world["up_camera"]) == 3
+    rot = np.asarray(world["rotation"])
+    np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(rot[1], world["up_camera"], atol=1e-5)
+    kw = t.keypoints["keypoints3d_world"]
+    assert kw.joint_set == "h36m17" and kw.points.shape == (10, 17, 3)
+    np.testing.assert_allclose(np.linalg.norm(kw.points[seen] - kw.points[:, :1].repeat(17, 1)[seen], axis=-1),
+                               np.linalg.norm(kp3.points[seen] - kp3.points[:, :1].repeat(17, 1)[seen], axis=-1),
+                               atol=1e-4)
+    below = world["floor_below_camera_m"][str(t.id)]  # (this 3-step model's depths are not sane: no floor check)
+    expect = t.arrays["keypoints3d_all"].astype(np.float64) @ rot.T + [0.0, below, 0.0]
+    np.testing.assert_allclose(t.arrays["keypoints3d_world_all"], expect, rtol=1e-4, atol=1e-3 * np.abs(expect).max())
+    # TRC export writes the upright world in OpenSim's axes (Y up)
+    code, _, err = run(capsys, "export", tmp_path / "p.npz", "--to", "trc", "-o", tmp_path / "p.trc", "-q")
+    assert code == 0, err
+    trc = read_poses(tmp_path / "p.trc").tracks[0].keypoints["keypoints3d"].points
+    np.testing.assert_allclose(trc[..., 1], kw.points[..., 1], atol=1e-5)
     code, _, err = run(capsys, "estimate", EXAMPLE, "--weights", tmp_path / "none.safetensors", "-o", tmp_path / "x.npz")
     assert code == 1 and "weights not found" in err and not (tmp_path / "x.npz").exists()

@@ -4,8 +4,12 @@ posecli stores 3D in the camera frame: x right, y down, z forward (metres). BVH 
 glTF 2.0 want a right-handed, Y-up world; we use x right, y up, z toward the camera, i.e. y -> -y, z -> -z.
 That is a 180 degree turn about x (determinant +1), so handedness and triangle winding are kept, and the
 camera sits at the origin looking down -z exactly like a Blender/OpenGL camera: a camera placed at the origin
-with the video's focal length frames the export as the video did. "Up" is the camera's up: a tilted camera
-gives a tilted world (posecli knows no gravity direction).
+with the video's focal length frames the export as the video did.
+
+When ``estimate`` found the gravity direction (the file's meta ``world``, ``lifting.world``), :func:`y_up` uses
+it instead: the same axes made level (x right and z towards the camera, both horizontal), the floor at y = 0
+under the person, so a person filmed by a tilted camera stands upright in Blender. Without it, "up" is the
+camera's up and a tilted camera gives a tilted world.
 """
 from __future__ import annotations
 
@@ -17,3 +21,18 @@ _FLIP = np.array([1.0, -1.0, -1.0])
 def camera_to_y_up(points: np.ndarray) -> np.ndarray:
     """(..., 3) camera-frame points to the Y-up export world (float64)."""
     return np.asarray(points, dtype=np.float64) * _FLIP
+
+
+def y_up(points: np.ndarray, meta: dict | None, track_id: int) -> np.ndarray:
+    """(..., 3) camera-frame points to the Y-up export world: ``estimate``'s upright world frame (gravity, the
+    track's floor at y = 0) when ``meta`` has one, else :func:`camera_to_y_up`."""
+    world = (meta or {}).get("world") or {}
+    if "rotation" not in world:
+        return camera_to_y_up(points)
+    out = np.asarray(points, dtype=np.float64) @ np.asarray(world["rotation"], np.float64).T
+    out[..., 1] += float(world.get("floor_below_camera_m", {}).get(str(track_id), 0.0))
+    return out
+
+
+# OpenSim / Pose2Sim TRC axes from the Y-up world above: X forward (away from the camera), Y up, Z right.
+TRC_FROM_Y_UP = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])

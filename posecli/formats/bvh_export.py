@@ -28,8 +28,8 @@ Choices the issue leaves open, and why:
   the vertical and bow forward, use ``Yrotation Zrotation Xrotation`` (lock only when leaning 90 degrees
   sideways). Angles are kept continuous over time (of the two equivalent triples, the one nearest the previous
   frame, unwrapped by 360 degrees) so that animation curves do not jump.
-* World and units: Y-up (``axes.camera_to_y_up``: x right, y up, z toward the camera; the camera is at the
-  origin) in metres, so Blender's BVH importer at its default scale gives a life-size figure (tools that assume
+* World and units: Y-up (``axes.y_up``: x right, y up, z toward the camera; the camera is at the origin, and
+  when ``estimate`` found gravity the axes are levelled and the person's floor is at y = 0) in metres, so Blender's BVH importer at its default scale gives a life-size figure (tools that assume
   centimetres need a scale of 100). The root OFFSET is 0 and its position channels hold the pelvis, so readers
   that add the root OFFSET and readers that replace it agree.
 * Time: frame time = step / fps, step being the gcd of the track's frame gaps (1, or N after ``--every N``).
@@ -52,7 +52,7 @@ from ..console import warn
 from ..errors import PoseCliError, SchemaError
 from ..mocap.bvh import Bvh
 from ..poses import KEYPOINTS_3D, Poses
-from .axes import camera_to_y_up
+from .axes import y_up
 from .layers import one_track, pick_layer
 
 ALL_JOINTS = "keypoints3d_all"  # track array written by the lifter: every joint, seen or guessed
@@ -107,7 +107,7 @@ def write_bvh(poses: Poses, path: str | Path, track_id: int | None = None, layer
         warn("the pose file has no frame rate; the BVH assumes 30 fps")
     step = _frame_step(track.frames)
     filled = fill_gaps(track.frames, points, step, h36m.joints)
-    bvh = skeleton_animation(camera_to_y_up(filled), step / rate, Path(path))
+    bvh = skeleton_animation(y_up(filled, poses.meta, track.id), step / rate, Path(path))
     with atomic_path(path) as tmp:
         tmp.write_text(format_bvh(bvh))
 

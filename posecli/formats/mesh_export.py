@@ -2,8 +2,9 @@
 
 Choices:
 
-* Coordinates: the Y-up export world of ``axes.camera_to_y_up`` (glTF's convention: Y up, metres,
-  right-handed; x right, z toward the camera, the camera at the origin), the same world as the BVH export, so
+* Coordinates: the Y-up export world of ``axes.y_up`` (glTF's convention: Y up, metres,
+  right-handed; x right, z toward the camera, the camera at the origin; levelled with the floor at y = 0
+  when ``estimate`` found gravity), the same world as the BVH export, so
   a BVH and a GLB of one track line up in Blender. OBJ has no convention; the same world is used.
 * Meshes: the body ``estimate --body`` fitted (``meta["body"]``), read through
   ``render.bodies.BodyMeshes`` so that the renderer and the exports share one reading of a pose file's body.
@@ -32,7 +33,7 @@ from ..atomic import atomic_path, check_writable
 from ..console import progress, warn
 from ..errors import PoseCliError
 from ..poses import Poses, Track
-from .axes import camera_to_y_up
+from .axes import y_up
 from .layers import one_track
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def write_mesh(poses: Poses, path: str | Path, fmt: str, track_id: int | None = 
             raise PoseCliError(f"track {track.id} was not seen in frame {frame}",
                                f"give a frame between {int(track.frames[0])} and {int(track.frames[-1])} "
                                "where it was (posecli info lists them)")
-        text = obj_text(camera_to_y_up(_vertices(source, track, row)), source.faces)
+        text = obj_text(y_up(_vertices(source, track, row), poses.meta, track.id), source.faces)
         with atomic_path(path) as tmp:
             tmp.write_text(text)
         return
@@ -177,7 +178,7 @@ def write_mesh(poses: Poses, path: str | Path, fmt: str, track_id: int | None = 
         for row in range(1, len(track)):
             vertices[row] = _vertices(source, track, row)
             advance()
-    data = glb_bytes(camera_to_y_up(vertices), source.faces, track.times - track.times[0],
+    data = glb_bytes(y_up(vertices, poses.meta, track.id), source.faces, track.times - track.times[0],
                      [f"frame_{int(f)}" for f in track.frames])
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -1,7 +1,9 @@
 """TRC marker files (OpenSim, Pose2Sim): tab-separated, one person, X/Y/Z per marker per frame.
 
 Written with the joint names of the layer as marker names and blank cells for missing markers (what OpenSim
-reads as gaps). Coordinates are written as they are stored: a camera-frame layer stays in the camera frame.
+reads as gaps). A track from ``estimate`` with an upright world (``keypoints3d_world``) is written from it in
+OpenSim's axes, as Pose2Sim's TRC files are (X forward = away from the camera, Y up, Z right, the floor at
+Y = 0); any other chosen layer is written as it is stored (a camera-frame layer stays in the camera frame).
 """
 from __future__ import annotations
 
@@ -13,13 +15,19 @@ import numpy as np
 from .. import joints
 from ..atomic import atomic_path
 from ..errors import SchemaError
-from ..poses import KEYPOINTS_3D, Keypoints, Poses, Track
+from ..poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
+from .axes import TRC_FROM_Y_UP
 from .layers import one_track, pick_layer
 
 
 def write_trc(poses: Poses, path: str | Path, track_id: int | None = None, layer: str | None = None) -> None:
     t = one_track(poses.validate(), track_id, "TRC")
-    _, kp = pick_layer(t, 3, layer)
+    if layer is None and KEYPOINTS_3D_WORLD in t.keypoints:
+        w = t.keypoints[KEYPOINTS_3D_WORLD]
+        kp = Keypoints(w.joint_set, (np.asarray(w.points, np.float64) @ TRC_FROM_Y_UP.T).astype(np.float32),
+                       w.confidence)
+    else:
+        _, kp = pick_layer(t, 3, layer)
     if kp.dim != 3:
         raise SchemaError("TRC holds 3D markers but the chosen layer is 2D", "choose a 3D layer with --layer")
     rate = poses.fps or 30.0
