@@ -151,6 +151,8 @@ def vipe(
     = 0.5,
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored poses.")] = True,
     cameras: Annotated[int, typer.Option(min=2, help="Cameras per held-out sequence for the retrieval metrics.")] = 4,
+    augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions and real-footage camera "
+                                          "angles and lenses (as train estimate).")] = True,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -162,6 +164,7 @@ def vipe(
     from ..train.vipe import VipeTrainConfig, evaluate_retrieval, train_vipe
 
     cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
+                          augment=augment,
                           model=VipeConfig(dim=dim, samples=samples))
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),
@@ -191,6 +194,8 @@ def amodal(
     init: Annotated[Optional[Path], typer.Option(help="Start from these amodal weights and run phase 3 only "
                                                  "(needs --adapt): adapt a trained model to your own videos.")]
     = None,
+    augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions, speeds 0.7-1.5x and "
+                                          "real-footage cameras (as train estimate).")] = True,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
@@ -219,6 +224,7 @@ def amodal(
                          "pass longer `posecli track` outputs")
     cfg = AmodalTrainConfig(steps=0 if init else steps, batch=batch, lr=lr, seed=seed,
                             adapt_steps=adapt_steps if adapt else 0, init=str(init) if init else None,
+                            augment=augment,
                             model=model_config)
     estimate_weights = weights_dir() / MODELS["estimate"]
     baseline = estimate_weights if estimate_weights.is_file() else None

@@ -54,6 +54,7 @@ class AmodalTrainConfig:
     seed: int = 0
     mirror: bool = True
     avoid_glitches: bool = True
+    augment: bool = False  # body sizes, speeds, real-footage cameras (train.clips)
     model: AmodalConfig = field(default_factory=lambda: AmodalConfig(hidden=128))
 
     def to_dict(self) -> dict:
@@ -134,7 +135,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
 
         load_weights(model, cfg.init)
     sampler = ClipSampler(train, CLIP_LENGTH, seed=cfg.seed, videography=cfg.videography, mirror=cfg.mirror,
-                          avoid_glitches=cfg.avoid_glitches, truncate=cfg.truncate)
+                          avoid_glitches=cfg.avoid_glitches, truncate=cfg.truncate, augment=cfg.augment)
     n0, n1, n2 = cfg.phases()
     step = 0
 

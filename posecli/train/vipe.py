@@ -44,10 +44,11 @@ from ..embed import embed_poses
 from ..embed.normalize import (INPUT_INDEX, model_input, normalize_2d, normalize_3d, np_mpjpe_matrix,
                                pairwise_procrustes_distances, procrustes_distances)
 from ..embed.retrieval import hit_at_k, rank
+from ..mocap.augment import resize_body
 from ..mocap.dataset import MocapDataset
 from ..models.prvipe import PrVIPE, VipeConfig, kl_to_standard_normal
 from ..synth2d import CameraSampler, realistic_2d
-from .clips import mirror
+from .clips import FOOTAGE_CAMERAS, mirror
 
 KS = (1, 10, 20)
 
@@ -67,6 +68,7 @@ class VipeTrainConfig:
     noisy: float = 0.5  # fraction of 2D inputs with detector-like noise
     noise: tuple[float, float] = (0.6, 1.5)  # its level, x BlazePose Full's
     mirror: bool = True
+    augment: bool = False  # other body sizes/proportions and real-footage camera angles and lenses (train.clips)
     fallback: str = "hardest"  # no semi-hard negative: "hardest" non-matching, or "skip" the anchor
     seed: int = 0
     model: VipeConfig = field(default_factory=VipeConfig)
@@ -81,7 +83,7 @@ class PairSampler:
     """Batches of (anchor 2D, positive 2D, normalised 3D): one pose, two random cameras."""
 
     def __init__(self, dataset: MocapDataset, seed: int = 0, noisy: float = 0.5,
-                 noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True):
+                 noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True, augment: bool = False):
         seqs = [s for s in dataset.sequences if len(s)]
         if not seqs:
             raise ValueError("no frames to sample poses from")
@@ -91,8 +93,10 @@ class PairSampler:
         # Every pose at the world origin, so one batched camera sampler (aimed at the origin) films them all.
         self.h36m, self.coco = h36m - root, coco - root
         self.rng = np.random.default_rng(seed)
-        self.cameras = CameraSampler()
-        self.noisy, self.noise, self.mirror = noisy, noise, mirror
+        # augment: the angles and lenses of train.clips.FOOTAGE_CAMERAS, at Pr-VIPE's distances
+        self.cameras = CameraSampler(elevation=FOOTAGE_CAMERAS.elevation, roll=FOOTAGE_CAMERAS.roll,
+                                     focal_mm=FOOTAGE_CAMERAS.focal_mm) if augment else CameraSampler()
+        self.noisy, self.noise, self.mirror, self.augment = noisy, noise, mirror, augment
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         idx = self.rng.integers(len(self.h36m), size=batch)
@@ -100,6 +104,10 @@ class PairSampler:
         if self.mirror:
             flip = self.rng.random(batch) < 0.5
             h36m[flip], coco[flip] = mirror(h36m[flip], "h36m17"), mirror(coco[flip], "coco17")
+        if self.augment:  # each pose by another body (sizes about the root: poses sit at the origin)
+            for i in range(batch):
+                h, c = resize_body(h36m[i:i + 1], coco[i:i + 1], self.rng)
+                h36m[i], coco[i] = h[0] - h[0, :1], c[0] - h[0, :1]
         return {"anchor": self.view(coco), "positive": self.view(coco), "poses3d": normalize_3d(h36m)}
 
     def view(self, coco: np.ndarray) -> np.ndarray:
@@ -188,7 +196,8 @@ def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
     model = PrVIPE(cfg.model).to(device)
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
-    sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror)
+    sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
+                          augment=cfg.augment)
     model.train()
     for step in range(cfg.steps):
         b = sampler.sample(cfg.batch)
