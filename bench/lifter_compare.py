@@ -54,12 +54,12 @@ def clips_for(dataset, clean: bool, seed: int):
         yield seq, clip, track
 
 
-def evaluate(model, card, items, robust: bool) -> dict:
+def evaluate(model, card, items, robust: bool, root_mode: str = "joints") -> dict:
     acc: dict[str, list] = {}
     w, tilts = [], []
     for seq, clip, track in items:
         out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
-                         model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust)
+                         model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode)
         pred = out.arrays["keypoints3d_all"] - out.arrays["root"][:, None]
         gt = clip.joints
         root, root_gt = out.arrays["root"], clip.root
@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--mocap", default=f"cmu:{SHARED}")
     ap.add_argument("--robust", choices=["on", "off", "both"], default="on")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--root", choices=["joints", "weak", "both"], default="joints",
+                    help="how the root is placed (lifting.root): from the joints, the weak camera, or both")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -107,8 +109,10 @@ def main() -> None:
         items = list(clips_for(held, clean, args.seed))
         for name, (model, card) in models.items():
             for robust in modes:
-                key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust"))
-                r = evaluate(model, card, items, robust)
+              for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
+                key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
+                    "" if args.root != "both" else f"@{root_mode}")
+                r = evaluate(model, card, items, robust, root_mode)
                 results.setdefault(kind, {})[key] = r
                 print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
     summary = {"subjects": args.subjects, "seed": args.seed, "results": results}
@@ -117,7 +121,8 @@ def main() -> None:
             kind: {m: {k: round(v[k] / base[k], 3) for k in ("mpjpe17_mm", "pa17_mm", "mpjpe13_mm", "pa13_mm")}
                    for m, v in res.items()}
             for kind, res in results.items()
-            for base in [next(v for m, v in res.items() if m.split("+")[0].split("-robust")[0] == args.baseline)]}
+            for base in [next(v for m, v in res.items() if m.split("@")[0].split("+")[0].split("-robust")[0]
+                             == args.baseline)]}
     print(json.dumps(summary, indent=1))
 
 

@@ -9,9 +9,12 @@ the rendered body, camera frame). Ours = ``estimate``'s output (blended with Bla
 ``lifting.fusion``) and the lifter alone. Metrics per tracked frame: our MPJPE after aligning pelvises and
 acceleration error (all 17 joints), and PA-MPJPE (similarity-aligned per frame) on the 12 limb joints every
 source defines alike (hips, knees, ankles, shoulders, elbows, wrists) for both ours and BlazePose's world
-landmarks.
+landmarks. Also per view: the root's error and the 99th percentile of its frame-to-frame jump against the
+true jump (``root_jump_err_p99``), and the tilt of ``keypoints3d_world`` (degrees between ``estimate``'s up and
+the render camera's true one, at its first frame). ``--robust both`` also runs ``estimate --no-robust``
+(names ending ``_raw``) on the same tracks: before and after ``lifting.robust``.
 
-    python bench/synth_estimate.py [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
+    python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 from posecli.console import set_quiet
 from posecli.formats import read_poses
 from posecli.lifting.pipeline import estimate_poses
+from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
 from posecli.track.backends import BlazePoseBackend
@@ -48,6 +52,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--weights", nargs="+", default=[None], help="one or more estimate weights, side by side")
     ap.add_argument("--keep", default=None)
+    ap.add_argument("--robust", choices=["on", "both"], default="on")
     args = ap.parse_args()
     set_quiet(True)
     work = Path(args.keep or tempfile.mkdtemp())
@@ -74,9 +79,21 @@ def main() -> None:
         bp = t.keypoints[BLAZEPOSE_WORLD]
         frames_tracked += len(t)
         row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
-        for name, weights in all_weights.items():
-            arrays = estimate_poses(tracked, weights, focal=truth.meta["focal_px"]).tracks[0].arrays
-            for tag, ours in (("ours" if len(all_weights) == 1 else name, arrays["keypoints3d_all"]),
+        root_gt = g[:, 0]
+        up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
+        runs = [(n, w, True) for n, w in all_weights.items()] + (
+            [(n + "_raw", w, False) for n, w in all_weights.items()] if args.robust == "both" else [])
+        for name, weights, robust in runs:
+            result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust)
+            arrays = result.tracks[0].arrays
+            root = arrays["root"]
+            consecutive = np.diff(t.frames) == 1
+            jump_err = np.linalg.norm(np.diff(root, axis=0) - np.diff(root_gt, axis=0), axis=-1)[consecutive]
+            row[f"{name}_root_err_mm"] = round(1000 * float(np.linalg.norm(root - root_gt, axis=-1).mean()), 1)
+            row[f"{name}_root_jump_err_p99_mm"] = round(1000 * float(np.percentile(jump_err, 99)), 1)
+            if "world" in result.meta:
+                row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
+            for tag, ours in (("ours" if len(all_weights) == 1 and robust else name, arrays["keypoints3d_all"]),
                               (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
                 row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
                 row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),
@@ -86,9 +103,12 @@ def main() -> None:
                                                                          by_name(g, "h36m17")), 1)
         print(json.dumps(row), flush=True)
         for key, value in row.items():
-            if key.endswith("_mm"):
+            if key.endswith("_mm") or key.endswith("_deg"):
                 acc.setdefault(key, []).append((value, len(t)))
-    summary = {k: round(float(np.average([v for v, _ in x], weights=[n for _, n in x])), 1) for k, x in acc.items()}
+    summary = {k: round(float(np.average([v for v, _ in x], weights=[n for _, n in x])), 1) for k, x in acc.items()
+               if not k.endswith("_deg")}
+    summary.update({k.replace("_deg", "_median_deg"): round(float(np.median([v for v, _ in x])), 2)
+                    for k, x in acc.items() if k.endswith("_deg")})
     print(json.dumps({"all": summary, "frames_tracked": frames_tracked, "frames_rendered": frames_total}))
 
 

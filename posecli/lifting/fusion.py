@@ -50,9 +50,11 @@ def blend_detector_3d(rel: np.ndarray, points: np.ndarray, confidence: np.ndarra
     return out
 
 
-def smooth_runs(values: np.ndarray, times: np.ndarray, sigma_s: float) -> np.ndarray:
+def smooth_runs(values: np.ndarray, times: np.ndarray, sigma_s: float, linear_edges: bool = False) -> np.ndarray:
     """Gaussian smoothing over the first axis within runs of frames no more than 1.5 frame periods apart
-    (a gap in the track starts a new run), sigma in seconds at the track's own frame rate."""
+    (a gap in the track starts a new run), sigma in seconds at the track's own frame rate. ``linear_edges``:
+    remove each run's straight-line trend, smooth what is left (mirrored at the ends) and add the trend back,
+    so a steady motion (a walk) is not pulled back at the ends as repeating the end frame would."""
     from scipy.ndimage import gaussian_filter1d
 
     if len(times) < 3:
@@ -63,6 +65,13 @@ def smooth_runs(values: np.ndarray, times: np.ndarray, sigma_s: float) -> np.nda
     cuts = np.flatnonzero(np.diff(times) > 1.5 * dt) + 1
     out = values.copy()
     for run in np.split(np.arange(len(times)), cuts):
-        if len(run) > 2:
+        if len(run) > 2 and linear_edges:
+            v = values[run].reshape(len(run), -1).astype(np.float64)
+            k = np.arange(len(run), dtype=np.float64)
+            coef = np.polyfit(k, v, 1)
+            trend = np.outer(k, coef[0]) + coef[1]
+            smooth = gaussian_filter1d(v - trend, sigma_s / dt, axis=0, mode="reflect") + trend
+            out[run] = smooth.reshape(values[run].shape)
+        elif len(run) > 2:
             out[run] = gaussian_filter1d(values[run], sigma_s / dt, axis=0, mode="nearest")
     return out

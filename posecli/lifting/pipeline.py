@@ -24,6 +24,7 @@ from ..models.sps_lifter import LifterConfig, build_lifter
 from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
 from .robust import steady_root, suppress_2d_outliers
+from .root import root_from_correspondences
 from .windows import run_lifter
 from .world import average_up, floor_offset, to_world, world_rotation
 
@@ -54,7 +55,7 @@ def interp_frames(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nd
 
 def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | None, height: int | None,
                focal: float | None = None, device: str = "cpu", model_fps: float | None = None,
-               blend: float = 0.0, robust: bool = True) -> Track:
+               blend: float = 0.0, robust: bool = True, root_mode: str = "joints") -> Track:
     """Lift one track. The temporal model learned motion at ``model_fps`` (30 for the shipped weights): a
     60 fps video would show it motion at half speed and half the time span per window, so the normalised
     input is resampled to ``model_fps`` (linear in time), lifted, and the outputs interpolated back to the
@@ -62,7 +63,9 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     confidence is interpolated too, so model frames inside a gap stay missing. ``blend`` > 0: average with
     the detector's own 3D where the track has it (``fusion``); the lifter's own joints stay in
     ``keypoints3d_lifter``. ``robust``: keypoints that jump away from their own path for a frame are
-    treated as missed and the root's single-frame spikes removed (``robust``)."""
+    treated as missed and the root's single-frame spikes removed (``robust``). ``root_mode``: "joints"
+    places the root by perspective from the skeleton and its keypoints (``root``), "weak" from the
+    weak-perspective camera's scale alone (sessions 1-3)."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     if robust:
@@ -77,6 +80,9 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
         out = _lift_with_flip(model, x, length, device)
     rel, cam = out["joints"], out["camera"]
     root = root_from_weak_camera(cam, centre, scale, width, height, focal)
+    if root_mode == "joints":
+        w, h = width or 1000, height or 1000
+        root = root_from_correspondences(rel, pts, conf, focal or PHONE_FOCAL * max(w, h), (w / 2, h / 2), root)
     if robust:
         root = steady_root(root, times)
     lifter_only = rel + root[:, None, :]

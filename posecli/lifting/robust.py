@@ -10,8 +10,9 @@ Two guards, both local in time so they cost nothing on long videos:
   or the background for a frame or two).
 - :func:`steady_root`: the root comes from the predicted image scale, so a frame whose box is wrong gets a
   wrong depth. A Hampel filter (median over +-3 frames, outliers beyond 3 robust standard deviations and
-  ``ROOT_TOLERANCE_M`` replaced by the median), then the frame-to-frame motion is capped at ``MAX_SPEED``
-  (a sprinter's top speed).
+  ``ROOT_TOLERANCE_M`` replaced by the median), a Gaussian smoothing (sigma ``ROOT_SMOOTH_S``: a body's
+  centre moves smoothly, while the estimate's depth wobbles with every pose), then the frame-to-frame motion
+  is capped at ``MAX_SPEED`` (a sprinter's top speed).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .normalize import _quiet_nan
 OUTLIER_FRACTION = 0.15  # of the person's size (the longer side of the keypoints' box, median over 5 frames)
 ROOT_TOLERANCE_M = 0.05
 MAX_SPEED = 10.0  # m/s
+ROOT_SMOOTH_S = 0.2  # Gaussian sigma, seconds: chosen on the training subjects (docs/benchmarks.md)
 
 
 def suppress_2d_outliers(points: np.ndarray, confidence: np.ndarray, half: int = 2) -> np.ndarray:
@@ -48,7 +50,7 @@ def suppress_2d_outliers(points: np.ndarray, confidence: np.ndarray, half: int =
     return conf
 
 
-def steady_root(root: np.ndarray, times: np.ndarray, half: int = 3) -> np.ndarray:
+def steady_root(root: np.ndarray, times: np.ndarray, half: int = 3, smooth_s: float = ROOT_SMOOTH_S) -> np.ndarray:
     """(T, 3) root trajectory -> the same with single-frame spikes removed and its speed capped."""
     r = np.array(root, dtype=np.float64, copy=True)
     if len(r) < 3:
@@ -58,6 +60,10 @@ def steady_root(root: np.ndarray, times: np.ndarray, half: int = 3) -> np.ndarra
     spike = np.abs(r - med) > np.maximum(3 * 1.4826 * mad, ROOT_TOLERANCE_M)
     r[spike] = med[spike]
     dt = np.diff(np.asarray(times, np.float64))
+    if smooth_s > 0:
+        from .fusion import smooth_runs
+
+        r = smooth_runs(r, np.asarray(times, np.float64), smooth_s, linear_edges=True)
     for i in range(1, len(r)):  # cap the step, following the path forward
         step = r[i] - r[i - 1]
         limit = MAX_SPEED * max(dt[i - 1], 1e-3)
