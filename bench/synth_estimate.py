@@ -11,8 +11,8 @@ acceleration error (all 17 joints), and PA-MPJPE (similarity-aligned per frame) 
 source defines alike (hips, knees, ankles, shoulders, elbows, wrists) for both ours and BlazePose's world
 landmarks. Also per view: the root's error and the 99th percentile of its frame-to-frame jump against the
 true jump (``root_jump_err_p99``), and the tilt of ``keypoints3d_world`` (degrees between ``estimate``'s up and
-the render camera's true one, at its first frame). ``--robust both`` also runs ``estimate --no-robust``
-(names ending ``_raw``) on the same tracks: before and after ``lifting.robust``.
+the render camera's true one). ``--robust both`` also runs session 3's root on the same tracks (names ending
+``_before``: the weak-perspective root, no ``lifting.robust``): before and after ``lifting.root`` + ``robust``.
 
     python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
 """
@@ -82,9 +82,10 @@ def main() -> None:
         root_gt = g[:, 0]
         up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
         runs = [(n, w, True) for n, w in all_weights.items()] + (
-            [(n + "_raw", w, False) for n, w in all_weights.items()] if args.robust == "both" else [])
+            [(n + "_before", w, False) for n, w in all_weights.items()] if args.robust == "both" else [])
         for name, weights, robust in runs:
-            result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust)
+            result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
+                                    root_mode="joints" if robust else "weak")
             arrays = result.tracks[0].arrays
             root = arrays["root"]
             consecutive = np.diff(t.frames) == 1

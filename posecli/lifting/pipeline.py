@@ -176,7 +176,8 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
 
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
-                   advance=lambda n=1: None, blend: float = BLEND, robust: bool = True) -> Poses:
+                   advance=lambda n=1: None, blend: float = BLEND, robust: bool = True,
+                   root_mode: str = "joints") -> Poses:
     """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only)."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
@@ -190,7 +191,7 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
             if KEYPOINTS_2D not in t.keypoints:
                 continue
             tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend,
-                                     robust))
+                                     robust, root_mode))
             advance(len(t))
     world = add_world_frame(tracks)
     meta = dict(poses.meta)
@@ -198,7 +199,7 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
                  "window": length, "model_fps": model_fps,
                  "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0,
-                 "robust": robust})
+                 "robust": robust, "root": root_mode})
     if world is not None:
         meta["world"] = world
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)
