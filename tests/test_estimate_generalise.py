@@ -181,3 +181,25 @@ def test_one_wrong_keypoint_does_not_move_the_person():
     wobbly = root + np.stack([np.zeros(60), np.zeros(60), 0.1 * (-1.0) ** np.arange(60)], 1)  # depth +-10 cm
     err = np.abs(steady_root(wobbly, t) - root).max(-1)
     assert err[10:-10].max() < 0.01 and err.max() < 0.05  # the ends see the wobble from one side only
+
+
+def test_one_body_per_track():
+    from posecli.lifting.bones import constant_bones
+
+    rng = np.random.default_rng(0)
+    pose = standing_pose() - standing_pose()[:1]
+    frames = np.repeat(pose[None], 20, 0)
+    # each frame's bones stretched by its own factor (what a per-frame lifter does), directions kept
+    factors = rng.uniform(0.9, 1.1, (20, 17))
+    jittered = frames.copy()
+    for j, p in enumerate(H.parents):
+        if p >= 0:
+            jittered[:, j] = jittered[:, p] + factors[:, j, None] * (frames[:, j] - frames[:, p])
+    fixed = constant_bones(jittered)
+    for j, p in enumerate(H.parents):
+        if p >= 0:
+            length = np.linalg.norm(fixed[:, j] - fixed[:, p], axis=-1)
+            assert np.ptp(length) < 1e-9  # one length per bone
+            true = np.linalg.norm(pose[j] - pose[p])
+            assert abs(length[0] - true) < 0.1 * true + 1e-9
+    assert np.abs(fixed - frames).mean() < np.abs(jittered - frames).mean()
