@@ -203,3 +203,27 @@ def test_one_body_per_track():
             true = np.linalg.norm(pose[j] - pose[p])
             assert abs(length[0] - true) < 0.1 * true + 1e-9
     assert np.abs(fixed - frames).mean() < np.abs(jittered - frames).mean()
+
+
+def test_limbs_pulled_towards_their_keypoints():
+    from posecli.lifting.reproject import PULL, pull_to_keypoints
+
+    pose = standing_pose() - standing_pose()[:1]
+    pose[:, 1] *= -1  # camera frame: y down
+    points = np.repeat((pose + [0.0, 0.0, 4.0])[None], 10, 0)
+    focal, centre = 1000.0, (500.0, 500.0)
+    uv = focal * points[..., :2] / points[..., 2:] + centre  # (T, 17) in H36M order
+    coco = np.zeros((10, 17, 2))
+    for n in joints.COCO17.joints:
+        coco[:, joints.COCO17.index(n)] = uv[:, H.index(n if n in H.joints else "head")]
+    wrist = joints.COCO17.index("left_wrist")
+    coco[:, wrist, 0] += 100  # the detected wrist is 100 px (0.4 m at 4 m) right of the lifted one
+    conf = np.ones((10, 17))
+    out = pull_to_keypoints(points, coco, conf, focal, centre, np.arange(10) / 30)
+    moved = out[:, H.index("left_wrist")] - points[:, H.index("left_wrist")]
+    np.testing.assert_allclose(moved, np.repeat([[PULL * 0.4, 0.0, 0.0]], 10, 0), atol=1e-6)  # depth kept
+    others = [i for i in range(17) if i != H.index("left_wrist")]
+    np.testing.assert_allclose(out[:, others], points[:, others], atol=1e-6)
+    conf[:, wrist] = 0.3  # an unsure keypoint moves nothing
+    np.testing.assert_allclose(pull_to_keypoints(points, coco, conf, focal, centre, np.arange(10) / 30), points,
+                               atol=1e-6)

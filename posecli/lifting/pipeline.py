@@ -24,6 +24,7 @@ from ..models.sps_lifter import LifterConfig, build_lifter
 from .bones import constant_bones
 from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
+from .reproject import pull_to_keypoints
 from .robust import steady_root, suppress_2d_outliers
 from .root import root_from_correspondences
 from .windows import run_lifter
@@ -83,11 +84,14 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
     rel, cam = constant_bones(out["joints"]), out["camera"]
     root = root_from_weak_camera(cam, centre, scale, width, height, focal)
+    w_img, h_img = width or 1000, height or 1000
+    f_px = focal or PHONE_FOCAL * max(w_img, h_img)
     if root_mode == "joints":
-        w, h = width or 1000, height or 1000
-        root = root_from_correspondences(rel, pts, conf, focal or PHONE_FOCAL * max(w, h), (w / 2, h / 2), root)
+        root = root_from_correspondences(rel, pts, conf, f_px, (w_img / 2, h_img / 2), root)
     if robust:
         root = steady_root(root, times)
+    if root_mode == "joints":  # limbs towards their keypoints (lifting.reproject), the pelvis stays the root
+        rel = pull_to_keypoints(rel + root[:, None], pts, conf, f_px, (w_img / 2, h_img / 2), times) - root[:, None]
     lifter_only = rel + root[:, None, :]
     detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
     if blend > 0 and detector_3d is not None:
