@@ -12,7 +12,8 @@ Reported per model and 2D kind (mm unless named): MPJPE / PA-MPJPE over the 17 j
 12 limb joints, pelvis-centred), acceleration error, root error, the 99th percentile of the root's
 frame-to-frame jump and of its error against the true jump, and the median tilt (degrees) of the model's up
 direction (averaged per sequence) against the camera's true one. ``--robust both`` runs every model with and
-without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one. Usage:
+without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one (a key as printed, e.g. ``tcn:plain``);
+``--plain NAME`` also runs that model through VideoPose3D's plain path (its joints as they are). Usage:
 
     python bench/lifter_compare.py --weights weights/estimate.safetensors /tmp/tcn.safetensors \\
         --baseline tcn --subjects 006 131
@@ -54,12 +55,13 @@ def clips_for(dataset, clean: bool, seed: int):
         yield seq, clip, track
 
 
-def evaluate(model, card, items, robust: bool, root_mode: str = "joints") -> dict:
+def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True) -> dict:
     acc: dict[str, list] = {}
     w, tilts = [], []
     for seq, clip, track in items:
         out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
-                         model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode)
+                         model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode,
+                         refine=refine)
         pred = out.arrays["keypoints3d_all"] - out.arrays["root"][:, None]
         gt = clip.joints
         root, root_gt = out.arrays["root"], clip.root
@@ -93,6 +95,8 @@ def main() -> None:
     ap.add_argument("--mocap", default=f"cmu:{SHARED}")
     ap.add_argument("--robust", choices=["on", "off", "both"], default="on")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--plain", nargs="*", default=[], help="names of models to also run through the plain path "
+                    "(VideoPose3D's: the lifter's joints as they are, no lifting.bones / reproject), as NAME:plain")
     ap.add_argument("--root", choices=["joints", "weak", "both"], default="joints",
                     help="how the root is placed (lifting.root): from the joints, the weak camera, or both")
     args = ap.parse_args()
@@ -115,14 +119,17 @@ def main() -> None:
                 r = evaluate(model, card, items, robust, root_mode)
                 results.setdefault(kind, {})[key] = r
                 print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
+                if name in args.plain:
+                    r = evaluate(model, card, items, robust, "weak", refine=False)
+                    results[kind][key + ":plain"] = r
+                    print(json.dumps({"2d": kind, "model": key + ":plain", **r}), flush=True)
     summary = {"subjects": args.subjects, "seed": args.seed, "results": results}
     if args.baseline:
         summary["ratio_to_" + args.baseline] = {
             kind: {m: {k: round(v[k] / base[k], 3) for k in ("mpjpe17_mm", "pa17_mm", "mpjpe13_mm", "pa13_mm")}
                    for m, v in res.items()}
             for kind, res in results.items()
-            for base in [next(v for m, v in res.items() if m.split("@")[0].split("+")[0].split("-robust")[0]
-                             == args.baseline)]}
+            for base in [res[args.baseline]]}
     print(json.dumps(summary, indent=1))
 
 

@@ -26,6 +26,12 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; move it onto ``path`` only if the block succeeds.
@@ -40,6 +46,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         try:
+            # mkstemp creates 0600; an output file gets the mode any program's would: 0666 minus the umask
+            os.chmod(tmp_path, 0o666 & ~_umask())
             os.replace(tmp_path, path)
         except OSError as exc:
             raise OutputError(f"cannot write ({exc.strerror or exc})", "check permissions", path) from exc

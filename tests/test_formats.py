@@ -216,3 +216,23 @@ def test_openpose_folder(tmp_path):
     assert t.frames.tolist() == [0, 1, 3] and layer.joint_set == "body25b"
     assert np.isnan(layer.points[0, 3]).all() and layer.confidence[0, 3] == 0
     np.testing.assert_allclose(layer.points[1, 0], kp[0, :2])
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Outputs are written to a private temporary file and renamed: the result must still get the usual mode."""
+    import os
+    import stat
+
+    from posecli.atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a.txt") as tmp:
+            tmp.write_text("x")
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+        os.umask(0o077)
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("x")
+        assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

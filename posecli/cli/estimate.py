@@ -42,6 +42,11 @@ With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_
 in the same camera frame. Anny (open) builds a cache under ~/.cache/anny on first use (~1.5 min)."""
 
 
+class Lifter(str, Enum):
+    tcn = "tcn"
+    sps = "sps"
+
+
 class BodyModel(str, Enum):
     none = "none"
     anny = "anny"
@@ -53,6 +58,9 @@ def estimate(
     source: Annotated[Path, typer.Argument(help="Video, image folder, or a pose file from `posecli track`.")],
     out: OptOut = None,
     weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
+    lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
+                                           "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
+                                           "upright world frame).")] = None,
     focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth "
                                                    "(default: a phone's 26 mm-equivalent lens).")] = None,
     blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of BlazePose's own 3D (world landmarks, "
@@ -92,7 +100,7 @@ def estimate(
         from ..body import load_body
 
         load_body(body.value, body_model)  # bad model files fail here, before the long work
-    weights_file = weight_path("estimate", weights)
+    weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
     poses = poses_from(source, max_persons, smooth, start, end, every, fps)
     result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
     if body is not BodyModel.none:

@@ -57,7 +57,7 @@ def interp_frames(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nd
 
 def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | None, height: int | None,
                focal: float | None = None, device: str = "cpu", model_fps: float | None = None,
-               blend: float = 0.0, robust: bool = True, root_mode: str = "joints") -> Track:
+               blend: float = 0.0, robust: bool = True, root_mode: str = "joints", refine: bool = True) -> Track:
     """Lift one track. The temporal model learned motion at ``model_fps`` (30 for the shipped weights): a
     60 fps video would show it motion at half speed and half the time span per window, so the normalised
     input is resampled to ``model_fps`` (linear in time), lifted, and the outputs interpolated back to the
@@ -67,7 +67,9 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     ``keypoints3d_lifter``. ``robust``: keypoints that jump away from their own path for a frame are
     treated as missed and the root's single-frame spikes removed (``robust``). ``root_mode``: "joints"
     places the root by perspective from the skeleton and its keypoints (``root``), "weak" from the
-    weak-perspective camera's scale alone (sessions 1-3)."""
+    weak-perspective camera's scale alone (sessions 1-3). ``refine``: one body per track (``bones``) and
+    limbs pulled towards their keypoints (``reproject``; with the "joints" root); off = the lifter's raw
+    joints, as VideoPose3D outputs them."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     if robust:
@@ -82,7 +84,7 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
         out = _lift_with_flip(model, x, length, device)
     # One body per track (lifting.bones): on the training subjects' projections this cut MPJPE by 2.5 mm for
     # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
-    rel, cam = constant_bones(out["joints"]), out["camera"]
+    rel, cam = (constant_bones(out["joints"]) if refine else out["joints"]), out["camera"]
     root = root_from_weak_camera(cam, centre, scale, width, height, focal)
     w_img, h_img = width or 1000, height or 1000
     f_px = focal or PHONE_FOCAL * max(w_img, h_img)
@@ -90,7 +92,7 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
         root = root_from_correspondences(rel, pts, conf, f_px, (w_img / 2, h_img / 2), root)
     if robust:
         root = steady_root(root, times)
-    if root_mode == "joints":  # limbs towards their keypoints (lifting.reproject), the pelvis stays the root
+    if refine and root_mode == "joints":  # limbs towards their keypoints (lifting.reproject), the pelvis stays the root
         rel = pull_to_keypoints(rel + root[:, None], pts, conf, f_px, (w_img / 2, h_img / 2), times) - root[:, None]
     lifter_only = rel + root[:, None, :]
     detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
