@@ -11,7 +11,7 @@ from .errors import PoseCliError
 
 # "estimate" is the default lifter (the VideoPose3D-style TCN since session 4: it won on held-out subjects,
 # docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`.
-MODELS = {"estimate": "estimate_sps.safetensors", "estimate_sps": "estimate_sps.safetensors",
+MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
           "vipe": "vipe.safetensors", "amodal": "amodal.safetensors"}
 
 

@@ -28,11 +28,12 @@ def lifted():
     return estimate_poses(poses, weight_path("estimate"))
 
 
-def test_card_describes_the_file():
-    card = json.loads((ROOT / "weights" / "estimate_sps.json").read_text())
-    assert card["command"].startswith("posecli train estimate") and card["split"]["val_subjects"] == ["006"]
+@pytest.mark.parametrize("name, held_out", [("estimate", ["006", "131"]), ("estimate_sps", ["006"])])
+def test_card_describes_the_file(name, held_out):
+    card = json.loads((ROOT / "weights" / f"{name}.json").read_text())
+    assert card["command"].startswith("posecli train estimate") and card["split"]["val_subjects"] == held_out
     assert card["metrics"]["held_out_detector_like_2d"]["pa_mpjpe_mm"] < 100
-    assert (ROOT / "weights" / card["file"]).stat().st_size < 20e6
+    assert card["file"] == f"{name}.safetensors" and (ROOT / "weights" / card["file"]).stat().st_size < 26e6
 
 
 def test_plausible_body_on_the_bundled_clip(lifted):
@@ -44,7 +45,13 @@ def test_plausible_body_on_the_bundled_clip(lifted):
     # Upright in the camera frame (y down): head above pelvis, ankles below it.
     assert (pts[:, h.index("head"), 1] < pts[:, 0, 1]).all() and (pts[:, h.index("left_ankle"), 1] > pts[:, 0, 1]).all()
     assert (t.arrays["root"][:, 2] > 0.5).all() and (t.arrays["root"][:, 2] < 20).all()
-
+    # Upright in the world frame (y up): the head above the pelvis above the ankles, the feet near y = 0,
+    # and the world's up within 40 degrees of the camera's -y (this calibrated camera's is 26 degrees off it)
+    w = t.arrays["keypoints3d_world_all"]
+    assert (w[:, h.index("head"), 1] > w[:, 0, 1]).all() and (w[:, 0, 1] > w[:, h.index("right_ankle"), 1]).all()
+    assert np.abs(np.percentile(w[:, [3, 6], 1].min(1), 10) - 0.04) < 0.01
+    up = np.asarray(lifted.meta["world"]["up_camera"])
+    assert np.degrees(np.arccos(-up[1])) < 40
 
 def test_accuracy_against_triangulated_markers(lifted, shared_data):
     trc = read_poses(shared_data / "multiview/pose2sim_session/S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial"
@@ -62,13 +69,14 @@ def test_accuracy_against_triangulated_markers(lifted, shared_data):
     assert err < min(lifter, blaze) - 0.003, (err, lifter, blaze)
 
 
-def test_shipped_lifter_reproduces_its_card(shared_data):
-    """The shipped (fp16) weights on the held-out subject give the card's exact-2D figures."""
+@pytest.mark.parametrize("name", ["estimate", "estimate_sps"])
+def test_shipped_lifter_reproduces_its_card(shared_data, name):
+    """The shipped (fp16) weights on the held-out subjects give the card's exact-2D figures."""
     from posecli.lifting.pipeline import load_lifter
     from posecli.mocap.sources import load_mocap
     from posecli.train.estimate import evaluate_lifter
 
-    model, card = load_lifter(weight_path("estimate"))
+    model, card = load_lifter(weight_path(name))
     _, val = load_mocap(f"cmu:{shared_data / 'mocap'}").split(card["split"]["val_subjects"])
     res = evaluate_lifter(model, val, card["config"]["length"], clean=True)
     expected = card["metrics"]["held_out_exact_2d"]
