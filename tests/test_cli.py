@@ -184,14 +184,30 @@ def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path):
     import signal
     import time
 
-    out = tmp_path / "t.npz"
-    proc = subprocess.Popen([sys.executable, "-m", "posecli", "track", str(EXAMPLE), "-o", str(out), "-q"],
+    import av
+
+    # The bundled clip played four times (400 frames): tracking it outlasts the 2.5 s wait on a fast machine
+    # (the 100-frame clip alone takes ~2.6 s on an idle 2-core one).
+    src_dir, work = tmp_path / "src", tmp_path / "work"
+    src_dir.mkdir()
+    work.mkdir()
+    long_clip = src_dir / "long.mp4"
+    with av.open(str(EXAMPLE)) as inp, av.open(str(long_clip), "w") as outp:
+        frames = [f.to_ndarray(format="rgb24")[::3, ::3] for f in inp.decode(video=0)]
+        stream = outp.add_stream("libx264", rate=30)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for img in frames * 4:
+            outp.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")))
+        outp.mux(stream.encode())
+    out = work / "t.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "posecli", "track", str(long_clip), "-o", str(out), "-q"],
                             stderr=subprocess.PIPE, text=True)
     time.sleep(2.5)  # models loaded, frames being processed
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert not out.exists() and not list(tmp_path.iterdir())
+    assert not out.exists() and not list(work.iterdir())
 
 
 def test_estimate_refuses_a_pose_file_without_2d(tmp_path, capsys):

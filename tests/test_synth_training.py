@@ -155,7 +155,8 @@ def test_train_estimate_mixes_synth_with_mocap(tmp_path, capsys):
     root = mocap_folder(tmp_path)
     w = tmp_path / "lifter.safetensors"
     code, _, err = run(capsys, "train", "estimate", "--data", f"cmu:{root}", "--data", f"synth:{tmp_path / 'synth'}",
-                       "--val-subjects", "102", "--steps", "2", "--batch", "4", "--length", "8", "-o", w, "-q")
+                       "--temporal", "attention", "--val-subjects", "102", "--steps", "2", "--batch", "4", "--length",
+                       "8", "-o", w, "-q")
     assert code == 0, err
     card = json.loads(w.with_suffix(".json").read_text())
     assert card["config"]["synth"] == [str(tmp_path / "synth")] and card["config"]["synth_fraction"] == 0.5
@@ -165,6 +166,11 @@ def test_train_estimate_mixes_synth_with_mocap(tmp_path, capsys):
                        "-o", tmp_path / "x.safetensors")
     assert code == 1 and "mocap" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.safetensors").exists()
+    # the TCN (the default) does not read renders yet: one clear line, nothing written
+    code, _, err = run(capsys, "train", "estimate", "--data", f"cmu:{root}", "--data", f"synth:{tmp_path / 'synth'}",
+                       "--steps", "2", "-o", tmp_path / "y.safetensors")
+    assert code == 1 and "--temporal attention" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "y.safetensors").exists()
 
 
 def test_batches_mix_synth_and_mocap_clips(tmp_path):

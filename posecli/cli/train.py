@@ -31,10 +31,11 @@ class Temporal(str, Enum):
 
 
 @train_app.command("estimate", epilog="Examples:\n\n  posecli train estimate --data cmu:../shared/data/mocap "
-                   "--val-subjects 006 -o weights/estimate_sps.safetensors\n\n"
-                   "  posecli train estimate --temporal gru -o /tmp/ablation_gru.safetensors   # ablation\n\n"
-                   "  posecli train estimate --temporal tcn --receptive-field 81 -o /tmp/tcn81.safetensors"
-                   "   # VideoPose3D baseline\n\n"
+                   "--val-subjects 006 --val-subjects 131 -o weights/estimate.safetensors   # the shipped TCN\n\n"
+                   "  posecli train estimate --temporal attention --no-occlusion-camera -o sps.safetensors   # SPS-Net\n\n"
+                   "  posecli train estimate --temporal gru -o /tmp/ablation_gru.safetensors   # SPS ablation\n\n"
+                   "  posecli train estimate --receptive-field 81 --no-augment -o /tmp/tcn81.safetensors"
+                   "   # VideoPose3D as published\n\n"
                    "  posecli train estimate --data h36m:data/data_3d_h36m.npz --val-subjects S9 S11 -o h36m.safetensors")
 def estimate(
     out: WeightsOut,
@@ -47,9 +48,9 @@ def estimate(
     batch: Annotated[int, typer.Option(min=1)] = 16,
     length: Annotated[int, typer.Option(min=2, help="Clip length N.")] = 32,
     lr: float = 1e-3,
-    temporal: Annotated[Temporal, typer.Option(help="attention (SPS-Net), gru (ablation), none (single frame), "
-                                               "tcn (VideoPose3D dilated convolutions, the baseline).")]
-    = Temporal.attention,
+    temporal: Annotated[Temporal, typer.Option(help="tcn (VideoPose3D dilated convolutions: the shipped default), "
+                                               "attention (SPS-Net, seed 004), gru / none (SPS ablations).")]
+    = Temporal.tcn,
     receptive_field: Annotated[int, typer.Option(help="tcn: frames seen per output (27, 81, 243).")] = 27,
     channels: Annotated[int, typer.Option(min=8, help="tcn: convolution channels (VideoPose3D: 1024).")] = 1024,
     encoder: Annotated[str, typer.Option(help="SPS frame encoder: mlp (per frame) or conv (dilated temporal "
@@ -72,7 +73,8 @@ def estimate(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Train the SPS-Net lifter (2D keypoints -> 3D joints) and write weights with a card of held-out metrics."""
+    """Train a lifter (2D keypoints -> 3D joints + the up direction): the TCN (default) or SPS-Net, and write
+    weights with a card of held-out metrics."""
     from ..errors import InputError
     from ..models.sps_lifter import LifterConfig
     from ..models.tcn_lifter import receptive_blocks
@@ -96,7 +98,8 @@ def estimate(
         except ValueError as exc:
             raise InputError(str(exc), "use --receptive-field 27, 81 or 243") from None
         if synth_dirs:
-            raise InputError("synth:DIR clips train the SPS lifter only", "drop synth:DIR with --temporal tcn")
+            raise InputError("synth:DIR clips train the SPS lifter only",
+                             "add --temporal attention, or drop synth:DIR")
     synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
     _train_and_save("estimate", "TCNLifter" if temporal == Temporal.tcn else "SPSLifter", out, mocap[0],
                     val_subjects, cfg, device,
