@@ -90,6 +90,37 @@ def _up_loss(out: dict[str, torch.Tensor], up: torch.Tensor) -> torch.Tensor:
     return (1 - (out["up"] * up).sum(-1)).mean() if "up" in out else up.new_zeros(())
 
 
+def _tcn_losses(model, b: dict[str, torch.Tensor], cfg: EstimateTrainConfig, gen: torch.Generator):
+    """VideoPose3D's 3D loss on the ``length`` centre frames the valid convolutions output, + reprojection, up."""
+    n, half = cfg.length, (cfg.model.receptive_field - 1) // 2
+    out = model(b["x"])
+    c = slice(half, half + n)
+    l3d = _joint_dist(out["joints"], b["joints"][:, c])
+    l2d = _reprojection(out, b["joints2d"][:, c])
+    lup = _up_loss(out, b["up"][:, c]) if "up" in b else l3d.new_zeros(())
+    return cfg.w3d * l3d + cfg.w2d * l2d + cfg.wup * lup, {"l3d_mm": l3d, "l2d": l2d, "up": lup}
+
+
+def _sps_losses(model, b: dict[str, torch.Tensor], cfg: EstimateTrainConfig, gen: torch.Generator):
+    """SPS-Net's losses on the two shifted clips S1 = frames 0..N-1 and S2 = 1..N (module docstring)."""
+    n = cfg.length
+    o1 = model(b["x"][:, :n])
+    o2 = model(b["x"][:, 1:])
+    l3d = (_joint_dist(o1["joints"], b["joints"][:, :n]) + _joint_dist(o2["joints"], b["joints"][:, 1:])) / 2
+    l2d = (_reprojection(o1, b["joints2d"][:, :n]) + _reprojection(o2, b["joints2d"][:, 1:])) / 2
+    lfeat = (feature_forecast_loss(o1) + feature_forecast_loss(o2)) / 2
+    lcam = F.l1_loss(o1["camera"][:, 1:], o2["camera"][:, :-1])
+    occ = model(drop_keypoints(b["x"][:, :n], gen))
+    locc = _joint_dist(occ["joints"], o1["joints"].detach())
+    if cfg.occlusion_camera:
+        locc = locc + F.l1_loss(occ["camera"], o1["camera"].detach())
+    lup = ((_up_loss(o1, b["up"][:, :n]) + _up_loss(o2, b["up"][:, 1:])) / 2 if "up" in b
+           else l3d.new_zeros(()))
+    loss = (cfg.w3d * l3d + cfg.w2d * l2d + cfg.wfeat * lfeat + cfg.wcam * lcam + cfg.wocc * locc
+            + cfg.wup * lup)
+    return loss, {"l3d_mm": l3d, "l2d": l2d, "feat": lfeat, "cam": lcam, "occ_mm": locc, "up": lup}
+
+
 def clip_frames(cfg: EstimateTrainConfig) -> int:
     """Frames per training clip: SPS's two shifted clips S1, S2 need one more than N; the TCN its receptive
     field around N centre frames."""
@@ -116,51 +147,21 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     if n_synth and cfg.model.temporal == "tcn":
         raise ValueError("synth clips are not supported for the TCN baseline")
     model.train()
+    losses = _tcn_losses if cfg.model.temporal == "tcn" else _sps_losses
     for step in range(cfg.steps):
         parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
             [synth.sample(n_synth)] if n_synth else [])
         keys = set.intersection(*(set(p) for p in parts))
         b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in keys}
-        n = cfg.length
-        if cfg.model.temporal == "tcn":
-            out = model(b["x"])
-            c = slice((cfg.model.receptive_field - 1) // 2, (cfg.model.receptive_field - 1) // 2 + n)
-            l3d = _joint_dist(out["joints"], b["joints"][:, c])
-            l2d = _reprojection(out, b["joints2d"][:, c])
-            lup = _up_loss(out, b["up"][:, c]) if "up" in b else l3d.new_zeros(())
-            loss = cfg.w3d * l3d + cfg.w2d * l2d + cfg.wup * lup
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            if on_step is not None:
-                on_step(step, {"loss": loss.item(), "l3d_mm": 1000 * l3d.item(), "l2d": l2d.item(),
-                               "up": lup.item()})
-            continue
-        o1 = model(b["x"][:, :n])
-        o2 = model(b["x"][:, 1:])
-        l3d = (_joint_dist(o1["joints"], b["joints"][:, :n]) + _joint_dist(o2["joints"], b["joints"][:, 1:])) / 2
-        l2d = (_reprojection(o1, b["joints2d"][:, :n]) + _reprojection(o2, b["joints2d"][:, 1:])) / 2
-        lfeat = (feature_forecast_loss(o1) + feature_forecast_loss(o2)) / 2
-        lcam = F.l1_loss(o1["camera"][:, 1:], o2["camera"][:, :-1])
-        occ = model(drop_keypoints(b["x"][:, :n], gen.manual_seed(cfg.seed + step)))
-        locc = _joint_dist(occ["joints"], o1["joints"].detach())
-        if cfg.occlusion_camera:
-            locc = locc + F.l1_loss(occ["camera"], o1["camera"].detach())
-        lup = ((_up_loss(o1, b["up"][:, :n]) + _up_loss(o2, b["up"][:, 1:])) / 2 if "up" in b
-               else l3d.new_zeros(()))
-        loss = (cfg.w3d * l3d + cfg.w2d * l2d + cfg.wfeat * lfeat + cfg.wcam * lcam + cfg.wocc * locc
-                + cfg.wup * lup)
+        loss, logs = losses(model, b, cfg, gen.manual_seed(cfg.seed + step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
         if on_step is not None:
-            on_step(step, {"loss": loss.item(), "l3d_mm": 1000 * l3d.item(), "l2d": l2d.item(),
-                           "feat": lfeat.item(), "cam": lcam.item(), "occ_mm": 1000 * locc.item(),
-                           "up": lup.item()})
+            on_step(step, {"loss": loss.item(), **{k: v.item() * (1000 if k.endswith("_mm") else 1)
+                                                  for k, v in logs.items()}})
     model.eval()
     return model
 
