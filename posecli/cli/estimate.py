@@ -23,6 +23,8 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o poses.npz --max-persons 1 --focal 1400
 
+  posecli estimate dance.mp4 -o poses.npz --lifter sps   # the SPS-Net lifter instead of the TCN
+
   posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
 
   posecli estimate dance.mp4 -o poses.npz --body anny
@@ -84,7 +86,7 @@ def estimate(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Estimate 3D joints (H36M-17) for every tracked person with the SPS-Net lifter."""
+    """Estimate 3D joints (H36M-17, camera frame and upright world) for every tracked person."""
     from ..lifting.pipeline import estimate_poses
     from ..weights_registry import weight_path
 
