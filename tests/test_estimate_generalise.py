@@ -227,3 +227,15 @@ def test_limbs_pulled_towards_their_keypoints():
     conf[:, wrist] = 0.3  # an unsure keypoint moves nothing
     np.testing.assert_allclose(pull_to_keypoints(points, coco, conf, focal, centre, np.arange(10) / 30), points,
                                atol=1e-6)
+
+
+def test_tcn_runs_long_sequences_in_pieces_with_the_same_result():
+    from posecli.lifting.windows import run_lifter
+
+    torch.manual_seed(0)
+    m = TCNLifter(LifterConfig(temporal="tcn", channels=16, receptive_field=27, up_head=True)).eval()
+    x = np.random.default_rng(0).normal(size=(100, 17, 3)).astype(np.float32)
+    whole = m(torch.as_tensor(x[None]), pad=True)
+    pieces = run_lifter(m, x, 32, chunk=7)
+    for k in ("joints", "camera", "up"):
+        np.testing.assert_allclose(pieces[k], whole[k][0].detach().numpy(), atol=1e-5)

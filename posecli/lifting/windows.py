@@ -64,11 +64,21 @@ def lifter_keys(model) -> tuple[str, ...]:
 
 
 @torch.no_grad()
-def run_lifter(model, x: np.ndarray, size: int, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Any lifter over a whole sequence: a convolutional one (``receptive_field``) in one pass with its edges
-    repeated, as VideoPose3D runs; a windowed one (SPS) through :func:`run_windows`."""
+def run_lifter(model, x: np.ndarray, size: int, device: str = "cpu", chunk: int = 1024) -> dict[str, np.ndarray]:
+    """Any lifter over a whole sequence: a convolutional one (``receptive_field``) with the sequence's edges
+    repeated, as VideoPose3D runs it, in pieces of ``chunk`` output frames that each read their receptive
+    field around them (the same numbers as one pass, with memory bounded for long videos); a windowed one
+    (SPS) through :func:`run_windows`."""
     keys = lifter_keys(model)
-    if getattr(model, "receptive_field", None):
-        out = model(torch.as_tensor(x[None], device=device), pad=True)
-        return {k: out[k][0].float().cpu().numpy() for k in keys}
+    rf = getattr(model, "receptive_field", None)
+    if rf:
+        half = (rf - 1) // 2
+        padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        for s in range(0, len(x), chunk):
+            piece = padded[s:s + min(chunk, len(x) - s) + rf - 1]
+            out = model(torch.as_tensor(piece[None], device=device))
+            for k in keys:
+                parts[k].append(out[k][0].float().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
     return run_windows(model, x, size, keys=keys, device=device)
