@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..formats import write_poses
 from . import app
 from .sources import poses_from
-from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
+from .options import Debug, Device, End, Every, Fps, Quiet, Start
 
 EPILOG = """Examples:
 
@@ -58,7 +58,8 @@ class BodyModel(str, Enum):
 @app.command(epilog=EPILOG)
 def estimate(
     source: Annotated[Path, typer.Argument(help="Video, image folder, or a pose file from `posecli track`.")],
-    out: OptOut = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", dir_okay=False, help="Output file (written "
+                                                "atomically; default: <source stem>_poses.npz here).")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
                                            "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
