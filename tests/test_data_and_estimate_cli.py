@@ -92,3 +92,8 @@ def test_train_a_few_steps_then_estimate(tmp_path, capsys):
     np.testing.assert_allclose(trc[..., 1], kw.points[..., 1], atol=1e-5)
     code, _, err = run(capsys, "estimate", EXAMPLE, "--weights", tmp_path / "none.safetensors", "-o", tmp_path / "x.npz")
     assert code == 1 and "weights not found" in err and not (tmp_path / "x.npz").exists()
+    wrong = tmp_path / "wrong.npz"  # a file that is not lifter weights: one line, before any tracking
+    wrong.write_bytes(b"not weights")
+    code, _, err = run(capsys, "estimate", EXAMPLE, "--weights", wrong, "-o", tmp_path / "x.npz")
+    assert code == 1 and "not lifter weights" in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.npz").exists()

@@ -88,7 +88,7 @@ def estimate(
     debug: Debug = False,
 ) -> None:
     """Estimate 3D joints (H36M-17, camera frame and upright world) for every tracked person."""
-    from ..lifting.pipeline import estimate_poses
+    from ..lifting.pipeline import estimate_poses, lifter_card
     from ..weights_registry import weight_path
 
     out = out or Path(f"{source.stem}_poses.npz")
@@ -104,6 +104,7 @@ def estimate(
 
         load_body(body.value, body_model)  # bad model files fail here, before the long work
     weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
+    lifter_card(weights_file)  # wrong weights fail here, before tracking
     poses = poses_from(source, max_persons, smooth, start, end, every, fps)
     result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
     if body is not BodyModel.none:

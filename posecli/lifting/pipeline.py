@@ -33,10 +33,25 @@ from .world import average_up, floor_offset, to_world, world_rotation
 PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
 
 
-def load_lifter(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+def lifter_card(path: str | Path) -> dict:
+    """The card beside lifter weights, checked to describe a lifter; one clear error otherwise (cheap: call it
+    before long work)."""
     import json
 
-    card = json.loads(Path(path).with_suffix(".json").read_text())
+    card_path = Path(path).with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+        LifterConfig(**card["config"]["model"])
+        int(card["config"]["length"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PoseCliError(f"{path} is not lifter weights with their card ({card_path.name}: "
+                           f"{type(exc).__name__} {exc})",
+                           "give weights written by `posecli train estimate` (the .json card beside them)") from None
+    return card
+
+
+def load_lifter(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    card = lifter_card(path)
     model = build_lifter(LifterConfig(**card["config"]["model"]))
     load_weights(model, path)
     return model.to(device).eval(), card
