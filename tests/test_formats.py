@@ -120,7 +120,14 @@ def test_trc_round_trip(tmp_path):
     q = read_poses(tmp_path / "m.trc")
     assert q.fps == 30 and q.tracks[0].keypoints[KEYPOINTS_3D].joint_set == "h36m17"
     np.testing.assert_array_equal(q.tracks[0].frames, p.tracks[0].frames)
-    assert_layer_equal(p.tracks[0].keypoints[KEYPOINTS_3D], q.tracks[0].keypoints[KEYPOINTS_3D], atol=1e-5)
+    # camera frame (x right, y down, z forward) -> OpenSim's (X forward = away from the camera, Y up, Z right)
+    cam = p.tracks[0].keypoints[KEYPOINTS_3D]
+    expect = np.stack([cam.points[..., 2], -cam.points[..., 1], cam.points[..., 0]], -1)
+    assert_layer_equal(Keypoints("h36m17", expect, cam.confidence), q.tracks[0].keypoints[KEYPOINTS_3D], atol=1e-5)
+    # a TRC read back is in the file's world already: written again, it is unchanged
+    write_poses(q, tmp_path / "again.trc")
+    assert_layer_equal(q.tracks[0].keypoints[KEYPOINTS_3D],
+                       read_poses(tmp_path / "again.trc").tracks[0].keypoints[KEYPOINTS_3D], atol=1e-5)
 
 
 def test_trc_needs_one_track(tmp_path):

@@ -18,7 +18,13 @@ _FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
                     "  posecli export tracks.npz --to coco-json -o keypoints.json\n\n"
                     "  posecli export tracks.npz --to vp3d -o data_2d_custom_myvideo.npz\n\n"
                     "  posecli export poses.npz --to bvh -o motion.bvh --track 1\n\n"
-                    "  posecli export poses.npz --to obj -o body.obj --frame 120")
+                    "  posecli export poses.npz --to obj -o body.obj --frame 120\n\n"
+                    "Frames: trc is OpenSim's (Y up, X forward = away from the camera, Z right, metres), from "
+                    "estimate's upright 'keypoints3d_world' when the file has it (floor at Y = 0), else the camera "
+                    "frame turned so the camera's up is Y; a TRC read in is written as it is. bvh, glb and obj "
+                    "are Y up with x right and z towards the camera (Blender / glTF), levelled with the floor at "
+                    "y = 0 when estimate found gravity, else the camera's up. coco-json, csv, json and vp3d keep "
+                    "posecli's own frames (pixels; 3D in the camera frame: x right, y down, z forward).")
 def export(
     file: Annotated[Path, typer.Argument(help="Pose file: posecli NPZ/JSON, COCO JSON, VideoPose3D NPZ, TRC or CSV.")],
     out: Out,

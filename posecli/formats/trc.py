@@ -1,9 +1,13 @@
 """TRC marker files (OpenSim, Pose2Sim): tab-separated, one person, X/Y/Z per marker per frame.
 
 Written with the joint names of the layer as marker names and blank cells for missing markers (what OpenSim
-reads as gaps). A track from ``estimate`` with an upright world (``keypoints3d_world``) is written from it in
-OpenSim's axes, as Pose2Sim's TRC files are (X forward = away from the camera, Y up, Z right, the floor at
-Y = 0); any other chosen layer is written as it is stored (a camera-frame layer stays in the camera frame).
+reads as gaps), in OpenSim's axes as Pose2Sim's TRC files are (Y up, X forward = away from the camera, Z right,
+metres):
+- a track from ``estimate`` with an upright world (``keypoints3d_world``) is written from it (the floor at
+  Y = 0, gravity from the lifter);
+- any other 3D layer posecli made (camera frame: x right, y down, z forward; BlazePose's world landmarks have
+  the same axes) is turned so the camera's up is Y (a tilted camera gives a tilted motion);
+- a layer read from a TRC file (meta ``coordinates`` "world ...") is written as it is, so TRC round-trips.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from .. import joints
 from ..atomic import atomic_path
 from ..errors import SchemaError
 from ..poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
-from .axes import TRC_FROM_Y_UP
+from ..console import warn
+from .axes import TRC_FROM_Y_UP, camera_to_y_up
 from .layers import one_track, pick_layer
 
 
@@ -27,9 +32,15 @@ def write_trc(poses: Poses, path: str | Path, track_id: int | None = None, layer
         kp = Keypoints(w.joint_set, (np.asarray(w.points, np.float64) @ TRC_FROM_Y_UP.T).astype(np.float32),
                        w.confidence)
     else:
-        _, kp = pick_layer(t, 3, layer)
-    if kp.dim != 3:
-        raise SchemaError("TRC holds 3D markers but the chosen layer is 2D", "choose a 3D layer with --layer")
+        name, kp = pick_layer(t, 3, layer)
+        if kp.dim != 3:
+            raise SchemaError("TRC holds 3D markers but the chosen layer is 2D", "choose a 3D layer with --layer")
+        if layer is None and name != KEYPOINTS_3D:
+            warn(f"track {t.id} has no 'keypoints3d': writing its {name!r} layer ({kp.joint_set}, "
+                 f"{len(kp.joint_names)} markers); run posecli estimate first for H36M-17 joints")
+        if not str(poses.meta.get("coordinates", "")).startswith("world"):
+            up = camera_to_y_up(kp.points) @ TRC_FROM_Y_UP.T
+            kp = Keypoints(kp.joint_set, up.astype(np.float32), kp.confidence)
     rate = poses.fps or 30.0
     names = kp.joint_names
     n = len(t)
