@@ -218,3 +218,26 @@ def test_estimate_refuses_a_pose_file_without_2d(tmp_path, capsys):
                 tmp_path / "only3d.npz")
     code, _, err = run(capsys, "estimate", tmp_path / "only3d.npz", "-o", tmp_path / "out.npz")
     assert code == 1 and "no 2D keypoints" in err and not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize(("device", "words"), [("bogus", "not a torch device"), ("meta", "cpu, cuda or mps"),
+                                              ("cuda:99", "cuda"), ("cuda", "cuda")])
+def test_unusable_device_is_one_line_before_any_work(tmp_path, capsys, device, words):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and device != "cuda:99":
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "p.npz"
+    code, _, err = run(capsys, "estimate", str(EXAMPLE), "--device", device, "-o", str(out))
+    assert code == 1 and words in err.lower() and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_device_auto_picks_what_is_there():
+    import torch
+
+    from posecli.cli.options import check_device
+
+    assert check_device("auto") == ("cuda" if torch.cuda.is_available() else
+                                    "mps" if torch.backends.mps.is_available() else "cpu")
+    assert check_device("cpu") == "cpu"
