@@ -23,12 +23,12 @@ def set_quiet(quiet: bool) -> None:
 
 def warn(message: str) -> None:
     if not _quiet:
-        stderr.print(f"posecli: warning: {message}", markup=False)
+        stderr.print(f"posecli: warning: {message}", markup=False, soft_wrap=True)  # one line in logs
 
 
 def note(message: str) -> None:
     if not _quiet:
-        stderr.print(message, markup=False)
+        stderr.print(message, markup=False, soft_wrap=True)
 
 
 class _RateColumn(ProgressColumn):

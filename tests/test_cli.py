@@ -241,3 +241,15 @@ def test_device_auto_picks_what_is_there():
     assert check_device("auto") == ("cuda" if torch.cuda.is_available() else
                                     "mps" if torch.backends.mps.is_available() else "cpu")
     assert check_device("cpu") == "cpu"
+
+
+def test_warnings_and_notes_are_not_wrapped_in_logs(capsys):
+    """stderr that is not a terminal (a log file, grep) gets each message on one line, not cut at 80 columns."""
+    from posecli.console import note, set_quiet, warn
+
+    set_quiet(False)
+    long = " ".join(f"word{i}" for i in range(40))
+    warn(long)
+    note(long)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"posecli: warning: {long}", long]
