@@ -23,6 +23,13 @@ def check_writable(path: str | Path) -> Path:
         raise OutputError("output directory does not exist", f"create it first: mkdir -p {parent}", path)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError("output directory is not writable", "choose another --out location", path)
+    try:  # access() says yes for root and for pseudo file systems (/proc): really create a file there
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot create files in {parent} ({exc.strerror or exc})",
+                          "choose another --out location", path) from None
     return path
 
 
@@ -40,7 +47,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     (PyAV, numpy, OpenCV) behave as they would for the real name.
     """
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent or ".")
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", "choose another --out location", path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -253,3 +253,13 @@ def test_warnings_and_notes_are_not_wrapped_in_logs(capsys):
     note(long)
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"posecli: warning: {long}", long]
+
+
+def test_output_where_no_file_can_be_made_fails_before_the_work(tmp_path, capsys):
+    import os
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc on this system")
+    code, _, err = run(capsys, "track", str(EXAMPLE), "-o", "/proc/x.npz")
+    assert code == 1 and "cannot create files in /proc" in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1
