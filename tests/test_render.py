@@ -247,6 +247,7 @@ def test_cli_frame_writes_a_png(clip, tmp_path, capsys):
     out = tmp_path / "f.png"
     code, err = run(capsys, "render", video, poses, "--frame", 2, "-o", out, "--side")
     assert code == 0, err
+    assert "warning" not in err
     image = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
     assert image.shape == (H, 2 * W, 3)
     pts, conf = figure_2d()
@@ -256,6 +257,8 @@ def test_cli_frame_writes_a_png(clip, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".f.")] == []  # no temporary file left
     code, err = run(capsys, "render", video, poses, "--frame", 0, "-o", tmp_path / "g.png", "--height", 32)
     assert code == 0 and cv2.imread(str(tmp_path / "g.png")).shape == (32, 48, 3)
+    # frame 0 is before the track (frames 1-4): written, with one warning naming the tracks' frames
+    assert "nobody was tracked in frame 0 (track 3: 1-4)" in err and len(err.strip().splitlines()) == 2
 
 
 def test_cli_video_draws_on_the_tracked_frames_only(clip, tmp_path, capsys):

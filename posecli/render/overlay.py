@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..atomic import atomic_path, check_writable
-from ..console import progress
+from ..console import progress, warn
 from ..errors import InputError, OutputError, PoseCliError
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Poses
 from ..video import VideoWriter, probe, read_frames
@@ -140,6 +140,10 @@ def render_still(video: str | Path, overlay: Overlay, frame: int, out: str | Pat
     out = Path(out)
     check_image_name(out)
     check_frame(video, frame)
+    tracks = overlay.poses.tracks
+    if tracks and not any(t.row(frame) is not None for t in tracks):
+        spans = ", ".join(f"track {t.id}: {int(t.frames[0])}-{int(t.frames[-1])}" for t in tracks if len(t))
+        warn(f"nobody was tracked in frame {frame} ({spans}): the image shows the bare frame")
     image = next(iter(read_frames(video, start=frame, end=frame + 1)))
     write_image(overlay.draw(image.image, frame), out)
 
