@@ -203,6 +203,23 @@ def test_fit_poses_stores_the_body_and_vertices_are_recomputed(smpl_pkl):
     assert body_faces("smpl", smpl_pkl).shape == (13776, 3)
 
 
+def test_body_fit_names_the_frames_it_cannot_follow(smpl_pkl, capsys):
+    from posecli.console import set_quiet
+
+    set_quiet(False)
+    body = load_body("smpl", smpl_pkl)
+    pose, go, tr = _motion(body, 6, seed=5)
+    with torch.no_grad():
+        target = place(body.forward(pose, torch.zeros(10))["joints"], go, tr).numpy()
+    target[3, 13:] += 0.8  # one frame's arm 0.8 m away: no body reaches it while the others fit
+    poses = Poses([_track(target, np.ones(target.shape[:2], np.float32))], fps=30.0, width=640, height=480)
+    capsys.readouterr()
+    fit_poses(poses, "smpl", smpl_pkl)
+    warnings = [w for w in capsys.readouterr().err.splitlines() if "warning" in w]
+    assert len(warnings) == 1 and "track 1:" in warnings[0] and "worst" in warnings[0]
+    assert "at frame 3;" in warnings[0] and "frames 0" not in warnings[0]  # named, the good frames not
+
+
 def test_body_errors_name_the_fix(tmp_path):
     with pytest.raises(InputError, match="--body-model"):
         load_body("smpl", None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..console import note, progress
+from ..console import note, progress, warn
 from ..errors import InputError, PoseCliError
 from ..poses import KEYPOINTS_3D, Poses
 from .fit import BodyFit, FitOptions, fit_track, place
@@ -70,6 +70,7 @@ def fit_poses(poses: Poses, model_name: str, model_path: str | Path | None = Non
                     track.arrays["body_vertices"] = _vertices(body, fit.pose, fit.shape, fit.global_orient,
                                                               fit.transl)
             errors.append(fit.joint_error[np.isfinite(fit.joint_error)])
+            _warn_bad_frames(track, fit.joint_error)
             seconds += fit.seconds
             frames += len(track)
             advance(len(track))
@@ -89,6 +90,24 @@ def fit_poses(poses: Poses, model_name: str, model_path: str | Path | None = Non
         note(f"body fit ({model_name}): {frames} frames at {frames / seconds:.1f} frames/s; fitted joints are "
              f"{poses.meta['body']['mean_error_mm']} mm from the detected 3D joints on average")
     return poses
+
+
+BAD_FIT_M = 0.1  # a frame whose fitted joints are on average this far from the 3D joints is not the person
+
+
+def _warn_bad_frames(track, joint_error: np.ndarray) -> None:
+    """One warning per track naming the frames the body could not follow (a mean alone hides them)."""
+    with np.errstate(invalid="ignore"):
+        per_frame = np.nanmean(np.where(np.isfinite(joint_error), joint_error, np.nan), axis=-1)
+    bad = np.flatnonzero(per_frame > BAD_FIT_M)
+    if not bad.size:
+        return
+    frames = track.frames[bad]
+    worst = int(np.nanargmax(per_frame))
+    listed = ", ".join(str(int(f)) for f in frames[:8]) + (", ..." if len(frames) > 8 else "")
+    warn(f"body fit of track {track.id}: {len(bad)} of {len(track)} frames are more than "
+         f"{BAD_FIT_M * 1000:.0f} mm from its 3D joints (worst {1000 * per_frame[worst]:.0f} mm at frame "
+         f"{int(track.frames[worst])}; frames {listed}): check them before using the body")
 
 
 def _vertices(body, pose, shape, global_orient, transl) -> np.ndarray:
