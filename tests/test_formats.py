@@ -225,6 +225,22 @@ def test_openpose_folder(tmp_path):
     np.testing.assert_allclose(layer.points[1, 0], kp[0, :2])
 
 
+def test_openpose_folder_without_fps_says_what_it_assumed(tmp_path, capsys):
+    from posecli.console import set_quiet
+
+    set_quiet(False)
+    folder = tmp_path / "json"
+    folder.mkdir()
+    kp = np.full((25, 3), 0.8) * np.arange(1, 26)[:, None]
+    (folder / "v.0000.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": kp.reshape(-1).tolist()}]}))
+    capsys.readouterr()
+    assert read_poses(folder).fps == 30.0
+    err = capsys.readouterr().err
+    assert "assuming 30 fps" in err and "--fps" in err
+    read_poses(folder, fps=60)
+    assert "assuming" not in capsys.readouterr().err
+
+
 def test_outputs_follow_the_umask(tmp_path):
     """Outputs are written to a private temporary file and renamed: the result must still get the usual mode."""
     import os

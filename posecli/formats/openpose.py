@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..console import warn
 from ..errors import InputError, SchemaError
 from ..poses import KEYPOINTS_2D, Keypoints, Poses, Track
 
@@ -52,6 +53,8 @@ def read_openpose(folder: str | Path, fps: float | None = None) -> Poses:
     if n_joints not in _SETS and rows:
         raise SchemaError(f"{n_joints} keypoints per person: only BODY_25B (25) and COCO (17) are known", path=folder)
     rate = fps or 30.0
+    if not fps:  # OpenPose's JSON has no frame rate; every time and speed downstream depends on it
+        warn(f"{folder}: OpenPose JSON files carry no frame rate; assuming 30 fps (give --fps to set it)")
     poses = Poses(fps=rate, source=str(folder), meta={"imported_from": "openpose", **({} if fps else {"assumed_fps": rate})})
     for tid in sorted(rows):
         frames = np.array([f for f, _ in rows[tid]])
