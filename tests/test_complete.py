@@ -220,3 +220,17 @@ def test_shipped_model_completes_a_truncated_track_through_the_cli(tmp_path):
     np.testing.assert_array_equal(hyp, outs[1].arrays["hypotheses3d"])
     assert np.isfinite(t.keypoints["keypoints3d"].points).all()
     np.testing.assert_array_equal(t.keypoints[KEYPOINTS_2D].points, uv.astype(np.float32))
+
+
+def test_complete_with_nobody_gives_an_empty_file_like_estimate(tmp_path, capsys):
+    """A video with nobody: track warns, and complete writes a valid file with no tracks (exit 0), as
+    estimate and embed do, instead of failing with 'no 2D keypoints'."""
+    from posecli.cli import main
+    from posecli.formats import read_poses, write_poses
+    from posecli.poses import Poses
+
+    write_poses(Poses([], fps=30.0, width=64, height=48, num_frames=5), tmp_path / "empty.npz")
+    code = main(["complete", str(tmp_path / "empty.npz"), "-o", str(tmp_path / "c.npz"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    out = read_poses(tmp_path / "c.npz")
+    assert out.tracks == [] and out.meta["command"] == "complete"

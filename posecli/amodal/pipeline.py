@@ -132,7 +132,7 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
 
 def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0, focal: float | None = None,
                    device: str = "cpu", advance=lambda n=1: None) -> Poses:
-    if not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
+    if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):  # nobody: empty output
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to complete",
                            "give a video or a file written by `posecli track`")
     model, card = load_amodal(weights, device)
