@@ -12,7 +12,8 @@ Reported per model and 2D kind (mm unless named): MPJPE / PA-MPJPE over the 17 j
 12 limb joints, pelvis-centred), acceleration error, root error, the 99th percentile of the root's
 frame-to-frame jump and of its error against the true jump, and the median tilt (degrees) of the model's up
 direction (averaged per sequence) against the camera's true one. ``--robust both`` runs every model with and
-without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one (a key as printed, e.g. ``tcn:plain``);
+without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one (a key as printed,
+e.g. ``tcn:plain``);
 ``--plain NAME`` also runs that model through VideoPose3D's plain path (its joints as they are). Usage:
 
     python bench/lifter_compare.py --weights weights/estimate.safetensors /tmp/tcn.safetensors \\
@@ -43,7 +44,8 @@ J13 = [joints.H36M17.index(n) for n in ("pelvis", "left_hip", "right_hip", "left
 
 
 def clips_for(dataset, clean: bool, seed: int):
-    sampler = ClipSampler(dataset, 32, seed=seed, clean=clean, videography=0.0)  # a static camera: the true root is comparable
+    # a static camera (no videographic zoom): the true root stays comparable
+    sampler = ClipSampler(dataset, 32, seed=seed, clean=clean, videography=0.0)
     rng = np.random.default_rng(seed)
     for seq in dataset.sequences:
         clip = sampler.make_clip(seq.joints["h36m17"], seq.joints["coco17"], rng, seq.fps)

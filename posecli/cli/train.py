@@ -88,7 +88,8 @@ def estimate(
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
                               synth=synth_dirs, synth_fraction=synth_fraction, augment=augment,
-                              model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head, encoder=encoder,
+                              model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
+                                                 encoder=encoder,
                                                  channels=channels, receptive_field=receptive_field))
     if encoder not in ("mlp", "conv"):
         raise InputError(f"--encoder {encoder!r} is not a frame encoder", "use --encoder mlp or --encoder conv")

@@ -29,8 +29,9 @@ Choices the issue leaves open, and why:
   sideways). Angles are kept continuous over time (of the two equivalent triples, the one nearest the previous
   frame, unwrapped by 360 degrees) so that animation curves do not jump.
 * World and units: Y-up (``axes.y_up``: x right, y up, z toward the camera; the camera is at the origin, and
-  when ``estimate`` found gravity the axes are levelled and the person's floor is at y = 0) in metres, so Blender's BVH importer at its default scale gives a life-size figure (tools that assume
-  centimetres need a scale of 100). The root OFFSET is 0 and its position channels hold the pelvis, so readers
+  when ``estimate`` found gravity the axes are levelled and the person's floor is at y = 0) in metres, so
+  Blender's BVH importer at its default scale gives a life-size figure (tools that assume centimetres need a
+  scale of 100). The root OFFSET is 0 and its position channels hold the pelvis, so readers
   that add the root OFFSET and readers that replace it agree.
 * Time: frame time = step / fps, step being the gcd of the track's frame gaps (1, or N after ``--every N``).
   Frames missing inside the track, and NaN joints, are filled by linear interpolation (held at the ends).
