@@ -1,6 +1,7 @@
 """``posecli export``: convert a pose file to an interchange format."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,7 @@ from . import app
 from .options import Debug, Fps, Out, Quiet
 
 _FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
+ExportFormat = Enum("ExportFormat", {k.replace("-", "_"): k for k in WRITE_FORMATS}, type=str)  # --help lists them
 
 
 @app.command(epilog="Examples:\n\n  posecli export poses.npz --to trc -o poses.trc --track 1\n\n"
@@ -28,8 +30,8 @@ _FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
 def export(
     file: Annotated[Path, typer.Argument(help="Pose file: posecli NPZ/JSON, COCO JSON, VideoPose3D NPZ, TRC or CSV.")],
     out: Out,
-    to: Annotated[Optional[str], typer.Option("--to", help=f"Output format ({_FORMATS_HELP}). "
-                                                        "Default: from the output's extension.")] = None,
+    to: Annotated[Optional[ExportFormat], typer.Option("--to", help=f"Output format ({_FORMATS_HELP}). "
+                                                                 "Default: from the output's extension.")] = None,
     track: Annotated[Optional[int], typer.Option("--track", help="Track id, for formats holding one person.")] = None,
     layer: Annotated[Optional[str], typer.Option("--layer", help="Keypoint layer to export.")] = None,
     frame: Annotated[Optional[int], typer.Option("--frame", min=0, help="Video frame to export, for --to obj "
@@ -39,8 +41,6 @@ def export(
     debug: Debug = False,
 ) -> None:
     """Convert a pose file to another format (input format is detected)."""
-    if to is not None and to not in WRITE_FORMATS:
-        raise typer.BadParameter(f"unknown format {to!r}; choose from {', '.join(WRITE_FORMATS)}", param_hint="--to")
     poses = read_poses(file, fps=fps)
-    write_poses(poses, out, to, track=track, layer=layer, frame=frame)
+    write_poses(poses, out, to.value if to is not None else None, track=track, layer=layer, frame=frame)
     note(f"wrote {out}")
