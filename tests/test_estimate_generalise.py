@@ -87,11 +87,7 @@ def test_tcn_receptive_field_and_padding():
     y = x.clone()
     y[:, 39] += 5.0
     assert torch.equal(m(y, pad=True)["joints"][:, :26], padded[:, :26])
-    assert built_is(build_lifter(LifterConfig(temporal="tcn", channels=8, receptive_field=9)), TCNLifter)
-
-
-def built_is(model, cls) -> bool:
-    return isinstance(model, cls)
+    assert isinstance(build_lifter(LifterConfig(temporal="tcn", channels=8, receptive_field=9)), TCNLifter)
 
 
 def test_resized_bodies_stay_symmetric_on_the_floor():

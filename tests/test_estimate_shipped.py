@@ -83,3 +83,15 @@ def test_shipped_lifter_reproduces_its_card(shared_data, name):
     assert res["frames"] == expected["frames"] == card["split"]["val_frames"]
     for k in ("mpjpe_mm", "pa_mpjpe_mm", "accel_mm"):
         assert res[k] == pytest.approx(expected[k], abs=1.0), k
+
+
+def test_lifter_option_picks_the_shipped_sps_weights(tmp_path, capsys):
+    from posecli.cli import main
+
+    code = main(["estimate", str(EXAMPLE), "--lifter", "sps", "--end", "10", "-o", str(tmp_path / "s.npz"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    p = read_poses(tmp_path / "s.npz")
+    assert p.meta["model"] == "estimate_sps.safetensors" and "world" not in p.meta  # SPS has no up head
+    assert "keypoints3d_world" not in p.tracks[0].keypoints and "keypoints3d" in p.tracks[0].keypoints
+    code = main(["estimate", str(EXAMPLE), "--lifter", "vp3d", "-o", str(tmp_path / "x.npz")])
+    assert code == 2 and not (tmp_path / "x.npz").exists()

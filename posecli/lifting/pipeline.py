@@ -1,12 +1,14 @@
-"""``estimate``: per track, COCO-17 2D keypoints -> SPS lifter over sliding windows -> H36M-17 3D joints.
+"""``estimate``: per track, COCO-17 2D keypoints -> a lifter (the TCN by default, or SPS-Net over sliding
+windows) -> H36M-17 3D joints, then the same joints in an upright world frame.
 
 Output per track: ``keypoints3d`` (H36M-17, metres, camera frame: x right, y down, z forward) = the network's
-root-relative joints placed at an estimated root; ``root`` (T, 3); ``camera_weak`` (T, 3) = the predicted
-(s, tx, ty). The root comes from the weak-perspective camera: s x (pixels per normalised unit) is the image
-scale in pixels per metre at the root's depth, so Z = focal / that, and X, Y follow from where the root
-projects. The focal length is unknown for most videos; the default assumes a phone's main camera (26 mm
-equivalent: 0.72 x the longer image side) and ``--focal`` overrides it. Depth is therefore an estimate;
-the root-relative pose does not depend on it. Joint confidence = the lowest 2D confidence of the COCO joints
+root-relative joints (one body per track, limbs pulled towards their keypoints) placed at an estimated root;
+``root`` (T, 3); ``camera_weak`` (T, 3) = the predicted (s, tx, ty); ``keypoints3d_world`` (``world``). The
+root is the translation that projects the skeleton onto its keypoints (``root``; the weak-perspective
+camera's depth, Z = focal / (s x pixels per normalised unit), where too few joints are seen), steadied over
+time (``robust``). The focal length is unknown for most videos; the default assumes a phone's main camera
+(26 mm equivalent: 0.72 x the longer image side) and ``--focal`` overrides it. Depth is therefore an
+estimate; the root-relative pose does not depend on it. Joint confidence = the lowest 2D confidence of the COCO joints
 an H36M joint is built from (joints.convert), so joints the detector did not see are flagged.
 """
 from __future__ import annotations
@@ -100,15 +102,16 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     # One body per track (lifting.bones): on the training subjects' projections this cut MPJPE by 2.5 mm for
     # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
     rel, cam = (constant_bones(out["joints"]) if refine else out["joints"]), out["camera"]
-    root = root_from_weak_camera(cam, centre, scale, width, height, focal)
     w_img, h_img = width or 1000, height or 1000
     f_px = focal or PHONE_FOCAL * max(w_img, h_img)
+    principal = (w_img / 2, h_img / 2)
+    root = root_from_weak_camera(cam, centre, scale, w_img, h_img, f_px)
     if root_mode == "joints":
-        root = root_from_correspondences(rel, pts, conf, f_px, (w_img / 2, h_img / 2), root)
+        root = root_from_correspondences(rel, pts, conf, f_px, principal, root)
     if robust:
         root = steady_root(root, times)
-    if refine and root_mode == "joints":  # limbs towards their keypoints (lifting.reproject), the pelvis stays the root
-        rel = pull_to_keypoints(rel + root[:, None], pts, conf, f_px, (w_img / 2, h_img / 2), times) - root[:, None]
+    if refine and root_mode == "joints":  # limbs towards their keypoints (lifting.reproject); the pelvis stays
+        rel = pull_to_keypoints(rel + root[:, None], pts, conf, f_px, principal, times) - root[:, None]
     lifter_only = rel + root[:, None, :]
     detector_3d = track.keypoints.get(BLAZEPOSE_WORLD)
     if blend > 0 and detector_3d is not None:
@@ -187,13 +190,15 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
     rot = world_rotation(up)
     floors = {}
     for t in tracks:
-        allj = t.arrays["keypoints3d_all"]
-        floor = floor_offset(to_world(allj, rot, 0.0))
+        levelled = to_world(t.arrays["keypoints3d_all"], rot, 0.0)
+        floor = floor_offset(levelled)
         floor = 0.0 if not np.isfinite(floor) else floor
         floors[t.id] = round(floor, 4)
+        levelled[..., 1] -= floor
         kp = t.keypoints[KEYPOINTS_3D]
-        t.keypoints[KEYPOINTS_3D_WORLD] = Keypoints("h36m17", to_world(kp.points, rot, floor), kp.confidence.copy())
-        t.arrays["keypoints3d_world_all"] = to_world(allj, rot, floor)
+        t.keypoints[KEYPOINTS_3D_WORLD] = Keypoints("h36m17", np.where(np.isfinite(kp.points), levelled, np.nan),
+                                                    kp.confidence.copy())
+        t.arrays["keypoints3d_world_all"] = levelled
     return {"up_camera": [round(float(v), 5) for v in up], "rotation": np.round(rot, 6).tolist(),
             "axes": "x right (horizontal), y up, z towards the camera; metres; floor y = 0 per track",
             "floor_below_camera_m": {str(k): -v for k, v in floors.items()}}

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import joints
 from .fusion import smooth_runs
+from .root import COCO_LIMBS, H36M_LIMBS
 
 PULL = 0.5
 PULL_SMOOTH_S = 0.1
 MIN_CONFIDENCE = 0.5
-_SHARED = [n for n in joints.COCO17.joints if n in joints.H36M17.joints]
-_COCO = [joints.COCO17.index(n) for n in _SHARED]
-_H36M = [joints.H36M17.index(n) for n in _SHARED]
 
 
 def pull_to_keypoints(points: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, focal: float,
@@ -29,13 +26,13 @@ def pull_to_keypoints(points: np.ndarray, keypoints: np.ndarray, confidence: np.
                       smooth_s: float = PULL_SMOOTH_S) -> np.ndarray:
     """(T, 17, 3) H36M-17 camera-frame joints, (T, 17, 2) COCO-17 pixels + (T, 17) confidence -> joints."""
     out = np.array(points, dtype=np.float64, copy=True)
-    u = np.asarray(keypoints, np.float64)[:, _COCO]
-    ok = (np.asarray(confidence)[:, _COCO] >= MIN_CONFIDENCE) & np.isfinite(u).all(-1)
-    z = out[:, _H36M, 2]
+    u = np.asarray(keypoints, np.float64)[:, COCO_LIMBS]
+    ok = (np.asarray(confidence)[:, COCO_LIMBS] >= MIN_CONFIDENCE) & np.isfinite(u).all(-1)
+    z = out[:, H36M_LIMBS, 2]
     ok &= np.isfinite(z) & (z > 0)
     target = (np.nan_to_num(u) - np.asarray(centre, np.float64)) * z[..., None] / focal
-    move = np.where(ok[..., None], weight * (target - out[:, _H36M, :2]), 0.0)
+    move = np.where(ok[..., None], weight * (target - out[:, H36M_LIMBS, :2]), 0.0)
     if smooth_s > 0 and len(move) > 2:
         move = smooth_runs(move, np.asarray(times, np.float64), smooth_s)
-    out[:, _H36M, :2] += np.nan_to_num(move)
+    out[:, H36M_LIMBS, :2] += np.nan_to_num(move)
     return out.astype(np.asarray(points).dtype)

@@ -16,17 +16,17 @@ from .. import joints
 
 MIN_JOINTS = 4
 _SHARED = [n for n in joints.COCO17.joints if n in joints.H36M17.joints]  # the 12 limb joints
-_COCO = [joints.COCO17.index(n) for n in _SHARED]
-_H36M = [joints.H36M17.index(n) for n in _SHARED]
+COCO_LIMBS = [joints.COCO17.index(n) for n in _SHARED]  # the same points in either joint set
+H36M_LIMBS = [joints.H36M17.index(n) for n in _SHARED]
 
 
 def root_from_correspondences(rel: np.ndarray, points: np.ndarray, confidence: np.ndarray, focal: float,
                               centre: tuple[float, float], fallback: np.ndarray) -> np.ndarray:
     """(T, 3) root: ``rel`` (T, 17, 3) H36M-17 root-relative metres (camera axes), ``points`` (T, 17, 2) and
     ``confidence`` (T, 17) COCO-17 pixels, ``focal`` px, principal point ``centre``; ``fallback`` (T, 3)."""
-    X = np.asarray(rel, np.float64)[:, _H36M]  # (T, 12, 3)
-    u = np.asarray(points, np.float64)[:, _COCO] - np.asarray(centre, np.float64)  # (T, 12, 2)
-    w = np.asarray(confidence, np.float64)[:, _COCO]
+    X = np.asarray(rel, np.float64)[:, H36M_LIMBS]  # (T, 12, 3)
+    u = np.asarray(points, np.float64)[:, COCO_LIMBS] - np.asarray(centre, np.float64)  # (T, 12, 2)
+    w = np.asarray(confidence, np.float64)[:, COCO_LIMBS]
     ok = (w > 0) & np.isfinite(u).all(-1) & np.isfinite(X).all(-1)
     w = np.where(ok, w, 0.0)
     u = np.where(ok[..., None], u, 0.0)

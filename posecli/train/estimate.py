@@ -87,7 +87,11 @@ def drop_keypoints(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def _up_loss(out: dict[str, torch.Tensor], up: torch.Tensor) -> torch.Tensor:
-    return (1 - (out["up"] * up).sum(-1)).mean() if "up" in out else up.new_zeros(())
+    """1 - cos between the predicted and true up, over the clips that know it (NaN: render clips)."""
+    known = torch.isfinite(up).all(-1)
+    if "up" not in out or not known.any():
+        return up.new_zeros(())
+    return (1 - (out["up"][known] * up[known]).sum(-1)).mean()
 
 
 def _tcn_losses(model, b: dict[str, torch.Tensor], cfg: EstimateTrainConfig, gen: torch.Generator):
@@ -97,7 +101,7 @@ def _tcn_losses(model, b: dict[str, torch.Tensor], cfg: EstimateTrainConfig, gen
     c = slice(half, half + n)
     l3d = _joint_dist(out["joints"], b["joints"][:, c])
     l2d = _reprojection(out, b["joints2d"][:, c])
-    lup = _up_loss(out, b["up"][:, c]) if "up" in b else l3d.new_zeros(())
+    lup = _up_loss(out, b["up"][:, c])
     return cfg.w3d * l3d + cfg.w2d * l2d + cfg.wup * lup, {"l3d_mm": l3d, "l2d": l2d, "up": lup}
 
 
@@ -114,8 +118,7 @@ def _sps_losses(model, b: dict[str, torch.Tensor], cfg: EstimateTrainConfig, gen
     locc = _joint_dist(occ["joints"], o1["joints"].detach())
     if cfg.occlusion_camera:
         locc = locc + F.l1_loss(occ["camera"], o1["camera"].detach())
-    lup = ((_up_loss(o1, b["up"][:, :n]) + _up_loss(o2, b["up"][:, 1:])) / 2 if "up" in b
-           else l3d.new_zeros(()))
+    lup = (_up_loss(o1, b["up"][:, :n]) + _up_loss(o2, b["up"][:, 1:])) / 2
     loss = (cfg.w3d * l3d + cfg.w2d * l2d + cfg.wfeat * lfeat + cfg.wcam * lcam + cfg.wocc * locc
             + cfg.wup * lup)
     return loss, {"l3d_mm": l3d, "l2d": l2d, "feat": lfeat, "cam": lcam, "occ_mm": locc, "up": lup}
@@ -151,8 +154,9 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     for step in range(cfg.steps):
         parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
             [synth.sample(n_synth)] if n_synth else [])
-        keys = set.intersection(*(set(p) for p in parts))
-        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in keys}
+        for p in parts:  # render clips carry no up direction: NaN, left out of the up loss only
+            p.setdefault("up", np.full((*p["x"].shape[:2], 3), np.nan, np.float32))
+        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in parts[0]}
         loss, logs = losses(model, b, cfg, gen.manual_seed(cfg.seed + step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
