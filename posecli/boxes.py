@@ -16,3 +16,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(boxes[..., 2:] - boxes[..., :2], 0, None).prod(-1)
+
+
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection of two xyxy boxes over the smaller box's area (1.0 = one inside the other)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(iw * ih / smaller) if smaller > 0 else 1.0

@@ -86,7 +86,8 @@ def test_train_a_few_steps_then_estimate(tmp_path, capsys):
     expect = t.arrays["keypoints3d_all"].astype(np.float64) @ rot.T + [0.0, below, 0.0]
     np.testing.assert_allclose(t.arrays["keypoints3d_world_all"], expect, rtol=1e-4, atol=1e-3 * np.abs(expect).max())
     # TRC export writes the upright world in OpenSim's axes (Y up)
-    code, _, err = run(capsys, "export", tmp_path / "p.npz", "--to", "trc", "-o", tmp_path / "p.trc", "-q")
+    code, _, err = run(capsys, "export", tmp_path / "p.npz", "--to", "trc", "--track", "1", "-o", tmp_path / "p.trc",
+                         "-q")
     assert code == 0, err
     trc = read_poses(tmp_path / "p.trc").tracks[0].keypoints["keypoints3d"].points
     np.testing.assert_allclose(trc[..., 1], kw.points[..., 1], atol=1e-5)

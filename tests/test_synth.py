@@ -221,3 +221,24 @@ def test_other_options_do_not_mix_into_a_dataset(tmp_path, mocap, capsys):
     assert main(["synth", "--mocap", str(mocap), "--frames", "50", "-o", str(tmp_path / "z"), "-q"]) == 1
     assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
 
+
+
+def test_crossing_layout_sends_walkers_through_the_middle_without_walking_into_anyone():
+    from posecli.synth.dataset import MIN_SEPARATION, place_people
+
+    pelvis = joints.get("h36m17").index("pelvis")
+    t = np.arange(60)[:, None, None]
+    walk = np.zeros((60, 17, 3)) + np.array([0.05, 0.0, 0.0]) * t + np.array([0.0, 0.9, 0.0])  # 3 m in 2 s
+    stand = np.zeros((60, 17, 3)) + np.array([0.0, 0.9, 0.0])
+    pool = [Sequence("a", "walk", 30.0, {"h36m17": walk.astype(np.float32)}),
+            Sequence("b", "stand", 30.0, {"h36m17": stand.astype(np.float32)})]
+    for seed in range(5):
+        people, sources = place_people(np.random.default_rng(seed), pool, 4, 60, layout="crossing")
+        paths = [p[:, pelvis][:, [0, 2]] for p in people]
+        for i, src in enumerate(sources):
+            if src["subject"] == "a":  # a walker's path passes within 1 m of the middle
+                assert np.linalg.norm(paths[i], axis=1).min() < 1.0
+        gaps = [np.linalg.norm(paths[i] - paths[j], axis=1).min() for i in range(4) for j in range(i)]
+        assert min(gaps) >= MIN_SEPARATION
+    with pytest.raises(ValueError):
+        place_people(np.random.default_rng(0), pool, 2, 60, layout="circle")

@@ -6,16 +6,24 @@ from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import TrackOptions, track_video
 
 
+def _height(track) -> float:
+    b = track.arrays[BOXES]
+    return float(np.median(b[:, 3] - b[:, 1]))
+
+
 def test_single_person_keeps_one_id(shared_data):
     poses = track_video(shared_data / "videos/pose2sim_single/cam02.mp4", BlazePoseBackend(), TrackOptions())
-    assert len(poses.tracks) == 1 and len(poses.tracks[0]) >= 95  # VP9, 100 frames
+    # the performer on one ID (VP9, 100 frames); anyone else found is smaller (people in the background)
+    assert len(poses.tracks[0]) >= 95
+    assert all(_height(t) < 0.6 * _height(poses.tracks[0]) for t in poses.tracks[1:])
 
 
 def test_two_people_get_two_ids(shared_data):
     poses = track_video(shared_data / "videos/pose2sim_multi/cam01.mp4", BlazePoseBackend(), TrackOptions())
-    assert len(poses.tracks) == 2
-    first, second = poses.tracks
-    assert len(first) == 100 and len(second) >= 60
+    # the man and the woman in front, and the woman standing in the background (a fifth of the frame tall)
+    assert len(poses.tracks) == 3
+    first, second = sorted(poses.tracks, key=_height, reverse=True)[:2]
+    assert len(first) == 100 and len(second) >= 98
     # Different people: their boxes are apart in the frames they share.
     shared = np.intersect1d(first.frames, second.frames)
     c1 = first.arrays[BOXES][np.isin(first.frames, shared)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +12,11 @@ from ..console import note
 from ..errors import PoseCliError
 from . import app
 from .options import Debug, Quiet
+
+class Layout(str, Enum):
+    ring = "ring"
+    crossing = "crossing"
+
 
 EPILOG = """Examples:
 
@@ -23,6 +29,8 @@ EPILOG = """Examples:
   posecli synth --mocap cmu:../shared/data/mocap --exclude-subjects 006 --clips 80 -o synth_train/
 
   posecli synth --mocap cmu.npz --backgrounds ../shared/data/videos --truncate 0.3 --occluders 2 --follow -o synth/
+
+  posecli synth --mocap cmu:../shared/data/mocap --persons 4 --layout crossing --truncate 0.5 -o mot/
 
 Output: OUT/manifest.json; per clip OUT/clip_0000/calibration.toml (Pose2Sim layout) and, per view,
 cam_01.mp4 (H.264) and cam_01.npz (posecli pose file, one track per person: 'keypoints2d' COCO-17 and
@@ -56,6 +64,9 @@ def synth(
     follow: Annotated[bool, typer.Option("--follow", help="Cameras pan and tilt to follow the people.")] = False,
     truncate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of views framed so tight that "
                                             "the body leaves the image at times.")] = 0.0,
+    layout: Annotated[Layout, typer.Option(help="Where people stand: ring (one in the middle, the others "
+                                           "around) or crossing (people who travel cross the middle at different "
+                                           "instants; for tracking benchmarks).")] = Layout.ring,
     occluders: Annotated[int, typer.Option(min=0, max=10, help="Boxes standing near the people.")] = 0,
     exclude_subjects: Annotated[Optional[list[str]], typer.Option(help="Leave these mocap subjects out (keep "
                                                                   "held-out subjects unseen by training renders).")]
@@ -81,7 +92,8 @@ def synth(
         dataset = dataset.split(list(exclude_subjects))[0]
         mocap = f"{mocap} without subject(s) {', '.join(exclude_subjects)}"
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
-                           seed=seed, follow=follow, truncate=truncate, occluders=occluders)
+                           seed=seed, follow=follow, truncate=truncate, occluders=occluders,
+                           layout=layout.value)
     manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "
          f"manifest {out / 'manifest.json'}")

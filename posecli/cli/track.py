@@ -59,12 +59,21 @@ def track(
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
                                                       "(default: 0.25 s of video, at least 5).")] = None,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the person detector every N frames (and whenever "
-                                              "someone is lost); people are followed in between.")] = 10,
+                                              "someone is lost or people overlap); people are followed in between.")] = 10,
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
     = Order.length,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
-    stitch: Annotated[bool, typer.Option(help="Join pieces of one person's track split by a loss shorter than "
-                                         "--max-age (whole-video pass, distance-gated).")] = True,
+    stitch: Annotated[bool, typer.Option(help="Whole-video pass: cut a track where its look changes for good "
+                                         "(it slid onto someone else) and join pieces of one person split by a "
+                                         "loss (distance- and appearance-gated).")] = True,
+    reid: Annotated[float, typer.Option(min=0.0, help="Seconds within which a person who left the frame or "
+                                        "stayed hidden is re-identified by their clothes' colours (with "
+                                        "--stitch; unambiguous matches only).")] = 5.0,
+    min_height: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median height is "
+                                              "below this fraction of the frame height (BlazePose cannot "
+                                              "resolve them and sees people in small objects).")] = 0.04,
+    pyramid_every: Annotated[int, typer.Option(min=0, help="Search the frame for small people (a finer grid "
+                                               "of detector tiles) every N frames; 0: never.")] = 30,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -76,12 +85,13 @@ def track(
     out = out or Path(f"{video.stem}_tracks.{'json' if fmt is TrackFormat.json else 'npz'}")
     check_writable(out)  # fail before minutes of work, not after
     if backend is Backend.blazepose:
-        model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons)
+        model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
+                                      pyramid_every=pyramid_every)
     else:
         model = BACKENDS["mediapipe-single"]()
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
-                        stitch=stitch)
+                        stitch=stitch, reid=reid, min_height=min_height)
     poses = track_video(video, model, opts)
     write_poses(poses, out, "coco-json" if fmt is TrackFormat.json else "npz")
     note(f"wrote {out}: {len(poses.tracks)} track(s) " +

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..boxes import overlap_of_smaller
 from .detector import Detection, PersonDetector
 from .landmarks import LandmarkModel, PersonLandmarks, roi_from_landmarks
 from .models import DEFAULT_THREADS
@@ -69,33 +70,46 @@ class BlazePoseMulti:
         return results
 
 
-def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection of two xyxy boxes over the smaller box's area (1.0 = one inside the other)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(iw * ih / smaller) if smaller > 0 else 1.0
-
-
 def drop_duplicates(people: list[PersonLandmarks | None], overlap: float = DUPLICATE_OVERLAP) -> list[PersonLandmarks | None]:
-    """Replace by None every result whose keypoint box lies mostly (> ``overlap``) inside a larger kept one.
+    """Replace by None every result that is a larger kept one seen again, or a part of it.
 
-    Why "inside" and not IoU: besides firing twice on one person, the detector (in tiles that cut
-    a body) can take a person's legs for a whole small person; that pose lies inside the real one
-    with a small IoU.  Larger boxes are kept first, so the whole person wins over the part.
+    Larger results are kept first. A smaller one is dropped when (a) its keypoints lie on the larger one's
+    (median distance of corresponding joints, or of mirrored ones, under ``SAME_JOINTS`` of the larger's
+    size: the detector fired twice on one person), or (b) it is a *part*: its box lies mostly (> ``overlap``)
+    inside the larger one, it is less than ``PART_SIZE`` of its size and sits in its lower half (the
+    detector, in tiles that cut a body, takes a person's legs for a whole small person). Box containment
+    alone is not a duplicate: a person standing behind another often lies inside their box.
     """
     out = list(people)
     order = sorted((i for i, p in enumerate(out) if p is not None), key=lambda i: -_area(out[i].box))
-    kept: list[np.ndarray] = []
+    kept: list[PersonLandmarks] = []
     for i in order:
-        box = out[i].box
-        if any(overlap_of_smaller(box, k) > overlap for k in kept):
+        if any(same_person(out[i], k) or is_part(out[i], k, overlap) for k in kept):
             out[i] = None
         else:
-            kept.append(box)
+            kept.append(out[i])
     return out
+
+
+SAME_JOINTS = 0.1
+PART_SIZE = 0.6
+
+
+def same_person(small: PersonLandmarks, big: PersonLandmarks) -> bool:
+    from .. import joints
+
+    size = float(np.hypot(*(big.box[2:] - big.box[:2])))
+    d = np.linalg.norm(small.keypoints - big.keypoints, axis=1)
+    flip = joints.get("blazepose33").flip_permutation
+    mirrored = np.linalg.norm(small.keypoints[flip] - big.keypoints, axis=1)
+    return min(float(np.median(d)), float(np.median(mirrored))) < SAME_JOINTS * size
+
+
+def is_part(small: PersonLandmarks, big: PersonLandmarks, overlap: float = DUPLICATE_OVERLAP) -> bool:
+    a, b = small.box, big.box
+    smaller = np.hypot(*(a[2:] - a[:2])) < PART_SIZE * np.hypot(*(b[2:] - b[:2]))
+    lower = (a[1] + a[3]) / 2 > (b[1] + b[3]) / 2
+    return bool(smaller and lower and overlap_of_smaller(a, b) > overlap)
 
 
 def _area(box: np.ndarray) -> float:

@@ -14,7 +14,10 @@ clips the manifest lists; a larger ``--clips`` extends the dataset.
 
 Choices the spec leaves open:
 - People: each performs a random window of ``frames`` frames of a random mocap sequence (at its 30 fps),
-  turned to a random heading; the first stands at the origin, the others on a ring 1.2-2.2 m around it.
+  turned to a random heading; layout ``ring``: the first stands at the origin, the others on a ring 1.2-2.2 m
+  around it; layout ``crossing`` (made for tracking benchmarks): people who travel (> 1 m in the window) have
+  the middle of their path near the centre, so walkers cross each other's paths and occlude each other at
+  different instants, while people who stay in place stand on a ring 1.5-3 m out (not inside each other).
 - Pixel convention: ``posecli.synth2d.cameras`` (pixel i spans [i, i + 1); principal point at the centre).
 - 2D layers keep the exact position of every keypoint in front of the camera, also outside the image or
   hidden, with confidence = 1 only where visible; ``keypoints3d`` follows posecli's rule (NaN where not
@@ -41,6 +44,7 @@ from .visibility import REACH, SURFACE_REACH, own_front, visibility
 SCHEMA = "posecli.synth"
 CHUNK = 32  # frames of vertices computed at once
 KEYPOINTS_2D_H36M = "keypoints2d_h36m"
+LAYOUTS = ("ring", "crossing")
 
 
 @dataclass
@@ -55,11 +59,14 @@ class SynthOptions:
     follow: bool = False
     truncate: float = 0.0
     occluders: int = 0
+    layout: str = "ring"  # or "crossing" (see place_people)
 
     def key(self) -> dict:
         """What must match for a rerun to resume (everything but the number of clips)."""
         d = asdict(self)
         d.pop("clips")
+        if d["layout"] == "ring":  # manifests from before layouts existed stay resumable
+            d.pop("layout")
         return d
 
 
@@ -180,10 +187,12 @@ def _yaw(points: np.ndarray, angle: float) -> np.ndarray:
     return points @ rot.T
 
 
-def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int):
+def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int, layout: str = "ring"):
     """(joints per person (T, 17, 3) world, sources): random windows, headings and floor positions."""
     from .. import joints as joint_sets
 
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
     pelvis = joint_sets.get("h36m17").index("pelvis")
     people, sources = [], []
     ring = rng.uniform(0, 2 * np.pi)
@@ -194,7 +203,11 @@ def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int):
         centre = joints[:, pelvis].mean(0)
         joints = joints - np.array([centre[0], 0.0, centre[2]])
         joints = _yaw(joints, rng.uniform(-np.pi, np.pi))
-        if p:
+        path = joints[-1, pelvis] - joints[0, pelvis]
+        travel = float(np.hypot(path[0], path[2]))
+        if layout == "crossing":
+            joints = _crossing_place(rng, joints, people, pelvis, travel, path, ring + 2 * np.pi * p / n_persons)
+        elif p:  # draws in the order of earlier versions, so that existing datasets resume identically
             angle = ring + 2 * np.pi * p / max(n_persons - 1, 1) + rng.uniform(-0.3, 0.3)
             r = rng.uniform(1.2, 2.2)
             joints = joints + np.array([r * np.sin(angle), 0.0, r * np.cos(angle)])
@@ -203,13 +216,40 @@ def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int):
     return people, sources
 
 
+MIN_SEPARATION = 0.6  # metres between two people's pelvises at every frame (people do not walk through people)
+
+
+def _crossing_place(rng, joints, placed, pelvis, travel, path, angle, tries: int = 30):
+    """Shift one person for the ``crossing`` layout (place_people), away from those already placed: the
+    offsets are drawn again (up to ``tries`` times, keeping the best) while their pelvises come closer than
+    MIN_SEPARATION at some frame; people still pass in front of each other as seen by the cameras."""
+    best, best_gap = joints, -np.inf
+    for _ in range(tries):
+        if travel > 1.0:
+            # Beside the centre by up to 0.8 m across the path, and along it by up to 30 % of the path, so
+            # that crossings happen at different frames and people pass beside each other.
+            along = np.array([path[0], 0.0, path[2]]) / travel
+            across = np.array([-along[2], 0.0, along[0]])
+            moved = joints + across * rng.uniform(-0.8, 0.8) + along * travel * rng.uniform(-0.3, 0.3)
+        else:
+            a, r = angle + rng.uniform(-0.3, 0.3), rng.uniform(1.5, 3.0)
+            moved = joints + np.array([r * np.sin(a), 0.0, r * np.cos(a)])
+        gap = min((float(np.linalg.norm((moved[:, pelvis] - other[:, pelvis])[:, [0, 2]], axis=1).min())
+                   for other in placed), default=np.inf)
+        if gap > best_gap:
+            best, best_gap = moved, gap
+        if gap >= MIN_SEPARATION:
+            break
+    return best
+
+
 def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=lambda n=1: None) -> dict:
     from ..render.mesh import MeshRenderer, vertex_normals
     from ..video import VideoWriter
 
     rng = np.random.default_rng(np.random.SeedSequence([o.seed, k]))
     fps = float(pool[0].fps)
-    targets, sources = place_people(rng, pool, o.persons, o.frames)
+    targets, sources = place_people(rng, pool, o.persons, o.frames, o.layout)
     persons = [anny.make_person(rng, j, fps) for j in targets]
     world_h36m = np.concatenate([p.h36m_world for p in persons], axis=1)  # (T, P*17, 3)
     size = (o.width, o.height)

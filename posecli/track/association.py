@@ -1,24 +1,46 @@
-"""Identity across frames: Hungarian assignment of people to tracks on box IoU and keypoint similarity,
-with constant-velocity motion prediction and a maximum age so IDs survive short occlusions.
+"""Identity across frames: Hungarian assignment of people to tracks on box IoU, keypoint similarity and
+appearance, with constant-velocity motion prediction and a maximum age so IDs survive short occlusions.
 
 This is the SORT recipe (Bewley et al. 2016) with OKS added to the cost, because two people crossing have
-overlapping boxes but distinct limbs. Written here (about 100 lines over scipy's linear_sum_assignment)
-rather than taken from a tracking package: the PyPI trackers (deep_sort_realtime, bytetrack forks) track
-boxes only, bring appearance models or torchvision pins, and cannot use keypoints.
+overlapping boxes but distinct limbs, and DeepSORT's two guards against handing an identity to someone else:
+a motion gate (a pose cannot be the same person if its centre moved further than a person can in that time,
+in body sizes, or if its size changed too much) and an appearance term (``appearance``: colour histograms of
+torso and legs, kept as a running model per track, updated only while the person overlaps nobody). Written
+here (about 200 lines over scipy's linear_sum_assignment) rather than taken from a tracking package: the PyPI
+trackers (deep_sort_realtime, bytetrack forks) track boxes only, bring appearance models or torchvision pins,
+and cannot use keypoints.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..boxes import box_iou
+from ..boxes import box_iou, overlap_of_smaller
+from . import appearance as looks
 
 # Per-joint OKS falloff; 0.1 of the person's scale is the order of COCO's body-joint sigmas (0.07-0.11).
 OKS_KAPPA = 0.1
 AGE_BONUS, AGE_FRAMES = 0.05, 30
+# Motion gate, in body sizes (the keypoint box's diagonal): a match may move its centre at most
+# GATE_STILL + GATE_SPEED x seconds away from where the track's motion predicts it. 6 sizes/s is a sprint
+# seen from the side (10 m/s for a 1.7 m tall person, whose box diagonal is ~1.0-1.2 heights).
+GATE_STILL, GATE_SPEED = 0.5, 6.0
+# Size gate: the box diagonal may change by at most this factor per second (and 1.5x from one frame to the
+# next), more than a person walking towards a wide-angle camera does.
+GATE_GROWTH_FRAME, GATE_GROWTH_SECOND = 1.5, 2.0
+APPEARANCE_WEIGHT = 0.3  # share of appearance in the matching score when both sides have one
+# Below this similarity a pose that overlaps nobody is not the track's person. On the synth tracking scenes
+# (bench/track_mot.py, exact keypoints) one person 1 s apart scores 0.58 / 0.75 / 0.95 (1st / 5th / 50th
+# percentile), two different people 0.27 / 0.66 / 0.79 (50th / 95th / 99th).
+APPEARANCE_REJECT = 0.5
+REACQUIRE_APPEARANCE = 0.75  # second stage: match on appearance alone from this similarity up
+APPEARANCE_RATE = 0.1  # running model: 10 % of each clean frame
+APPEARANCE_MIN_FRAMES = 3  # clean frames before a track's appearance is used
+CLEAN_OVERLAP = 0.2  # a person overlapping another box by more than this does not update their model
 
 
 @dataclass
@@ -29,6 +51,16 @@ class Observation:
     keypoints: np.ndarray  # (J, 2) pixels
     confidence: np.ndarray  # (J,)
     payload: Any = None  # backend-specific extras carried to the output
+    appearance: np.ndarray | None = None  # appearance.describe() of this pose in its frame
+
+    @property
+    def size(self) -> float:
+        return box_size(self.box)
+
+
+def box_size(box: np.ndarray) -> float:
+    """The diagonal of an xyxy box: a body-size unit that does not depend on which way the person faces."""
+    return float(np.hypot(box[2] - box[0], box[3] - box[1]))
 
 
 @dataclass
@@ -40,6 +72,12 @@ class _Track:
     last: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # box centre, pixels per frame
     history: list[tuple[int, Observation]] = field(default_factory=list)
+    appearance: np.ndarray | None = None  # running model (appearance.blend) from clean frames
+    clean_frames: int = 0
+    size: float = 0.0  # smoothed box diagonal
+
+    def looks(self) -> np.ndarray | None:
+        return self.appearance if self.clean_frames >= APPEARANCE_MIN_FRAMES else None
 
     def predicted(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         # Only the centre moves: extrapolating the box size would shrink or blow up the box whenever arms
@@ -61,26 +99,47 @@ class Tracker:
     """Feed ``update(frame, observations)`` frame by frame; read ``tracks`` at the end."""
 
     def __init__(self, max_age: int = 30, min_similarity: float = 0.1, iou_weight: float = 0.5,
-                 velocity_smoothing: float = 0.5):
+                 velocity_smoothing: float = 0.5, fps: float = 30.0):
         self.max_age = max_age
         self.min_similarity = min_similarity
         self.iou_weight = iou_weight
         self.velocity_smoothing = velocity_smoothing
+        self.fps = fps
         self._active: list[_Track] = []
         self._done: list[_Track] = []
         self._next_id = 1
 
-    def similarity(self, frame: int, observations: list[Observation]) -> np.ndarray:
+    def plausible(self, t: _Track, frame: int, o: Observation, predicted_box: np.ndarray) -> bool:
+        """The motion and size gates: could ``o`` be the person of track ``t``, ``frame - t.last`` frames on?"""
+        seconds = (frame - t.last) / self.fps
+        size = max(t.size, 1.0)
+        centre_shift = np.linalg.norm((o.box[:2] + o.box[2:] - predicted_box[:2] - predicted_box[2:]) / 2)
+        if centre_shift > size * (GATE_STILL + GATE_SPEED * seconds):
+            return False
+        growth = max(o.size / size, size / max(o.size, 1.0))
+        return growth <= GATE_GROWTH_FRAME * GATE_GROWTH_SECOND ** seconds
+
+    def similarity(self, frame: int, observations: list[Observation], clean: list[bool] | None = None) -> np.ndarray:
         sim = np.zeros((len(self._active), len(observations)))
         if not sim.size:
             return sim
+        clean = clean or _clean(observations)
         preds = [t.predicted(frame) for t in self._active]
         iou = box_iou(np.stack([p[0] for p in preds]), np.stack([o.box for o in observations]))
         for i, (t, (box, kps)) in enumerate(zip(self._active, preds)):
             scale = float(np.sqrt(max(np.prod(box[2:] - box[:2]), 1.0)))
+            model = t.looks()
             for j, o in enumerate(observations):
-                sim[i, j] = self.iou_weight * iou[i, j] + (1 - self.iou_weight) * oks(
+                if not self.plausible(t, frame, o, box):
+                    continue
+                geometry = self.iou_weight * iou[i, j] + (1 - self.iou_weight) * oks(
                     kps, t.confidence, o.keypoints, o.confidence, scale)
+                if geometry < self.min_similarity:
+                    continue
+                same = looks.similarity(model, o.appearance)
+                if same is not None and same < APPEARANCE_REJECT and clean[j]:
+                    continue
+                sim[i, j] = geometry if same is None else (1 - APPEARANCE_WEIGHT) * geometry + APPEARANCE_WEIGHT * same
         # On near ties an established track wins over a young one (often a duplicate that lived a few frames).
         maturity = np.array([min(len(t.history), AGE_FRAMES) / AGE_FRAMES for t in self._active])
         return sim + AGE_BONUS * maturity[:, None] * (sim > 0)
@@ -88,30 +147,58 @@ class Tracker:
     def update(self, frame: int, observations: list[Observation]) -> list[int]:
         """Assign each observation a track id (new ids for unmatched ones); returns the ids in order."""
         self._retire(frame)
-        sim = self.similarity(frame, observations)
+        clean = _clean(observations)
+        sim = self.similarity(frame, observations, clean)
         ids = [0] * len(observations)
         matched_obs: set[int] = set()
+        matched_tracks: set[int] = set()
         if sim.size:
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
-                if sim[r, c] >= self.min_similarity:
-                    self._extend(self._active[r], frame, observations[c])
+                if sim[r, c] > 0:
+                    self._extend(self._active[r], frame, observations[c], clean[c])
+                    ids[c] = self._active[r].id
+                    matched_obs.add(c)
+                    matched_tracks.add(r)
+        # Second stage (DeepSORT's idea): a person found again after a loss rarely overlaps where their track
+        # predicted them; match the rest on appearance alone, within the motion gate.
+        rest_t = [r for r in range(len(self._active)) if r not in matched_tracks and self._active[r].looks() is not None]
+        rest_o = [c for c in range(len(observations)) if c not in matched_obs and observations[c].appearance is not None]
+        if rest_t and rest_o:
+            again = np.zeros((len(rest_t), len(rest_o)))
+            for i, r in enumerate(rest_t):
+                t = self._active[r]
+                box = t.predicted(frame)[0]
+                for j, c in enumerate(rest_o):
+                    same = looks.similarity(t.looks(), observations[c].appearance)
+                    if same is not None and same >= REACQUIRE_APPEARANCE and self.plausible(t, frame, observations[c], box):
+                        again[i, j] = same
+            for i, j in zip(*linear_sum_assignment(-again)):
+                if again[i, j] > 0:
+                    r, c = rest_t[i], rest_o[j]
+                    self._extend(self._active[r], frame, observations[c], clean[c])
                     ids[c] = self._active[r].id
                     matched_obs.add(c)
         for j, o in enumerate(observations):
             if j not in matched_obs:
                 t = _Track(self._next_id, o.box.astype(float), o.keypoints.astype(float), o.confidence, frame,
-                           history=[(frame, o)])
+                           history=[], size=o.size)
+                self._extend(t, frame, o, clean[j])
                 self._next_id += 1
                 self._active.append(t)
                 ids[j] = t.id
         return ids
 
-    def _extend(self, t: _Track, frame: int, o: Observation) -> None:
-        gap = max(frame - t.last, 1)
-        v = ((o.box[:2] + o.box[2:]) - (t.box[:2] + t.box[2:])) / 2 / gap
-        t.velocity = self.velocity_smoothing * t.velocity + (1 - self.velocity_smoothing) * v
+    def _extend(self, t: _Track, frame: int, o: Observation, clean: bool) -> None:
+        if t.history:
+            gap = max(frame - t.last, 1)
+            v = ((o.box[:2] + o.box[2:]) - (t.box[:2] + t.box[2:])) / 2 / gap
+            t.velocity = self.velocity_smoothing * t.velocity + (1 - self.velocity_smoothing) * v
+            t.size = 0.7 * t.size + 0.3 * o.size
         t.box, t.keypoints, t.confidence, t.last = o.box.astype(float), o.keypoints.astype(float), o.confidence, frame
+        if clean and o.appearance is not None and np.isfinite(o.appearance).all(1).any():
+            t.appearance = looks.blend(t.appearance, o.appearance, max(APPEARANCE_RATE, 1 / (t.clean_frames + 1)))
+            t.clean_frames += 1
         t.history.append((frame, o))
 
     def _retire(self, frame: int) -> None:
@@ -121,22 +208,116 @@ class Tracker:
         self._active = keep
 
     @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    @property
     def tracks(self) -> list[tuple[int, list[tuple[int, Observation]]]]:
         """(id, [(frame, observation), ...]) for every track ever started, in id order."""
         return [(t.id, t.history) for t in sorted(self._done + self._active, key=lambda t: t.id)]
 
 
+def _clean(observations: list[Observation]) -> list[bool]:
+    """Whether each pose overlaps no other one (its appearance then shows only this person)."""
+    out = []
+    for i, o in enumerate(observations):
+        out.append(all(overlap_of_smaller(o.box, q.box) <= CLEAN_OVERLAP for j, q in enumerate(observations) if j != i))
+    return out
+
+
+STITCH_APPEARANCE = 0.6  # two pieces that look less alike than this are not joined, however close
+REID_APPEARANCE = 0.85  # beyond max_gap, a piece joins an earlier one only when it looks this much alike...
+REID_MARGIN = 0.1  # ...and no third piece looks nearly as much like it (people in the same kit)
+PIECE_FRAMES = 15  # observations at a piece's end / start that describe its look
+SPLIT_WINDOW = 15  # frames each side of a candidate identity change (split_by_appearance)
+SPLIT_APPEARANCE = 0.6
+
+
+def piece_appearance(history: list[tuple[int, Observation]], end: bool) -> np.ndarray | None:
+    """The look of a piece at its end (or start): per-region median over its last (first) described frames."""
+    seen = [o.appearance for _, o in (reversed(history) if end else history) if o.appearance is not None]
+    return _median_look(seen[:PIECE_FRAMES])
+
+
+def _median_look(descriptions: list[np.ndarray]) -> np.ndarray | None:
+    if not descriptions:
+        return None
+    stack = np.stack(descriptions)
+    out = np.full(stack.shape[1:], np.nan, np.float32)
+    for r in range(stack.shape[1]):
+        rows = stack[:, r][np.isfinite(stack[:, r]).all(1)]
+        if len(rows):
+            med = np.median(rows, axis=0)
+            out[r] = med / max(med.sum(), 1e-9)
+    return out if np.isfinite(out).all(1).any() else None
+
+
+def _mean_look(descriptions: list[np.ndarray]) -> np.ndarray | None:
+    if not descriptions:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a region unseen in every frame stays NaN
+        out = np.nanmean(np.stack(descriptions), axis=0)
+    return out if np.isfinite(out).all(1).any() else None
+
+
+def split_by_appearance(tracks: list[tuple[int, list[tuple[int, Observation]]]], next_id: int
+                        ) -> list[tuple[int, list[tuple[int, Observation]]]]:
+    """Cut a track where its look changes for good (the pose slid from one person onto another), offline.
+
+    At each frame with ``SPLIT_WINDOW`` described observations on both sides, the median looks before and
+    after are compared; where the least similar pair is below ``SPLIT_APPEARANCE`` the track is cut there
+    (and each part is searched again). The new pieces get ids from ``next_id`` on; ``stitch`` may then join
+    them to the right person.
+    """
+    out = []
+    todo = list(tracks)
+    while todo:
+        tid, hist = todo.pop(0)
+        looks_at = [(i, o.appearance) for i, (_, o) in enumerate(hist) if o.appearance is not None]
+
+        def similarity_at(k: int) -> float | None:
+            # window means (not medians): the change point is where the two windows are purest
+            return looks.similarity(_mean_look([a for _, a in looks_at[k - SPLIT_WINDOW:k]]),
+                                    _mean_look([a for _, a in looks_at[k:k + SPLIT_WINDOW]]))
+
+        best, cut = SPLIT_APPEARANCE, None
+        candidates = range(SPLIT_WINDOW, len(looks_at) - SPLIT_WINDOW + 1)
+        for k in candidates[::3]:  # coarse pass, then refined around the lowest point
+            same = similarity_at(k)
+            if same is not None and same < best:
+                best, cut = same, k
+        if cut is not None:
+            for k in range(max(cut - 2, candidates.start), min(cut + 3, candidates.stop)):
+                same = similarity_at(k)
+                if same is not None and same < best:
+                    best, cut = same, k
+            cut = looks_at[cut][0]
+        if cut is None:
+            out.append((tid, hist))
+            continue
+        todo[:0] = [(tid, hist[:cut]), (next_id, hist[cut:])]
+        next_id += 1
+    return sorted(out, key=lambda x: x[1][0][0])
+
+
 def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
-           speed: float = 2.0) -> list[tuple[int, list[tuple[int, Observation]]]]:
-    """Join a track that ends to one that starts later, offline, when the person could have walked there.
+           speed: float = 2.0, reid_gap: int | None = None) -> list[tuple[int, list[tuple[int, Observation]]]]:
+    """Join a track that ends to one that starts later, offline, when it could be the same person.
 
     The frame-to-frame matcher needs overlap or similar limbs, so someone unseen while jumping, turning or
-    passing behind an object comes back under a new ID. Whole videos are processed at once, so these pieces
-    can be joined afterwards: B may continue A when it starts within ``max_gap`` frames after A ends and its
-    first box centre lies within (1 + ``speed`` x gap in seconds) body heights of A's last one. Closest
-    pairs (relative to that limit) are joined first; each piece joins at most one before and one after.
+    passing behind an object or another person comes back under a new ID. Whole videos are processed at once,
+    so these pieces can be joined afterwards: B may continue A when it starts within ``max_gap`` frames after
+    A ends, its first box centre lies within (1 + ``speed`` x gap in seconds) body heights of A's last one,
+    and (when both have an appearance) it looks like A (``STITCH_APPEARANCE``). A person who left the frame
+    or stayed hidden longer, up to ``reid_gap`` frames, is re-identified on appearance alone, when the
+    match is close (``REID_APPEARANCE``) and unambiguous (``REID_MARGIN``). Best pairs are joined first;
+    each piece joins at most one before and one after.
     """
     pieces = {tid: list(hist) for tid, hist in tracks}
+    ends = {tid: piece_appearance(h, end=True) for tid, h in pieces.items()}
+    starts = {tid: piece_appearance(h, end=False) for tid, h in pieces.items()}
+    reid_gap = max_gap if reid_gap is None else max(reid_gap, max_gap)
 
     def centre_height(o: Observation) -> tuple[np.ndarray, float]:
         return (o.box[:2] + o.box[2:]) / 2, float(o.box[3] - o.box[1])
@@ -148,13 +329,20 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
         for b, hb in pieces.items():
             start, first = hb[0]
             gap = start - end
-            if a == b or not 0 < gap <= max_gap:
+            if a == b or not 0 < gap <= reid_gap:
+                continue
+            same = looks.similarity(ends[a], starts[b])
+            if same is not None and same < STITCH_APPEARANCE:
                 continue
             cb, h_b = centre_height(first)
             limit = max(h_a, h_b) * (1 + speed * gap / fps)
             ratio = float(np.linalg.norm(cb - ca)) / limit
-            if ratio <= 1:
-                candidates.append((ratio, a, b))
+            if gap <= max_gap and ratio <= 1:
+                candidates.append((ratio - (0 if same is None else same), a, b))
+            elif same is not None and same >= REID_APPEARANCE:
+                others = [looks.similarity(ends[a], starts[c]) for c in pieces if c not in (a, b)]
+                if all(o is None or o < same - REID_MARGIN for o in others):
+                    candidates.append((2.0 - same, a, b))  # after every nearby join
     nxt: dict[int, int] = {}
     prev: dict[int, int] = {}
     for _, a, b in sorted(candidates):
@@ -171,3 +359,4 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             hist += pieces[cur]
         out.append((tid, hist))
     return out
+

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PoseCliError
-from ..boxes import box_iou
+from ..boxes import box_iou, overlap_of_smaller
+from ..detect.roi import Roi
 from .association import Observation
+
+HIPS = [23, 24]  # BlazePose's hip landmarks
+FOLLOWED_DISTANCE = 0.2
+LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their last ROI sides
 
 
 @dataclass
@@ -48,42 +53,94 @@ class PoseBackend(ABC):
 
 
 class BlazePoseBackend(PoseBackend):
-    """Multi-person BlazePose. The detector runs every ``detect_every`` frames and whenever a followed person
-    is lost; in between, each person's ROI comes from their landmarks in the previous frame."""
+    """Multi-person BlazePose. In between detector runs each person's ROI comes from their landmarks in the
+    previous frame (as MediaPipe does for one person). The detector runs every ``detect_every`` frames, and
+    also whenever the count of people is in doubt: a followed person was lost, two followed people overlap
+    (one may be hidden or the landmark model may merge them), or a followed pose changed size more than a
+    person can between two frames (``MAX_SIZE_CHANGE``: the ROI slid onto someone else, or the landmarks
+    spread over two people); such a pose is dropped, not reported."""
 
     name = "blazepose"
+    MAX_SIZE_CHANGE = 1.5  # box diagonal, one frame to the next (as the tracker's per-frame size gate)
+    OVERLAP_IN_DOUBT = 0.3  # overlap (of the smaller box) between two followed people that triggers detection
 
-    def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5):
+    def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
+                 pyramid_every: int = 30, model=None):
         from ..detect import BlazePoseMulti
 
-        self.model = BlazePoseMulti(min_pose_score=min_pose_score)
+        # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests)
+        self.model = model if model is not None else BlazePoseMulti(min_pose_score=min_pose_score)
         self.detect_every = max(1, detect_every)
+        # The level-2 tile grid (detector.tile_rois) finds people too small for the whole image and the
+        # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
+        # ``pyramid_every`` frames (0: never); people it finds are then followed by the landmark model.
+        self.pyramid_every = pyramid_every
+        self._since_pyramid = pyramid_every
         self.max_persons = max_persons
         self._rois: list = []
+        self._sizes: list[float] = []
         self._since_detection = 0
+        self.rejected = 0  # followed poses dropped by the size check (reported by ``track``)
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks
         from ..detect.blazepose import drop_duplicates
+        from .association import box_size
 
-        followed = [p for p in self.model.track_step(image, self._rois, max_persons=self.max_persons) if p]
-        lost = len(followed) < len(self._rois)
+        results = self.model.track_step(image, self._rois, max_persons=self.max_persons)
+        followed, lost = [], []
+        for p, before, roi in zip(results, self._sizes, self._rois):
+            if p is not None:
+                change = box_size(p.box) / max(before, 1.0)
+                if max(change, 1 / max(change, 1e-6)) <= self.MAX_SIZE_CHANGE:
+                    followed.append(p)
+                    continue
+                self.rejected += 1
+            lost.append(roi)
+        crowded = [(a, b) for i, a in enumerate(followed) for b in followed[i + 1:]
+                   if overlap_of_smaller(a.box, b.box) > self.OVERLAP_IN_DOUBT]
         self._since_detection += 1
+        self._since_pyramid += 1
         full = self.max_persons is not None and len(followed) >= self.max_persons
-        if not full and (lost or not followed or self._since_detection >= self.detect_every):
+        pyramid = self.pyramid_every > 0 and self._since_pyramid >= self.pyramid_every
+        detections = []
+        if not full and (pyramid or lost or not followed or self._since_detection >= self.detect_every):
             self._since_detection = 0
-            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection)
-            known = np.array([p.box for p in followed]).reshape(-1, 4)
-            # Skip detections of people already followed: their landmarks would only be deduplicated.
-            fresh = [roi_from_detection(d) for d in detections
-                     if not len(known) or box_iou(d.body_box[None], known).max() < 0.3]
+            if pyramid:
+                self._since_pyramid = 0
+            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection, levels=1 + pyramid)
+        if not full:
+            # Where a followed person was just lost, or where two overlap (one may hide or merge into the
+            # other), look again at their scale: one detector pass on a square around them finds people the
+            # whole-image and tile passes are too coarse for, at a fraction of their cost.
+            for roi in lost:
+                detections += self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
+            for a, b in crowded:
+                box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
+                side = LOST_SEARCH * float(max(box[2:] - box[:2]))
+                detections += self.model.detector.detect_in(image, Roi(*((box[:2] + box[2:]) / 2), side))
+        if detections:
+            fresh = [roi_from_detection(d) for d in detections if not _followed(d, followed)]
             new = [p for p in self.model.track_step(image, fresh) if p]
             if new:
                 # A fresh ROI can still land on someone already followed: keep one pose per person.
                 followed = [p for p in drop_duplicates(followed + new, self.model.duplicate_overlap) if p]
                 followed = followed[: self.max_persons]
         self._rois = [roi_from_landmarks(p) for p in followed]
+        self._sizes = [box_size(p.box) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
+
+
+def _followed(detection, followed) -> bool:
+    """Whether a detection is of someone already followed: its hip centre on theirs (within a fifth of their
+    size). Box overlap is not the test: a person standing behind another overlaps them and must be found."""
+    from .association import box_size
+
+    for p in followed:
+        hips = p.keypoints[HIPS].mean(0)
+        if np.linalg.norm(detection.keypoints[0] - hips) < FOLLOWED_DISTANCE * box_size(p.box):
+            return True
+    return False
 
 
 class MediapipeSingleBackend(PoseBackend):

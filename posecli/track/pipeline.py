@@ -10,7 +10,10 @@ from .. import __version__, joints
 from ..console import progress, warn
 from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
 from ..video import probe, read_frames
-from .association import Observation, Tracker, stitch
+from ..video.prefetch import prefetch
+from . import appearance as looks
+from .association import Observation, Tracker, split_by_appearance, stitch
+from .plausibility import frame_ranges, implausible_frames
 from .backends import Person, PoseBackend
 from .smoothing import one_euro
 
@@ -29,6 +32,8 @@ class TrackOptions:
     order: str = "length"  # or "size"
     smooth: bool = False
     stitch: bool = True  # join pieces of one person split by a short loss (see association.stitch)
+    reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
+    min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
 
 
 def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
@@ -36,13 +41,15 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     end = info.frames if opts.end is None else min(opts.end, info.frames)
     total = max(0, -(-(end - opts.start) // opts.every))
     max_age = max(1, round(opts.max_age * info.fps))
-    tracker = Tracker(max_age=max_age)
+    tracker = Tracker(max_age=max_age, fps=info.fps / opts.every)
     times: dict[int, float] = {}
     try:
         with progress(f"track {Path(path).name}", total) as advance:
-            for frame in read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps):
-                people = backend.persons(frame.image)
-                tracker.update(frame.index, [p.observation() for p in people])
+            for frame in prefetch(read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps)):
+                observations = [p.observation() for p in backend.persons(frame.image)]
+                for o in observations:
+                    o.appearance = looks.describe(frame.image, o.keypoints, o.confidence, backend.joint_set)
+                tracker.update(frame.index, observations)
                 times[frame.index] = frame.time
                 advance()
     finally:
@@ -51,13 +58,24 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     # and a clip shorter than that keeps anyone seen in half of it.
     default_min = min(max(5, round(0.25 * info.fps / opts.every)), max(1, total // 2))
     min_frames = 1 if info.kind == "image" else opts.min_frames or default_min
-    pieces = stitch(tracker.tracks, max_age, info.fps) if opts.stitch else tracker.tracks
-    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth)
+    pieces = tracker.tracks
+    if opts.stitch:
+        pieces = split_by_appearance(pieces, next_id=tracker.next_id)
+        pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every))
+    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every)
               for tid, hist in pieces if len(hist) >= min_frames]
+    # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
+    # camera, a poster); people that small are also beyond what its 256-pixel landmark crops resolve.
+    tracks = [t for t in tracks if _height(t) >= opts.min_height * info.height]
     tracks = _order(tracks, opts.order)[: opts.max_persons]
     for new_id, t in enumerate(tracks, start=1):
         t.attrs["tracker_id"] = t.id
         t.id = new_id
+    flagged = [f"track {t.id} frames {frame_ranges(t.frames[t.arrays['implausible'] > 0])}"
+               for t in tracks if t.arrays["implausible"].any()]
+    if flagged:
+        warn(f"2D skeletons merged with another person or collapsed in {'; '.join(flagged)}: their keypoint "
+             "confidence is set to 0 (later steps skip them)")
     if not tracks:
         warn(f"nobody was found in {path}; the output holds no tracks")
     return Poses(tracks, fps=info.fps, width=info.width, height=info.height, num_frames=info.frames,
@@ -68,7 +86,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
 
 
 def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
-              smooth: bool) -> Track:
+              smooth: bool, fps: float) -> Track:
     frames = np.array([f for f, _ in history])
     t = np.array([times[f] for f in frames])
     people: list[Person] = [o.payload for _, o in history]
@@ -83,13 +101,21 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
             world = one_euro(world, t, min_cutoff=0.1, beta=40.0)
         boxes = np.concatenate([pts.min(1), pts.max(1)], axis=1)
     coco, coco_conf = joints.convert(pts, conf, joint_set, "coco17")
+    bad = implausible_frames(coco, "coco17", fps)
+    conf[bad], coco_conf[bad] = 0, 0
     layers = {KEYPOINTS_2D: Keypoints("coco17", coco, coco_conf), BLAZEPOSE_2D: Keypoints(joint_set, pts, conf)}
     if world is not None:
         layers[BLAZEPOSE_WORLD] = Keypoints(joint_set, world, conf)
-    arrays = {BOXES: boxes, "score": np.array([p.score for p in people], dtype=np.float32)}
+    arrays = {BOXES: boxes, "score": np.array([p.score for p in people], dtype=np.float32),
+              "implausible": bad.astype(np.uint8)}
     if people[0].presence is not None:
         arrays["presence"] = np.stack([p.presence for p in people]).astype(np.float32)
     return Track(tid, frames, t, layers, arrays)
+
+
+def _height(track: Track) -> float:
+    b = track.arrays[BOXES]
+    return float(np.median(b[:, 3] - b[:, 1]))
 
 
 def _order(tracks: list[Track], order: str) -> list[Track]:

@@ -1,0 +1,253 @@
+"""Multi-person tracking benchmark with exact truth: ``posecli synth`` scenes, MOT metrics (motmetrics).
+
+Scenes (made on first use, deterministic): ``posecli synth --layout crossing`` - 4 people per clip, walkers
+crossing the middle at different instants, people standing around them, half the views framed tight so people
+leave and re-enter the image; one set with static cameras, one with following (panning) cameras; 960x540,
+150 frames (5 s) per view. Each view video is tracked with ``posecli track`` by every tracker given (today's
+code and, with ``--baseline REV``, the code of a git revision, checked out in a worktree), in the same run.
+
+Truth per frame and person, from the render's COCO-17 keypoints and per-joint visibility (0 outside the image,
+1 hidden, 2 visible):
+- a person *counts* in a frame when at least ``MIN_VISIBLE`` joints are visible (state 2); a person with 1 to
+  MIN_VISIBLE - 1 visible joints is *ignored* (a track on them is neither a hit nor a false positive);
+- the box is that of the person's joints in front of the camera, clipped to the image; height (for the
+  size classes) is the unclipped joint box's height over the image height.
+A track's box is its COCO-17 keypoints' box clipped to the image; it matches a person at IoU >= 0.5
+(motmetrics, distance 1 - IoU, max 0.5). Metrics: motmetrics' IDF1, MOTA, ID switches, recall, precision (all
+views together); recall for people taller than 15 % of the frame; keypoint error of matched people (visible
+joints, over the person's height) and PCK@0.1. HOTA is not reported: TrackEval's PyPI package depends on
+opencv-python, which would put a second cv2 beside mediapipe's opencv-contrib-python.
+
+    pip install -e ".[bench]"
+    python bench/track_mot.py --baseline 33951d5          # prints one JSON row per tracker, then a table
+    python bench/track_mot.py --data DIR --trackers new --baseline-args ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+MIN_VISIBLE = 5
+TALL = 0.15
+SCENES = {
+    "static": ["--seed", "21"],
+    "follow": ["--seed", "22", "--follow"],
+}
+SYNTH = ["--views", "2", "--persons", "4", "--clips", "4", "--frames", "150", "--size", "960x540",
+         "--truncate", "0.5", "--layout", "crossing"]
+
+
+def make_scenes(data: Path) -> list[Path]:
+    """The benchmark's synth datasets under ``data`` (rendered when missing; resumable)."""
+    out = []
+    for name, extra in SCENES.items():
+        folder = data / name
+        if not (folder / "manifest.json").is_file() or len(json.loads((folder / "manifest.json").read_text())
+                                                           ["clips"]) < int(SYNTH[SYNTH.index("--clips") + 1]):
+            cmd = [sys.executable, "-m", "posecli", "synth", "--mocap", f"cmu:{SHARED / 'mocap'}", *SYNTH, *extra,
+                   "--backgrounds", str(SHARED / "videos"), "-o", str(folder), "--quiet"]
+            print("rendering:", " ".join(cmd), file=sys.stderr, flush=True)
+            subprocess.run(cmd, check=True)
+        out.append(folder)
+    return out
+
+
+def views(folder: Path) -> list[tuple[Path, Path]]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return [(folder / v["video"], folder / v["poses"]) for c in manifest["clips"] for v in c["views"]]
+
+
+def worktree(rev: str) -> Path:
+    """A checkout of ``rev`` beside the repository (made once), to run an older tracker in the same run."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"posecli-{rev}"
+    if not path.is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
+                       capture_output=True)
+    return path
+
+
+def run_track(video: Path, out: Path, source: Path, args: list[str], cached: bool) -> float:
+    """``posecli track`` from the code in ``source``; returns the wall time (``cached``: not rerun if done,
+    for a fixed git revision; today's code always runs)."""
+    timing = out.with_suffix(".seconds")
+    if cached and out.is_file() and timing.is_file():
+        return float(timing.read_text())
+    env = dict(os.environ, PYTHONPATH=str(source))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "posecli", "track", str(video), "-o", str(out), "--quiet", *args],
+                   check=True, env=env, cwd=source)
+    wall = time.perf_counter() - t0
+    timing.write_text(f"{wall:.3f}")
+    return wall
+
+
+def truth_frames(truth) -> dict[int, list[dict]]:
+    """Per frame: the people in it (id, box, height fraction, keypoints, visible mask, ignored)."""
+    from posecli.poses import KEYPOINTS_2D
+
+    w, h = truth.width, truth.height
+    frames: dict[int, list[dict]] = {}
+    for tr in truth.tracks:
+        uv = tr.keypoints[KEYPOINTS_2D].points
+        state = tr.arrays["visibility_coco17"]
+        for i, f in enumerate(tr.frames):
+            visible = state[i] == 2
+            front = np.isfinite(uv[i]).all(-1)
+            if visible.sum() == 0 or not front.any():
+                continue
+            p = uv[i][front]
+            box = np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
+            frames.setdefault(int(f), []).append({
+                "id": tr.id, "box": np.clip(box, 0, [w, h, w, h]), "height": float((box[3] - box[1]) / h),
+                "keypoints": uv[i], "visible": visible, "ignored": int(visible.sum()) < MIN_VISIBLE})
+    return frames
+
+
+def track_frames(poses) -> dict[int, list[dict]]:
+    from posecli import joints
+    from posecli.poses import KEYPOINTS_2D
+
+    w, h = poses.width, poses.height
+    frames: dict[int, list[dict]] = {}
+    for tr in poses.tracks:
+        kp = tr.keypoints[KEYPOINTS_2D]
+        pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
+        for i, f in enumerate(tr.frames):
+            ok = np.isfinite(pts[i]).all(-1)
+            if not ok.any():
+                continue
+            p = pts[i][ok]
+            box = np.clip([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()], 0, [w, h, w, h])
+            frames.setdefault(int(f), []).append({"id": tr.id, "box": box, "keypoints": pts[i]})
+    return frames
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from posecli.boxes import box_iou
+
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    return box_iou(np.asarray(a, float), np.asarray(b, float))
+
+
+def score_view(truth, poses, name: str):
+    """Feed one view into a motmetrics accumulator; returns it and per-match extras."""
+    import motmetrics as mm
+
+    acc = mm.MOTAccumulator(auto_id=False)
+    gt, hyp = truth_frames(truth), track_frames(poses)
+    tall = {"objects": 0, "found": 0}
+    errors = []
+    for f in range(truth.num_frames):
+        people, tracks = gt.get(f, []), hyp.get(f, [])
+        counted = [p for p in people if not p["ignored"]]
+        ignored = [p for p in people if p["ignored"]]
+        # A track on an ignored (barely visible) person is dropped from the frame, not counted as false.
+        if ignored and tracks:
+            best_counted = iou([t["box"] for t in tracks], [p["box"] for p in counted]).max(1, initial=0)
+            best_ignored = iou([t["box"] for t in tracks], [p["box"] for p in ignored]).max(1)
+            tracks = [t for t, c, i in zip(tracks, best_counted, best_ignored) if not (i >= 0.5 and i > c)]
+        dist = 1 - iou([p["box"] for p in counted], [t["box"] for t in tracks])
+        dist[dist > 0.5] = np.nan
+        acc.update([p["id"] for p in counted], [t["id"] for t in tracks], dist, frameid=f)
+    events = acc.mot_events
+    by_frame = {(f, p["id"]): p for f, ps in gt.items() for p in ps}
+    tracks_by = {(f, t["id"]): t for f, ts in hyp.items() for t in ts}
+    for (f, _), e in events.iterrows():
+        if e.Type not in ("MATCH", "SWITCH", "MISS"):
+            continue
+        person = by_frame[(f, e.OId)]
+        if person["height"] >= TALL:
+            tall["objects"] += 1
+            tall["found"] += e.Type != "MISS"
+        if e.Type != "MISS":
+            t = tracks_by[(f, e.HId)]
+            v = person["visible"]
+            err = np.linalg.norm(t["keypoints"][v] - person["keypoints"][v], axis=-1) / (person["height"] * truth.height)
+            errors.append(err[np.isfinite(err)])
+    return acc, tall, errors
+
+
+def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out: Path, cached: bool = False) -> dict:
+    import motmetrics as mm
+
+    from posecli.formats import read_poses
+
+    accs, names, wall, frames = [], [], 0.0, 0
+    tall = {"objects": 0, "found": 0}
+    errors = []
+    for folder in scenes:
+        for video, truth_file in views(folder):
+            name = f"{folder.name}/{video.parent.name}/{video.stem}"
+            result = out / label / f"{name.replace('/', '_')}.npz"
+            result.parent.mkdir(parents=True, exist_ok=True)
+            wall += run_track(video, result, source, args, cached)
+            truth = read_poses(truth_file)
+            frames += truth.num_frames
+            acc, t, e = score_view(truth, read_poses(result), name)
+            accs.append(acc)
+            names.append(name)
+            tall = {k: tall[k] + t[k] for k in tall}
+            errors += e
+    mh = mm.metrics.create()
+    summary = mh.compute_many(accs, names=names, generate_overall=True,
+                              metrics=["idf1", "idp", "idr", "mota", "motp", "num_switches", "recall", "precision",
+                                       "num_objects", "num_false_positives", "num_misses", "num_fragmentations",
+                                       "mostly_tracked", "num_unique_objects"])
+    overall = summary.loc["OVERALL"]
+    err = np.concatenate(errors) if errors else np.zeros(0)
+    per_view = {n: {"idf1": round(float(summary.loc[n, "idf1"]), 3), "switches": int(summary.loc[n, "num_switches"])}
+                for n in names}
+    return {"tracker": label, "views": len(names), "person_frames": int(overall["num_objects"]),
+            "idf1": round(float(overall["idf1"]), 3), "mota": round(float(overall["mota"]), 3),
+            "id_switches": int(overall["num_switches"]),
+            "switches_per_1000": round(1000 * float(overall["num_switches"]) / max(float(overall["num_objects"]), 1), 2),
+            "recall": round(float(overall["recall"]), 3), "precision": round(float(overall["precision"]), 3),
+            "recall_taller_15pct": round(tall["found"] / max(tall["objects"], 1), 3),
+            "person_frames_taller_15pct": tall["objects"],
+            "false_positives": int(overall["num_false_positives"]), "misses": int(overall["num_misses"]),
+            "fragmentations": int(overall["num_fragmentations"]),
+            "keypoint_err_over_height": round(float(err.mean()), 4) if err.size else None,
+            "pck@0.1": round(float((err < 0.1).mean()), 3) if err.size else None,
+            "track_seconds": round(wall, 1), "fps": round(frames / wall, 1) if wall else None,
+            "args": args, "per_view": per_view}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "bench_data" / "track_mot",
+                    help="where the scenes are (rendered there when missing)")
+    ap.add_argument("--out", type=Path, default=None, help="tracker outputs (default DATA/results)")
+    ap.add_argument("--baseline", default=None, help="git revision whose tracker runs beside today's")
+    ap.add_argument("--args", default="", help="extra options for today's posecli track")
+    args = ap.parse_args()
+    if not (SHARED / "mocap").is_dir():
+        sys.exit(f"bench: {SHARED / 'mocap'} not found (../shared/data absent)")
+    scenes = make_scenes(args.data)
+    out = args.out or args.data / "results"
+    rows = []
+    if args.baseline:
+        rows.append(evaluate(scenes, f"baseline-{args.baseline}", worktree(args.baseline), [], out, cached=True))
+        print(json.dumps(rows[-1]), flush=True)
+    label = "today" + (f" {args.args}" if args.args else "")
+    rows.append(evaluate(scenes, label.replace(" ", "_"), ROOT, args.args.split(), out))
+    print(json.dumps(rows[-1]), flush=True)
+    print("\ntracker | person-frames | IDF1 | MOTA | ID sw | sw/1000 | recall | recall >15% | precision | "
+          "kp err/height | PCK@0.1 | fps")
+    for r in rows:
+        print(f"{r['tracker']} | {r['person_frames']} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
+              f"{r['switches_per_1000']:.2f} | {r['recall']:.3f} | {r['recall_taller_15pct']:.3f} | "
+              f"{r['precision']:.3f} | {r['keypoint_err_over_height']} | {r['pck@0.1']} | {r['fps']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Identities with several people: appearance, gates, merged skeletons, offline split/stitch, edge entries."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posecli import joints
+from posecli.track import appearance as looks
+from posecli.track.association import Observation, Tracker, split_by_appearance, stitch
+from posecli.track.plausibility import frame_ranges, implausible_frames
+
+BP = joints.get("blazepose33")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def skeleton(cx: float, top: float, h: float) -> np.ndarray:
+    """33 BlazePose points of an upright person h pixels tall, centred on cx (image y down)."""
+    y = {"head": top + 0.06 * h, "shoulder": top + 0.2 * h, "elbow": top + 0.38 * h, "wrist": top + 0.52 * h,
+         "hip": top + 0.52 * h, "knee": top + 0.75 * h, "ankle": top + 0.97 * h}
+    half = {"shoulder": 0.12 * h, "elbow": 0.15 * h, "wrist": 0.16 * h, "hip": 0.08 * h, "knee": 0.08 * h,
+            "ankle": 0.08 * h}
+    pts = np.tile([cx, y["head"]], (33, 1)).astype(float)
+    for i, name in enumerate(BP.joints):
+        for part, dy in y.items():
+            if part in name and part != "head":
+                side = -1 if name.startswith("left") else 1
+                pts[i] = [cx + side * half[part], dy]
+        if any(k in name for k in ("heel", "foot")):
+            pts[i] = [cx + (-1 if name.startswith("left") else 1) * 0.08 * h, y["ankle"] + 0.02 * h]
+    return pts
+
+
+def paint(image: np.ndarray, pts: np.ndarray, shirt, trousers) -> None:
+    """Fill a torso quadrilateral and two legs with flat colours (RGB)."""
+    i = BP.index
+    torso = pts[[i("left_shoulder"), i("right_shoulder"), i("right_hip"), i("left_hip")]]
+    cv2.fillConvexPoly(image, np.round(torso).astype(np.int32), shirt)
+    for side in ("left", "right"):
+        leg = pts[[i(f"{side}_hip"), i(f"{side}_knee"), i(f"{side}_ankle")]]
+        cv2.polylines(image, [np.round(leg).astype(np.int32)], False, trousers, thickness=14)
+
+
+def observe(image, pts, conf=0.95) -> Observation:
+    c = np.full(33, conf)
+    o = Observation(np.concatenate([pts.min(0), pts.max(0)]), pts, c)
+    o.appearance = looks.describe(image, pts, c, "blazepose33")
+    return o
+
+
+def test_appearance_tells_clothes_apart_and_ignores_position():
+    img = np.full((400, 600, 3), 128, np.uint8)
+    a, b = skeleton(150, 50, 300), skeleton(450, 60, 280)
+    paint(img, a, (200, 30, 30), (20, 20, 120))
+    paint(img, b, (30, 160, 40), (15, 15, 15))
+    img2 = np.full((400, 600, 3), 90, np.uint8)
+    a2 = skeleton(300, 80, 250)  # the same clothes elsewhere, smaller, on another background
+    paint(img2, a2, (200, 30, 30), (20, 20, 120))
+    da, db = looks.describe(img, a, np.ones(33), "blazepose33"), looks.describe(img, b, np.ones(33), "blazepose33")
+    da2 = looks.describe(img2, a2, np.ones(33), "blazepose33")
+    assert looks.similarity(da, da2) > 0.9
+    assert looks.similarity(da, db) < 0.2
+    # regions whose joints are not visible are not described; a person seen nowhere has no look
+    hidden = looks.describe(img, a, np.zeros(33), "blazepose33")
+    assert np.isnan(hidden).all() and looks.similarity(hidden, da) is None
+
+
+def _side_by_side(order_flip: bool, with_looks: bool = True, jitter: float = 22.0):
+    """A (red) and B (green) walk in from both sides, then stand side by side, boxes overlapping by half,
+    for 60 frames while their poses jitter (a fast-moving or badly detected pair). Returns the ids given to
+    A's and B's poses."""
+    rng = np.random.default_rng(0)
+    tr = Tracker(max_age=30)
+    ids_a, ids_b = set(), set()
+    for f in range(80):
+        xa = 100 + 10 * min(f, 20) + rng.uniform(-jitter, jitter) * (f >= 20)
+        xb = 550 - 10 * min(f, 20) + rng.uniform(-jitter, jitter) * (f >= 20)
+        img = np.full((400, 700, 3), 128, np.uint8)
+        pa, pb = skeleton(xa, 50, 300), skeleton(xb, 50, 300)
+        front = f % 3 == 0
+        for p, colours in ([(pa, ((200, 30, 30), (20, 20, 120))), (pb, ((30, 160, 40), (15, 15, 15)))][::1 if front else -1]):
+            paint(img, p, *colours)
+        oa, ob = observe(img, pa), observe(img, pb)
+        if not with_looks:
+            oa.appearance = ob.appearance = None
+        flip = order_flip and rng.random() < 0.5
+        ids = tr.update(f, [ob, oa] if flip else [oa, ob])
+        ia, ib = (ids[1], ids[0]) if flip else (ids[0], ids[1])
+        ids_a.add(ia)
+        ids_b.add(ib)
+    return ids_a, ids_b
+
+
+@pytest.mark.parametrize("order_flip", [False, True])
+def test_crossing_people_with_the_same_boxes_keep_their_ids_by_appearance(order_flip):
+    ids_a, ids_b = _side_by_side(order_flip)
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+
+
+def test_without_appearance_the_same_pair_is_confused():
+    # the geometry alone cannot say who is who when their poses jump by more than half their distance
+    outcomes = [_side_by_side(flip, with_looks=False) for flip in (False, True)]
+    assert any(len(a) > 1 or len(b) > 1 for a, b in outcomes)
+
+
+def test_motion_and_size_gates_refuse_a_jump_to_another_person():
+    tr = Tracker(max_age=30, fps=30)
+    img = np.full((600, 1200, 3), 128, np.uint8)
+    for f in range(10):
+        assert tr.update(f, [observe(img, skeleton(200 + 2 * f, 100, 300))]) == [1]
+    # one frame later a pose 300 px away (one body height): nobody moves that fast
+    assert tr.update(10, [observe(img, skeleton(520, 100, 300))]) == [2]
+    # a pose twice the size where the person was: not them either (a skeleton spread over two people)
+    assert tr.update(11, [observe(img, skeleton(222, 20, 600))]) == [3]
+
+
+def test_a_merged_skeleton_spanning_two_people_is_dropped_by_the_backend():
+    from posecli.detect.landmarks import PersonLandmarks
+    from posecli.detect.roi import Roi
+    from posecli.track.backends import BlazePoseBackend
+
+    def person(pts):
+        aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
+        return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
+                               Roi(*pts.mean(0), 10.0))
+
+    a, b = skeleton(200, 100, 300), skeleton(420, 100, 300)
+    merged = np.concatenate([a[:17], b[17:]])  # upper body on A, legs on B...
+    merged[:, 1] = 100 + (merged[:, 1] - 100) * 2  # ...and twice A's height
+
+    class FakeDetector:
+        calls = 0
+
+        def detect(self, image, tiled=False, levels=1):
+            FakeDetector.calls += 1
+            return []
+
+        def detect_in(self, image, region):
+            return []
+
+    class FakeModel:
+        detector = FakeDetector()
+        tiled_detection = True
+        duplicate_overlap = 0.7
+        step = 0
+
+        def track_step(self, image, rois, max_persons=None, dedupe=True):
+            self.step += 1
+            return [person(merged), person(b)] if self.step == 2 else [person(a), person(b)][:len(rois)]
+
+    backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0)
+    backend._rois = [Roi(200, 250, 400), Roi(420, 250, 400)]
+    backend._sizes = [float(np.hypot(*(a.max(0) - a.min(0)))), float(np.hypot(*(b.max(0) - b.min(0))))]
+    image = np.zeros((600, 800, 3), np.uint8)
+    first = backend.persons(image)
+    assert len(first) == 2
+    calls = FakeDetector.calls
+    second = backend.persons(image)
+    assert backend.rejected == 1 and len(second) == 1 and np.allclose(second[0].keypoints, b)
+    assert FakeDetector.calls == calls + 1  # the loss made the detector look again at once
+
+
+def test_implausible_frames_flag_merged_and_collapsed_skeletons():
+    coco = joints.get("coco17")
+    base = np.stack([skeleton(300 + 2 * f, 100, 300) for f in range(60)])
+    pts, _ = joints.convert(base, np.ones(base.shape[:2]), "blazepose33", "coco17")
+    pts = pts.copy()
+    pts[20:24] = pts[20:24, :1] + (pts[20:24] - pts[20:24, :1]) * 2.2  # spread over two people
+    pts[40] = pts[40, :1] + (pts[40] - pts[40, :1]) * 0.2  # crumpled
+    bad = implausible_frames(pts, coco.name, fps=30)
+    assert np.flatnonzero(bad).tolist() == [20, 21, 22, 23, 40]
+    assert frame_ranges(np.flatnonzero(bad)) == "20-23, 40"
+
+
+def test_offline_split_where_a_track_slides_onto_someone_else_and_stitch_back():
+    img_a = np.full((400, 640, 3), 128, np.uint8)
+    img_b = img_a.copy()
+    pa, pb = skeleton(200, 50, 300), skeleton(420, 50, 300)
+    paint(img_a, pa, (200, 30, 30), (20, 20, 120))
+    paint(img_b, pb, (30, 160, 40), (15, 15, 15))
+    # track 1: A for 40 frames, then (the ROI slid) B for 30 frames; track 2: B for frames 0-30
+    one = [(f, observe(img_a, pa)) for f in range(40)] + [(f, observe(img_b, pb)) for f in range(40, 70)]
+    two = [(f, observe(img_b, pb)) for f in range(0, 31)]
+    pieces = split_by_appearance([(1, one), (2, two)], next_id=3)
+    frames = {tid: [f for f, _ in h] for tid, h in pieces}
+    assert frames[1] == list(range(40)) and frames[3] == list(range(40, 70)) and frames[2] == list(range(31))
+    joined = {tid: [f for f, _ in h] for tid, h in stitch(pieces, max_gap=30, fps=30)}
+    assert joined == {1: list(range(40)), 2: list(range(31)) + list(range(40, 70))}
+
+
+def test_reidentification_after_leaving_the_frame_needs_a_distinctive_look():
+    img = np.full((400, 640, 3), 128, np.uint8)
+    pa = skeleton(200, 50, 300)
+    paint(img, pa, (200, 30, 30), (20, 20, 120))
+    out_and_back = [(1, [(f, observe(img, pa)) for f in range(30)]),
+                    (2, [(f, observe(img, skeleton(560, 50, 300))) for f in range(120, 150)])]
+    for _, h in out_and_back[1:]:
+        for _, o in h:
+            o.appearance = out_and_back[0][1][0][1].appearance.copy()
+    joined = stitch(out_and_back, max_gap=30, fps=30, reid_gap=150)
+    assert [tid for tid, _ in joined] == [1] and len(joined[0][1]) == 60
+    # a third person dressed the same: who came back is ambiguous, nothing is joined
+    twin = (3, [(f, observe(img, skeleton(300, 50, 300))) for f in range(115, 140)])  # beside the one back
+    for _, o in twin[1]:
+        o.appearance = out_and_back[0][1][0][1].appearance.copy()
+    assert len(stitch(out_and_back + [twin], max_gap=30, fps=30, reid_gap=150)) == 3
+
+
+@pytest.mark.skipif(not (EXAMPLES / "balance_cam01.mp4").is_file(), reason="examples/balance_cam01.mp4 missing")
+def test_a_person_entering_at_the_frame_edge_is_found():
+    """The balance clip's person slid in from the left edge: found once half of them is in view."""
+    from posecli.boxes import box_iou
+    from posecli.track.backends import BlazePoseBackend
+    from posecli.video import read_frames
+
+    image = next(iter(read_frames(EXAMPLES / "balance_cam01.mp4"))).image
+    backend = BlazePoseBackend(pyramid_every=0)
+    full = backend.persons(image)[0].box  # whole person, for the truth box
+    backend = BlazePoseBackend(pyramid_every=0)
+    width = full[2] - full[0]
+    found_at = None
+    for step, inside in enumerate(np.linspace(0.2, 1.0, 9)):
+        shift = int(full[0] + (1 - inside) * width)
+        frame = np.zeros_like(image)
+        frame[:, : image.shape[1] - shift] = image[:, shift:]
+        truth = np.clip(full - [shift, 0, shift, 0], 0, None)
+        people = backend.persons(frame)
+        hit = any(box_iou(np.clip(p.box, 0, None), truth)[0, 0] > 0.5 for p in people)
+        if hit and found_at is None:
+            found_at = inside
+        if found_at is not None:
+            assert hit, f"lost again at {inside:.1f} in view"
+    assert found_at is not None and found_at <= 0.5
