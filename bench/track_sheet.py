@@ -53,7 +53,8 @@ def sheet(video: Path, poses_path: Path, out: Path, n: int = 12, columns: int = 
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
-    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, 70] if out.suffix.lower() in (".jpg", ".jpeg") else []
+    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR), jpeg)
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ class BlazePoseBackend(PoseBackend):
         self._rois: list = []
         self._sizes: list[float] = []
         self._since_detection = 0
-        self.rejected = 0  # followed poses dropped by the size check (reported by ``track``)
+        self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks

@@ -82,7 +82,10 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                  source=str(path), meta={"command": "track", "backend": backend.name, "posecli": __version__,
                                          "start": opts.start, "end": opts.end, "every": opts.every,
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
-                                         "max_age_s": opts.max_age})
+                                         "max_age_s": opts.max_age, "reid_s": opts.reid,
+                                         "min_height": opts.min_height,
+                                         # poses the backend refused (size jump: merged or slid onto someone)
+                                         "refused_poses": int(getattr(backend, "rejected", 0))})
 
 
 def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
