@@ -293,3 +293,71 @@ def test_subject_names():
 def test_prepare_file_single(tmp_path):
     seq = prepare_file(write(tmp_path / "x_01.bvh", figure_bvh(walk(9))), fps=60)
     assert seq.subject == "x" and seq.name == "x_01" and len(seq) == 9
+
+
+# ------------------------------------------------------------------------------ position-channel conventions
+
+def with_joint_positions(text: str, repeat_offset: bool) -> str:
+    """``text`` (figure_bvh) with 6 channels on every joint: the position channels either repeat the joint's
+    OFFSET (exporters that write the whole local translation) or hold zero (a displacement added to it)."""
+    out, offsets, in_motion = [], [], False
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("CHANNELS 3"):
+            offsets.append([float(v) for v in lines[i - 1].split()[1:4]])
+            line = line.replace("CHANNELS 3", "CHANNELS 6 Xposition Yposition Zposition")
+        elif stripped.startswith("CHANNELS 6"):
+            offsets.append(None)  # the root keeps its own 6 channels
+        if in_motion and stripped and not stripped.startswith(("Frames", "Frame Time")):
+            values = stripped.split()
+            row, col = [], 0
+            for off in offsets:
+                if off is None:
+                    row += values[col:col + 6]
+                    col += 6
+                else:
+                    row += [f"{v:g}" for v in (off if repeat_offset else (0, 0, 0))] + values[col:col + 3]
+                    col += 3
+            line = " ".join(row)
+        if stripped == "MOTION":
+            in_motion = True
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("convention", ["root only", "offset + channels", "channels"])
+def test_position_channel_conventions_give_the_offsets_bone_lengths(tmp_path, convention):
+    text = figure_bvh(walk(5))
+    if convention != "root only":
+        text = with_joint_positions(text, repeat_offset=convention == "channels")
+    bvh = read_bvh(write(tmp_path / "f.bvh", text))
+    assert bvh.position_convention == convention
+    pos = bvh.positions()
+    for k, p in enumerate(bvh.parents):
+        if p >= 0:  # every bone keeps its OFFSET's length in every frame (units: cm; 1 mm = 0.1)
+            np.testing.assert_allclose(np.linalg.norm(pos[:, k] - pos[:, p], axis=-1),
+                                       np.linalg.norm(bvh.offsets[k]), atol=0.1)
+    seq = prepare_file(tmp_path / "f.bvh")
+    assert seq.attrs["position_channels"] == convention and seq.attrs["implausible_bones"] == []
+    assert seq.attrs["units"] == "cm" and seq.attrs["units_from"] == "the skeleton's height"
+
+
+def test_bones_no_person_has_are_named_in_a_warning(tmp_path, capsys):
+    path = write(tmp_path / "big.bvh", figure_bvh(walk(5)))
+    rig = guess_rig_map(read_bvh(path))
+    rig.units = 0.025  # a wrong unit in a user's rig map: everything 2.5 times too long
+    seq = prepare_file(path, rig=rig)
+    err = capsys.readouterr().err
+    assert "big.bvh" in err and "left thigh" in err and "--rig-map" in err
+    assert any(b.startswith("left thigh") for b in seq.attrs["implausible_bones"])
+
+
+def test_unknown_rig_names_the_files_joints(tmp_path):
+    text = figure_bvh(walk(3))
+    for k, name in enumerate(["LeftUpLeg", "RightUpLeg", "LeftLeg", "RightLeg"]):
+        text = text.replace(f"JOINT {name}\n", f"JOINT bone_{k}\n")
+    with pytest.raises(InputError) as info:
+        map_bvh(read_bvh(write(tmp_path / "odd.bvh", text)))
+    message = str(info.value)
+    assert "bone_0" in message and "--rig-map" in message

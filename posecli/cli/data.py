@@ -40,6 +40,13 @@ def prepare_cmd(
     s = ds.summary()
     note(f"wrote {out}: {len(ds.sequences)} sequences, {s['frames']} frames at {fps:g} fps, "
          f"subjects {', '.join(ds.subjects)}")
+    read_as: dict[str, int] = {}
+    for seq in ds.sequences:
+        key = (f"units {seq.attrs.get('units')} (from {seq.attrs.get('units_from')}), "
+               f"position channels: {seq.attrs.get('position_channels')}")
+        read_as[key] = read_as.get(key, 0) + 1
+    for key, count in read_as.items():
+        note(f"  {count} file(s) read with {key}")
 
 
 @data_app.command("info", epilog="Examples:\n\n  posecli data info cmu.npz\n\n  posecli data info cmu.npz --json --bones")

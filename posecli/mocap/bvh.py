@@ -11,9 +11,14 @@ Conventions (the BVH "standard" as written by Biovision, MotionBuilder, Blender 
 * Channels are listed per joint in file order; rotations are Euler angles in degrees, applied in the listed
   order as *intrinsic* rotations: ``Zrotation Xrotation Yrotation`` means ``R = Rz @ Rx @ Ry`` and a child's
   offset ``o`` lands at ``parent_pos + R_parent_world @ ... @ R_local @ o``.
-* A joint's local translation is ``OFFSET + (Xposition, Yposition, Zposition)`` for every joint that has
-  position channels, the root included (some readers drop the root OFFSET; that is wrong for files whose
-  OFFSET holds the rest height).
+* The root's local translation is ``OFFSET + (Xposition, Yposition, Zposition)`` (some readers drop the root
+  OFFSET; that is wrong for files whose OFFSET holds the rest height, as iClone's CMU exports do).
+* Position channels on the other joints come in two conventions, told apart per file
+  (``Bvh.position_convention``): ``"offset + channels"`` (the channels are a displacement added to the
+  OFFSET, as for the root) and ``"channels"`` (the channels are the joint's whole local translation and
+  repeat the OFFSET; several exporters write every joint with 6 channels this way, and adding the OFFSET
+  again makes every bone twice its length). The file uses the second when the channels' median lies
+  nearer the OFFSETs than zero, summed over those joints. ``"root only"``: no other joint has them.
 * ``End Site`` blocks become extra channel-less joints named ``<parent>_End`` so that head tops and finger
   tips are available as positions.
 """
@@ -42,6 +47,7 @@ class Bvh:
     channels: list[tuple[str, ...]]  # per joint, e.g. ("Xposition", ..., "Zrotation"); () for End Sites
     frame_time: float                # seconds
     motion: np.ndarray               # (F, C) float64, columns in channel order
+    position_convention: str = "root only"  # or "offset + channels" / "channels" (module docstring)
 
     @property
     def fps(self) -> float:
@@ -103,12 +109,16 @@ class Bvh:
         angles = np.zeros((n, j, 3))
         axes = np.zeros((j, 3), dtype=int)
         col = 0
+        replace = self.position_convention == "channels"
         for k, chans in enumerate(self.channels):
             slot = 0
             for name in chans:
                 axis, kind = _CHANNEL.match(name).groups()
                 if kind.lower() == "position":
-                    pos[:, k, _AXES[axis.upper()]] += motion[:, col]
+                    if replace and self.parents[k] >= 0:
+                        pos[:, k, _AXES[axis.upper()]] = motion[:, col]
+                    else:
+                        pos[:, k, _AXES[axis.upper()]] += motion[:, col]
                 else:
                     angles[:, k, slot] = motion[:, col]
                     axes[k, slot] = _AXES[axis.upper()]
@@ -148,8 +158,30 @@ def read_bvh(path: str | Path) -> Bvh:
     head, tail = parts
     names, parents, offsets, channels = _parse_hierarchy(head, path)
     frame_time, motion = _parse_motion(tail, sum(len(c) for c in channels), head.count("\n") + 1, path)
-    return Bvh(path, names, np.asarray(parents, dtype=int), np.asarray(offsets, dtype=float).reshape(-1, 3),
-               channels, frame_time, motion)
+    parents_arr = np.asarray(parents, dtype=int)
+    offsets_arr = np.asarray(offsets, dtype=float).reshape(-1, 3)
+    convention = position_convention(parents_arr, offsets_arr, channels, motion)
+    return Bvh(path, names, parents_arr, offsets_arr, channels, frame_time, motion, convention)
+
+
+def position_convention(parents: np.ndarray, offsets: np.ndarray, channels: list[tuple[str, ...]],
+                        motion: np.ndarray) -> str:
+    """How the file's non-root position channels combine with the OFFSETs (module docstring)."""
+    to_zero = to_offset = 0.0
+    found = False
+    col = 0
+    for k, chans in enumerate(channels):
+        for name in chans:
+            axis, kind = _CHANNEL.match(name).groups()
+            if kind.lower() == "position" and parents[k] >= 0 and len(motion):
+                found = True
+                median = float(np.median(motion[:, col]))
+                to_zero += abs(median)
+                to_offset += abs(median - offsets[k, _AXES[axis.upper()]])
+            col += 1
+    if not found:
+        return "root only"
+    return "channels" if to_offset < to_zero else "offset + channels"
 
 
 def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[list[float]], list[tuple]]:

@@ -28,12 +28,19 @@ from typing import Any
 import numpy as np
 
 from .. import joints
+from ..console import warn
 from ..errors import InputError
 from .bvh import read_bvh
 from .dataset import JOINT_SETS, MocapDataset, Sequence
 from .rigs import RigMap, map_bvh, named_rig_map
 
 FLOOR_PERCENTILE = 1.0  # of the per-frame lowest rig joint: not the minimum, which one glitch frame decides
+# Median bone lengths (metres, H36M-17) a person can have, from a small child to a very tall adult, with
+# margin: a file outside them was read with the wrong units or position-channel convention, or mapped wrong.
+BONE_RANGES = {
+    "thigh": (("hip", "knee"), (0.18, 0.62)), "shin": (("knee", "ankle"), (0.18, 0.62)),
+    "upper arm": (("shoulder", "elbow"), (0.12, 0.45)), "forearm": (("elbow", "wrist"), (0.10, 0.40)),
+}
 
 
 def prepare(mocap_dir: str | Path, fps: float = 30.0, rig: RigMap | str | Path | None = None,
@@ -92,12 +99,31 @@ def prepare_file(path: str | Path, fps: float = 30.0, rig: RigMap | str | Path |
         pts = mapped.joints[js][keep].copy()
         pts[..., 1] -= floor
         arrays[js] = resample(pts, src_fps, fps).astype(np.float32)
+    bad = implausible_bones(mapped.joints["h36m17"][keep])
+    if bad:
+        warn(f"{path.name}: bones of a length no person has after mapping ({'; '.join(bad)}; units "
+             f"{mapped.units_name} from {mapped.units_from}, position channels: {bvh.position_convention}): check "
+             "the file, or give units and joints in a rig map with --rig-map FILE")
     attrs: dict[str, Any] = {
-        "rig": mapped.rig_name, "units_m": mapped.units, "up": mapped.up, "source_fps": src_fps,
+        "rig": mapped.rig_name, "units_m": mapped.units, "units": mapped.units_name, "units_from": mapped.units_from,
+        "position_channels": bvh.position_convention, "implausible_bones": bad, "up": mapped.up, "source_fps": src_fps,
         "source_frames": bvh.n_frames, "dropped_tpose_frame": keep.start == 1, "floor_shift_m": round(-floor, 5),
         "jump_frames": jumps,  # reported, not repaired: whether to cut or drop such takes is the trainer's call
     }
     return Sequence(subject or path.stem.split("_")[0], path.stem, float(fps), arrays, attrs)
+
+
+def implausible_bones(h36m: np.ndarray) -> list[str]:
+    """'left thigh 0.78 m (expected 0.18-0.62)' for each bone whose median length no person has."""
+    names = joints.get("h36m17").joints
+    out = []
+    for bone, ((a, b), (low, high)) in BONE_RANGES.items():
+        for side in ("left", "right"):
+            length = float(np.median(np.linalg.norm(h36m[:, names.index(f"{side}_{a}")]
+                                                    - h36m[:, names.index(f"{side}_{b}")], axis=-1)))
+            if not low <= length <= high:
+                out.append(f"{side} {bone} {length:.2f} m (expected {low:.2f}-{high:.2f})")
+    return out
 
 
 def find_bvh_files(root: Path) -> list[Path]:

@@ -332,8 +332,10 @@ def guess_rig_map(bvh: Bvh) -> RigMap:
             else:
                 found[f"{side}_{part}"] = hit
     if missing:
-        raise InputError(f"unknown rig: no joint found by name for {', '.join(missing)}",
-                         "write a rig map (JSON, see posecli.mocap.rigs) and pass it with --rig-map FILE", bvh.path)
+        raise InputError(f"unknown rig: no joint found by name for {', '.join(missing)} among the file's "
+                         f"{len(bvh.names)} joints ({_some_names(bvh)})",
+                         "write a rig map naming which of them to use (JSON, see posecli.mocap.rigs; "
+                         "posecli/mocap/rigmaps/ has examples) and pass it with --rig-map FILE", bvh.path)
     head_spec = guess_head(bvh)
     head = head_spec.joint
     neck = find(*_NECK_ALIASES)
@@ -353,13 +355,18 @@ def guess_rig_map(bvh: Bvh) -> RigMap:
                   description="made from joint names", origin=f"joint names of {bvh.path.name}")
 
 
+def _some_names(bvh: Bvh, n: int = 12) -> str:
+    names = [x for x in bvh.names if not x.endswith("_End")]
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+
+
 def guess_head(bvh: Bvh) -> HeadSpec:
     """The head joint found by name, local axes to be derived, centre 3 cm above it: rigs put that joint
     between the skull base (iClone, mixamo: ~6 cm below ear level) and the top of the neck at about ear
     level (CMU); 3 cm splits the difference."""
     head = next((n for n in bvh.names if _normalise(n) == "head"), None)
     if head is None:
-        raise InputError("unknown rig: no joint named like 'Head'",
+        raise InputError(f"unknown rig: no joint named like 'Head' among {_some_names(bvh)}",
                          "write a rig map (JSON, see posecli.mocap.rigs) and pass it with --rig-map FILE", bvh.path)
     return HeadSpec(head, None, None, {head: 1.0}, (0.0, 0.03, 0.0))
 
@@ -376,6 +383,12 @@ class Mapped:
     units: float
     up: str
     rig_name: str
+    units_from: str = "rig map"  # or "the skeleton's height" (guessed)
+
+    @property
+    def units_name(self) -> str:
+        """'cm', 'inch', 'cmu_asf', ... when the factor is a known unit, else the factor in metres."""
+        return next((n for n, u in UNITS.items() if np.isclose(u, self.units)), f"{self.units:g} m")
 
 
 def map_bvh(bvh: Bvh, rig: RigMap | str | Path | None = None, frames: np.ndarray | slice | None = None) -> Mapped:
@@ -402,7 +415,8 @@ def map_bvh(bvh: Bvh, rig: RigMap | str | Path | None = None, frames: np.ndarray
     out = {js: np.stack([_combine(pos, table[t], index) for t in joints.get(js).joints], axis=1) @ convert.T
            for js, table in tables.items()}
     body = _body_joints(bvh, {*rig.rig_joints(), *([head.joint] if head else [])})
-    return Mapped(out, pos[:, body] @ convert.T, [bvh.names[k] for k in body], units, up, rig.name)
+    return Mapped(out, pos[:, body] @ convert.T, [bvh.names[k] for k in body], units, up, rig.name,
+                  "rig map" if rig.units else "the skeleton's height")
 
 
 def _body_joints(bvh: Bvh, used: set[str]) -> list[int]:
