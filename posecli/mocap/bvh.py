@@ -233,8 +233,8 @@ def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[
                 offsets[stack[-1]] = [float(v) for v in tokens[i + 1:i + 4]]
             except (ValueError, IndexError):
                 raise fail(f"OFFSET of {names[stack[-1]] if stack else '?'} is not three numbers") from None
-            if len(offsets[stack[-1]]) != 3:
-                raise fail("OFFSET is not three numbers")
+            if len(offsets[stack[-1]]) != 3 or not np.isfinite(offsets[stack[-1]]).all():
+                raise fail(f"OFFSET of {names[stack[-1]]} is not three finite numbers")
             i += 4
         elif tok == "CHANNELS":
             if not stack:
@@ -278,7 +278,7 @@ def _parse_motion(text: str, n_channels: int, first_line: int, path: Path) -> tu
         n_frames, frame_time = int(header["frames"]), float(header["frame time"])
     except ValueError:
         raise InputError("'Frames:'/'Frame Time:' are not numbers", "the file is damaged", path) from None
-    if frame_time <= 0 or n_frames <= 0:
+    if not np.isfinite(frame_time) or frame_time <= 0 or n_frames <= 0:
         raise InputError(f"{n_frames} frames of {frame_time} s", "the file holds no usable motion", path)
     rows = [line.split() for line in lines[body_start:]]
     rows = [r for r in rows if r]
