@@ -363,6 +363,8 @@ def _only_2d(tmp: Path) -> Path:
     ("frame out of range", ["--frame", 6, "-o", "x.png"], "frame 6 is out of range: the video has 6 frames"),
     ("side without 3d", ["--side"], "--side needs 3D joints"),
     ("still to mp4", ["--frame", 1, "-o", "x.mp4"], "give -o NAME.png"),
+    ("video to png", ["-o", "x.png"], "render one frame with --frame N, or give -o NAME.mp4"),
+    ("video to gif", ["-o", "x.gif"], "cannot write a .gif video"),
     ("height and scale", ["--height", 32, "--scale", 0.5], "give one of them"),
     ("other aspect", [], "describes 96x64 frames but the video is 64x64"),
 ])
@@ -377,7 +379,7 @@ def test_bad_inputs_give_one_line(clip, tmp_path, capsys, case, extra, expect):
     elif case == "other aspect":
         video = make_video(tmp_path / "square.mp4", n=6, width=64, height=64)
     out = ["-o", tmp_path / "out.mp4"] if "-o" not in extra else []
-    extra = [tmp_path / e if e in ("x.mp4", "x.png") else e for e in extra]
+    extra = [tmp_path / e if e in ("x.mp4", "x.png", "x.gif") else e for e in extra]
     code, err = run(capsys, "render", video, poses, *out, *extra)
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith("posecli: error:"), err

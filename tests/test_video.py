@@ -281,8 +281,12 @@ def test_writer_bad_arguments(tmp_path):
         VideoWriter(tmp_path / "out.mp4", fps=0)
     with pytest.raises(PoseCliError, match="codec"):
         VideoWriter(tmp_path / "out.mp4", fps=FPS, codec="no-such-codec")
-    with pytest.raises(OutputError, match="cannot be created as a video"):
-        with VideoWriter(tmp_path / "out.xyz", fps=FPS) as writer:
+    with pytest.raises(OutputError, match="cannot write a .xyz video"):
+        VideoWriter(tmp_path / "out.xyz", fps=FPS)  # refused by name, before any work
+    with pytest.raises(OutputError, match="an image holds one frame"):
+        VideoWriter(tmp_path / "out.png", fps=FPS)
+    with pytest.raises(OutputError, match="cannot be created as a video"):  # a codec FFmpeg cannot put there
+        with VideoWriter(tmp_path / "out.xyz", fps=FPS, codec="libvpx-vp9") as writer:
             writer.write(gray(0))
     assert list(tmp_path.iterdir()) == []
 

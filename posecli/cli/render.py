@@ -10,6 +10,7 @@ from ..atomic import check_writable
 from ..console import note
 from ..errors import PoseCliError
 from ..formats import read_poses
+from ..video.writer import check_video_name
 from . import app
 from .options import Debug, End, Every, OptOut, Quiet, Start
 
@@ -58,6 +59,7 @@ def render(
         check_image_name(out)
     else:
         out = out or Path(f"{video.stem}_overlay.mp4")
+        check_video_name(out)
         check_writable(out)
     info = probe(video)
     if frame is not None:

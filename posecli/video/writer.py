@@ -15,6 +15,23 @@ from .probe import reason
 
 # Encoders whose quality is set with a constant rate factor; the others keep their default bit rate.
 _CRF_CODECS = {"libx264", "libx265"}
+# Containers that take the H.264 stream posecli writes; anything else fails inside FFmpeg after work is done.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv"}
+STILL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def check_video_name(path: str | Path, still_fix: str = "render one frame with --frame N") -> Path:
+    """A video output name posecli can write (before any work), else one clear ``OutputError``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in STILL_SUFFIXES:
+        raise OutputError("an image holds one frame, not a video", f"{still_fix}, or give -o NAME.mp4", path)
+    if suffix not in VIDEO_SUFFIXES:
+        raise OutputError(f"cannot write a {suffix or 'suffix-less'} video (H.264 goes into "
+                          f"{', '.join(sorted(VIDEO_SUFFIXES))})", "give -o NAME.mp4", path)
+    return path
+
+
 # Chroma subsampled by two horizontally (and for 4:2:0 vertically) cannot hold an odd size.
 _EVEN_SIZE_PREFIXES = ("yuv420", "yuvj420", "yuv422", "yuvj422", "nv12", "nv21", "nv16")
 
@@ -28,6 +45,8 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, fps: float, codec: str = "libx264", crf: int = 20,
                  pix_fmt: str = "yuv420p"):
+        if codec == "libx264":
+            check_video_name(path, "write the frames as images yourself")
         self.path = check_writable(path)  # before any encoding work, not after it
         if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
             raise PoseCliError(f"fps={fps!r} is not a positive number", "give a frame rate such as 30")
