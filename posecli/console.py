@@ -63,3 +63,30 @@ def progress(description: str, total: int | None, unit: str = "fps") -> Iterator
             bar.update(task, description=f"{description} ({time.perf_counter() - started:.1f} s)")
     finally:
         _bars -= 1
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Mute what compiled libraries (absl, TFLite, glog inside mediapipe) write straight to file descriptor 2
+    while they start: setup chatter ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires
+    ...") that no Python setting reaches and that users cannot act on. posecli's own messages go through
+    Python's sys.stderr, flushed before and after; a stderr without a file descriptor is left alone."""
+    import os
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)

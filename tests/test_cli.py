@@ -267,3 +267,12 @@ def test_output_where_no_file_can_be_made_fails_before_the_work(tmp_path, capsys
     code, _, err = run(capsys, "track", str(EXAMPLE), "-o", "/proc/x.npz")
     assert code == 1 and "cannot create files in /proc" in err and "internal error" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["mediapipe-single", "blazepose"])
+def test_quiet_means_nothing_on_stderr_not_even_from_native_libraries(tmp_path, backend):
+    """TFLite and absl write setup lines straight to file descriptor 2; --quiet must still be silent."""
+    proc = subprocess.run([sys.executable, "-m", "posecli", "track", str(EXAMPLE), "--backend", backend, "--end", "4",
+                           "-o", str(tmp_path / "t.npz"), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
+    assert (tmp_path / "t.npz").is_file()

@@ -7,11 +7,13 @@ A user-supplied model (e.g. an RTMPose ONNX file) plugs in by subclassing ``Pose
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..console import native_stderr_silenced
 from ..errors import PoseCliError
 from ..boxes import box_iou, overlap_of_smaller
 from ..detect.roi import Roi
@@ -153,10 +155,18 @@ class MediapipeSingleBackend(PoseBackend):
             import mediapipe as mp
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise PoseCliError(f"mediapipe cannot be imported ({exc})", "pip install mediapipe==0.10.14") from exc
-        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=smooth)
+        # The graph starts its TFLite interpreters in its own threads, each saying so on file descriptor 2
+        # ("Created TensorFlow Lite XNNPACK delegate", absl's "Feedback manager requires ..."): one blank frame
+        # while that output is muted makes them start, and say it, before anything of ours is printed.
+        with native_stderr_silenced():
+            self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                                smooth_landmarks=smooth)
+            self._pose.process(np.zeros((64, 64, 3), np.uint8))
 
     def persons(self, image: np.ndarray) -> list[Person]:
-        res = self._pose.process(np.ascontiguousarray(image))
+        with warnings.catch_warnings():  # mediapipe's protobuf use, on the first results
+            warnings.filterwarnings("ignore", "SymbolDatabase.GetPrototype", UserWarning)
+            res = self._pose.process(np.ascontiguousarray(image))
         if res.pose_landmarks is None:
             return []
         h, w = image.shape[:2]
