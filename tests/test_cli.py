@@ -276,3 +276,16 @@ def test_quiet_means_nothing_on_stderr_not_even_from_native_libraries(tmp_path, 
                            "-o", str(tmp_path / "t.npz"), "--quiet"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
     assert (tmp_path / "t.npz").is_file()
+
+
+HELP_PAGES = [[], ["track"], ["estimate"], ["export"], ["render"], ["align"], ["complete"], ["embed"], ["synth"],
+              ["data"], ["data", "prepare"], ["train"], ["train", "estimate"]]
+
+
+@pytest.mark.parametrize("page", HELP_PAGES, ids=lambda p: " ".join(p) or "posecli")
+def test_help_pages_have_examples_and_flags_take_no_placeholder(page):
+    proc = subprocess.run([sys.executable, "-m", "posecli", *page, "--help"], capture_output=True, text=True,
+                          timeout=60, env={**__import__("os").environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Examples:" in proc.stdout
+    assert "<bool>" not in proc.stdout  # on/off flags take no value

@@ -11,6 +11,27 @@ from .. import __version__
 from ..console import set_quiet, stderr
 from ..errors import PoseCliError
 
+def _no_placeholder_for_flags() -> None:
+    """Typer 0.2x prints a '<bool>' type column for on/off flags (--smooth <bool>), which reads as if the flag
+    took a value. Flags get no placeholder; every other option keeps typer's (<int>, <path>, choices...).
+    Guarded: typer versions without this hook keep their own behaviour."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_posecli", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_bool_flag", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._posecli = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_no_placeholder_for_flags()
+
 app = typer.Typer(
     name="posecli",
     help="Videos of people -> 2D keypoints, 3D poses, body meshes, embeddings and alignments. Offline, on CPU.",
@@ -19,6 +40,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Examples:\n\n  posecli estimate dance.mp4 -o poses.npz      # people, 2D and 3D per frame\n\n"
+    "  posecli track match.mp4 -o tracks.npz        # 2D keypoints with stable IDs\n\n"
+    "  posecli render dance.mp4 poses.npz -o overlay.mp4\n\n"
+    "  posecli align a.mp4 b.mp4 -o alignment.json\n\n"
+    "  posecli export poses.npz --to trc --track 1 -o poses.trc\n\n"
+    "posecli COMMAND --help shows each command's options and examples.",
 )
 
 

@@ -13,6 +13,9 @@ from . import app
 from .options import Debug, Out, Quiet
 
 data_app = typer.Typer(help="Training data: BVH motion capture -> prepared 3D skeletons; info, preview, export.",
+                       epilog="Examples:\n\n  posecli data prepare --mocap ../shared/data/mocap -o cmu.npz\n\n"
+                       "  posecli data info cmu.npz --bones\n\n  posecli data preview cmu.npz -o preview.png\n\n"
+                       "  posecli data export cmu.npz --to-3d data_3d_cmu.npz",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

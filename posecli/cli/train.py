@@ -13,7 +13,11 @@ from . import app
 from .options import Debug, Device, Quiet
 
 train_app = typer.Typer(help="Train the models posecli ships (from mocap seen by random virtual cameras).",
-                        no_args_is_help=True)
+                        no_args_is_help=True, epilog="Examples:\n\n"
+                        "  posecli train estimate --data cmu:../shared/data/mocap --val-subjects 006 -o est.safetensors\n\n"
+                        "  posecli train vipe --data cmu:../shared/data/mocap -o vipe.safetensors\n\n"
+                        "  posecli train amodal --data cmu:../shared/data/mocap --steps 4000 -o amodal.safetensors\n\n"
+                        "Each writes its weights and a JSON card beside them; posecli train COMMAND --help for options.")
 app.add_typer(train_app, name="train")
 
 DEFAULT_DATA = "cmu:../shared/data/mocap"
@@ -73,8 +77,9 @@ def estimate(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Train a lifter (2D keypoints -> 3D joints + the up direction): the TCN (default) or SPS-Net, and write
-    weights with a card of held-out metrics."""
+    """Train the 3D lifter (2D keypoints -> 3D joints + up direction): TCN or SPS-Net, with a card.
+
+    Weights are written with a JSON card of the exact command, data, seed and held-out metrics."""
     from ..errors import InputError
     from ..models.sps_lifter import LifterConfig
     from ..models.tcn_lifter import receptive_blocks
@@ -162,8 +167,9 @@ def vipe(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Train Pr-VIPE (2D pose -> view-invariant probabilistic embedding) and write weights with a card of held-out
-    cross-view retrieval Hit@1/10/20."""
+    """Train Pr-VIPE (2D pose -> view-invariant probabilistic embedding), with a card.
+
+    The card holds held-out cross-view retrieval Hit@1/10/20."""
     from ..models.prvipe import VipeConfig
     from ..train.vipe import VipeTrainConfig, evaluate_retrieval, train_vipe
 
@@ -207,8 +213,9 @@ def amodal(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Train probabilistic amodal completion (2D tracks -> 3D motion + K hypotheses for unseen joints) and write
-    weights with a card of held-out hidden-joint MPJPE, best-of-K, PSS and diversity."""
+    """Train amodal completion (2D tracks -> 3D motion + K hypotheses for unseen joints), with a card.
+
+    The card holds held-out hidden-joint MPJPE, best-of-K, PSS and diversity."""
     from ..errors import InputError
     from ..models.amodal import AmodalConfig
     from ..train.amodal import AmodalTrainConfig, evaluate_amodal, load_unlabelled, train_amodal
