@@ -1,6 +1,8 @@
 """posecli complete / train amodal: canonical round trip, hypotheses' consistency, seeds, training, evaluation."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -234,3 +236,16 @@ def test_complete_with_nobody_gives_an_empty_file_like_estimate(tmp_path, capsys
     assert code == 0, capsys.readouterr().err
     out = read_poses(tmp_path / "c.npz")
     assert out.tracks == [] and out.meta["command"] == "complete"
+
+
+def test_complete_takes_the_shared_frame_and_person_options_on_a_video(tmp_path, capsys):
+    """--start/--end/--every/--max-persons, as the README's shared conventions promise for every command."""
+    from posecli.cli import main
+    from posecli.formats import read_poses
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+    code = main(["complete", str(example), "-o", str(tmp_path / "c.npz"), "--max-persons", "1", "--start", "4",
+                 "--end", "16", "--every", "2", "-q"])
+    assert code == 0, capsys.readouterr().err
+    out = read_poses(tmp_path / "c.npz")
+    assert len(out.tracks) == 1 and out.tracks[0].frames.tolist() == [4, 6, 8, 10, 12, 14]

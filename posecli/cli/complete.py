@@ -10,7 +10,7 @@ from ..atomic import check_writable
 from ..console import note
 from ..formats import write_poses
 from . import app
-from .options import Debug, Device, Fps, OptOut, Quiet
+from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
 from .sources import poses_from
 
 EPILOG = """Examples:
@@ -20,6 +20,8 @@ EPILOG = """Examples:
   posecli track dance.mp4 -o tracks.npz && posecli complete tracks.npz -o completed.npz -k 50 --seed 3
 
   posecli complete dance.mp4 -o completed.npz   # tracks the video first
+
+  posecli complete match.mp4 -o completed.npz --max-persons 2 --start 300 --end 900
 
 Output: the input's tracks (2D kept) plus 'keypoints3d' (H36M-17, camera frame x right / y down /
 z forward, the deterministic motion; every joint filled, confidence 1 where seen and 0.25 where
@@ -39,6 +41,11 @@ def complete(
     weights: Annotated[Optional[Path], typer.Option(help="Amodal weights (default: the shipped model).")] = None,
     focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth.")]
     = None,
+    max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (when tracking a "
+                                                       "video).")] = None,
+    start: Start = 0,
+    end: End = None,
+    every: Every = 1,
     fps: Fps = None,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -51,7 +58,7 @@ def complete(
     out = out or Path(f"{source.stem}_completed.npz")
     check_writable(out)
     weights_file = weight_path("amodal", weights)
-    poses = poses_from(source, fps=fps)
+    poses = poses_from(source, max_persons, False, start, end, every, fps)
     result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device)
     write_poses(result, out)
     note(f"wrote {out}: {len(result.tracks)} track(s), {k} hypotheses each")
