@@ -31,6 +31,11 @@ def note(message: str) -> None:
         stderr.print(message, markup=False, soft_wrap=True)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 frame', '2 frames', '0 tracks' (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 class _RateColumn(ProgressColumn):
     """Items per second (frames per second for video: the number users compare between tools)."""
 
@@ -39,6 +44,8 @@ class _RateColumn(ProgressColumn):
         self.unit = unit
 
     def render(self, task: Task) -> Text:
+        if task.total is not None and task.total <= 1:  # a rate over one item says nothing
+            return Text("")
         speed = task.finished_speed or task.speed
         return Text(f"{speed:5.1f} {self.unit}" if speed else f"  ... {self.unit}", style="progress.data.speed")
 

@@ -289,3 +289,13 @@ def test_help_pages_have_examples_and_flags_take_no_placeholder(page):
     assert proc.returncode == 0, proc.stderr
     assert "Examples:" in proc.stdout
     assert "<bool>" not in proc.stdout  # on/off flags take no value
+
+
+def test_messages_count_in_words(tmp_path, capsys):
+    """'1 frame', not '1 frames'; a duration rounded; no rate for a single item."""
+    code, _, err = run(capsys, "track", EXAMPLE, "--end", "1", "--max-persons", "1", "-o", tmp_path / "t.npz")
+    assert code == 0 and "1 track: id 1: 1 frame" in err and "1 frames" not in err
+    code, out, _ = run(capsys, "info", tmp_path / "t.npz")
+    assert code == 0 and "1 frame (frame 0)" in out
+    code, out, _ = run(capsys, "info", EXAMPLE)
+    assert code == 0 and "duration: 1.667" in out

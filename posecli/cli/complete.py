@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..atomic import check_writable
-from ..console import note
+from ..console import note, plural
 from ..formats import write_poses
 from . import app
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
@@ -61,4 +61,4 @@ def complete(
     poses = poses_from(source, max_persons, False, start, end, every, fps)
     result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device)
     write_poses(result, out)
-    note(f"wrote {out}: {len(result.tracks)} track(s), {k} hypotheses each")
+    note(f"wrote {out}: {plural(len(result.tracks), 'track')}, {plural(k, 'hypothesis', 'hypotheses')} each")

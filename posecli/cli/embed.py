@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..atomic import atomic_path, check_writable
-from ..console import note, stdout
+from ..console import note, plural, stdout
 from ..formats import write_poses
 from . import app
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
@@ -61,7 +61,7 @@ def embed(
     poses = poses_from(source, max_persons, False, start, end, every, fps)
     result = embed_file(poses, weights_file, samples=samples, seed=seed, device=device)
     write_poses(result, out)
-    note(f"wrote {out}: {len(result.tracks)} track(s) with embeddings")
+    note(f"wrote {out}: {plural(len(result.tracks), 'track')} with embeddings")
 
 
 RETRIEVE_EPILOG = """Examples:

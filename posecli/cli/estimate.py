@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..atomic import check_writable
-from ..console import note
+from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
 from . import app
@@ -112,5 +112,5 @@ def estimate(
 
         result = fit_poses(result, body.value, body_model, vertices=vertices)
     write_poses(result, out)
-    fitted = f" and a fitted {body.value} body" if body is not BodyModel.none else ""
-    note(f"wrote {out}: {len(result.tracks)} track(s) with 3D joints{fitted}")
+    fitted = f" and a fitted {body.value} body" if body is not BodyModel.none and result.tracks else ""
+    note(f"wrote {out}: {plural(len(result.tracks), 'track')} with 3D joints{fitted}")

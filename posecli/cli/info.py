@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..console import stdout
+from ..console import plural, stdout
 from ..formats import is_pose_input, read_poses
 from ..video import probe
 from . import app
@@ -24,7 +24,8 @@ def _print_human(d: dict) -> None:
         for key in ("path", "kind", "codec", "frames", "fps", "width", "height", "rotation", "duration",
                     "pix_fmt", "bit_rate"):
             if d.get(key) is not None:
-                stdout.print(f"{key:>9}: {d[key]}")
+                value = round(d[key], 3) if isinstance(d[key], float) else d[key]  # duration 1.667, not 1.6666666666666667
+                stdout.print(f"{key:>9}: {value}")
         return
     for key in ("path", "schema", "version", "source", "fps", "width", "height", "num_frames"):
         if d.get(key) is not None:
@@ -33,8 +34,9 @@ def _print_human(d: dict) -> None:
         stdout.print(f"{'camera':>10}: {', '.join(d['camera'])}")
     stdout.print(f"{'tracks':>10}: {len(d['tracks'])}")
     for t in d["tracks"]:
-        span = f"frames {t['first_frame']}-{t['last_frame']}" if t["frames"] else "empty"
-        stdout.print(f"  id {t['id']}: {t['frames']} frames ({span}); {'; '.join(t['fields'])}")
+        span = (f"frame {t['first_frame']}" if t["first_frame"] == t["last_frame"] else
+                f"frames {t['first_frame']}-{t['last_frame']}") if t["frames"] else "empty"
+        stdout.print(f"  id {t['id']}: {plural(t['frames'], 'frame')} ({span}); {'; '.join(t['fields'])}")
 
 
 @app.command(epilog="Examples:\n\n  posecli info dance.mp4\n\n  posecli info tracks.npz --json | jq .tracks")

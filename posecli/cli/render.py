@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..atomic import check_writable
-from ..console import note
+from ..console import note, plural
 from ..errors import PoseCliError
 from ..formats import read_poses
 from ..video.writer import check_video_name
@@ -76,4 +76,4 @@ def render(
             note(f"wrote {out}: frame {frame}")
         else:
             n = render_video(video, overlay, out, start, end, every)
-            note(f"wrote {out}: {n} frames at {camera.width * (2 if side else 1)}x{camera.height}")
+            note(f"wrote {out}: {plural(n, 'frame')} at {camera.width * (2 if side else 1)}x{camera.height}")

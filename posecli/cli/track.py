@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..atomic import check_writable
-from ..console import note
+from ..console import note, plural
 from ..formats import write_poses
 from ..track.backends import BACKENDS
 from ..track.pipeline import TrackOptions, track_video
@@ -94,5 +94,5 @@ def track(
                         stitch=stitch, reid=reid, min_height=min_height)
     poses = track_video(video, model, opts)
     write_poses(poses, out, "coco-json" if fmt is TrackFormat.json else "npz")
-    note(f"wrote {out}: {len(poses.tracks)} track(s) " +
-         ", ".join(f"id {t.id}: {len(t)} frames" for t in poses.tracks))
+    note(f"wrote {out}: {plural(len(poses.tracks), 'track')}" + (": " if poses.tracks else "") +
+         ", ".join(f"id {t.id}: {plural(len(t), 'frame')}" for t in poses.tracks))
