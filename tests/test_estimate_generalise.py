@@ -235,3 +235,18 @@ def test_tcn_runs_long_sequences_in_pieces_with_the_same_result():
     pieces = run_lifter(m, x, 32, chunk=7)
     for k in ("joints", "camera", "up"):
         np.testing.assert_allclose(pieces[k], whole[k][0].detach().numpy(), atol=1e-5)
+
+
+def test_keypoint_dropout_follows_the_batch_to_its_device():
+    """SPS's occlusion term draws its mask on the CPU generator (same runs on every device) and must move
+    it to the batch's device: a CUDA batch failed with 'Tensor on device cpu is not on the expected device'.
+    The meta device stands in for CUDA here."""
+    import torch
+
+    from posecli.train.estimate import drop_keypoints
+
+    gen = torch.Generator().manual_seed(0)
+    assert drop_keypoints(torch.ones(2, 3, 17, 3, device="meta"), gen).device.type == "meta"
+    out = drop_keypoints(torch.ones(2, 3, 17, 3), torch.Generator().manual_seed(0))
+    dropped = (out == 0).all(-1).sum(-1)
+    assert ((dropped >= 3) & (dropped <= 5)).all()

@@ -81,9 +81,10 @@ def _reprojection(out: dict[str, torch.Tensor], target2d: torch.Tensor) -> torch
 def drop_keypoints(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Zero 3-5 random joints per frame (coordinates and confidence), as a detector missing them would."""
     b, t, j, _ = x.shape
+    # drawn on the generator's device (the CPU, so runs are the same on every device), then moved to x's
     k = torch.randint(3, 6, (b, t, 1), generator=generator)
     ranks = torch.rand(b, t, j, generator=generator).argsort(-1).argsort(-1)
-    return x * (ranks >= k).unsqueeze(-1).to(x.dtype)
+    return x * (ranks >= k).unsqueeze(-1).to(device=x.device, dtype=x.dtype)
 
 
 def _up_loss(out: dict[str, torch.Tensor], up: torch.Tensor) -> torch.Tensor:
