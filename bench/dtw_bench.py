@@ -2,12 +2,20 @@
 
 Sequences: A and B of n frames, standard normal, 16 features, from ``default_rng(0)`` (A drawn first).
 dtaidistance's DTW on sequences returns sqrt(sum of squared Euclidean distances along the path), so ours is
-fed squared Euclidean costs (``cost_matrix(..., "sqeuclidean")``, float32 as in production) and reports the
-sqrt of its distance: both then minimise the same sum. Each case runs in a fresh subprocess so that peak
-memory (``ru_maxrss``) is its own; time is the median of 3 runs; ours include computing the cost matrix,
-whose time is also given alone (``cost_s``). The ``baseline`` row is the peak after imports and data only.
+run with squared Euclidean costs and reports the sqrt of its distance: both then minimise the same sum.
 
-    pip install dtaidistance==2.5.1      # the reference tool; not a posecli dependency
+Cases: posecli's compiled sweep with costs on the fly (``feature_dtw``, with path, and ``feature_dtw_distance``),
+the numpy sweep on a precomputed float32 cost matrix (``cost_matrix`` + ``dtw``: what posecli did before, its
+cost-matrix time also given alone as ``cost_s``), subsequence DTW (``feature_dtw(..., subsequence=True)``: the
+query is B's frames [n/2, n/2 + n/5) plus N(0, 0.1) noise, searched in B; ``found`` gives the matched span),
+and dtaidistance's ``distance_fast``, ``warping_path_fast`` and its ``use_lowmem`` mode.
+
+Each case runs in a fresh subprocess that imports only its own tool, so that peak memory (``ru_maxrss``) is its
+own; ``above_mb`` is that peak minus the ``baseline_*`` row of the same tool (imports and data only; posecli's
+includes numba and loading the compiled kernels from numba's cache, which a warm-up subprocess fills first).
+Time is the median of 3 runs in the process; posecli's compiled cases load their kernels before timing.
+
+    pip install dtaidistance==2.5.1      # the reference tool; not a posecli dependency (pip install -e ".[bench]")
     python bench/dtw_bench.py [N ...]    # default: 2000 10000
 
 Prints one JSON object per row, then a table.
@@ -25,13 +33,9 @@ import time
 
 import numpy as np
 
-from posecli.align import cost_matrix, dtw, dtw_distance
+import importlib.util
 
-try:
-    from dtaidistance import dtw as dtai_dtw
-    from dtaidistance import dtw_ndim as dtai_ndim
-except ImportError:
-    dtai_dtw = dtai_ndim = None
+HAVE_DTAI = importlib.util.find_spec("dtaidistance") is not None
 
 REPEATS = 3
 FEATURES = 16
@@ -53,35 +57,44 @@ def sqrt_cost_along(path, a, b) -> float:
     return float(np.sqrt(((a[p[:, 0]] - b[p[:, 1]]) ** 2).sum()))
 
 
-# Each case: (a, b) -> (distance, path or None, seconds spent on the cost matrix or None).
+# Each case: (a, b) -> (distance, path or None, seconds spent on the cost matrix or None[, extra fields]).
+# Tools are imported inside the cases (and the baselines), so each subprocess holds only its own.
 def dtai_distance_fast(a, b):
-    return dtai_ndim.distance_fast(a, b), None, None
+    from dtaidistance import dtw_ndim
+
+    return dtw_ndim.distance_fast(a, b), None, None
 
 
 def dtai_warping_path_fast(a, b):
-    path, d = dtai_dtw.warping_path_fast(a, b, include_distance=True)
+    from dtaidistance import dtw
+
+    path, d = dtw.warping_path_fast(a, b, include_distance=True)
     return d, path, None
 
 
 def dtai_warping_path_lowmem(a, b):
-    path = dtai_dtw.warping_path_fast(a, b, use_lowmem=True)  # include_distance is ignored on this branch
+    from dtaidistance import dtw
+
+    path = dtw.warping_path_fast(a, b, use_lowmem=True)  # include_distance is ignored on this branch
     return None, path, None
 
 
-def ours_cost_matrix(a, b):
-    t0 = time.perf_counter()
-    cost_matrix(a, b, "sqeuclidean")
-    return None, None, time.perf_counter() - t0
+def posecli_feature_dtw_path(a, b):
+    from posecli.align import feature_dtw
+
+    result = feature_dtw(a, b, "sqeuclidean")
+    return float(np.sqrt(result.distance)), result.path, None
 
 
-def ours_dtw_distance(a, b):
-    t0 = time.perf_counter()
-    cost = cost_matrix(a, b, "sqeuclidean")
-    cost_s = time.perf_counter() - t0
-    return float(np.sqrt(dtw_distance(cost))), None, cost_s
+def posecli_feature_dtw_distance(a, b):
+    from posecli.align import feature_dtw_distance
+
+    return float(np.sqrt(feature_dtw_distance(a, b, "sqeuclidean"))), None, None
 
 
-def ours_dtw_path(a, b):
+def posecli_numpy_dtw_path(a, b):
+    from posecli.align import cost_matrix, dtw
+
     t0 = time.perf_counter()
     cost = cost_matrix(a, b, "sqeuclidean")
     cost_s = time.perf_counter() - t0
@@ -89,19 +102,50 @@ def ours_dtw_path(a, b):
     return float(np.sqrt(result.distance)), result.path, cost_s
 
 
+def subsequence_query(b):
+    n = len(b)
+    start, length = n // 2, n // 5
+    noise = np.random.default_rng(1).normal(0, 0.1, (length, b.shape[1]))
+    return b[start:start + length] + noise, (start, start + length - 1)
+
+
+def posecli_subsequence_path(a, b):
+    from posecli.align import feature_dtw
+
+    query, cut = subsequence_query(b)
+    found = feature_dtw(query, b, "sqeuclidean", subsequence=True)
+    return None, None, None, {"query": len(query), "cut": list(cut), "found": [found.start, found.end],
+                              "path_len": len(found.path), "sub_distance": float(np.sqrt(found.distance))}
+
+
 CASES = {f.__name__: f for f in (dtai_distance_fast, dtai_warping_path_fast, dtai_warping_path_lowmem,
-                                 ours_cost_matrix, ours_dtw_distance, ours_dtw_path)}
+                                 posecli_feature_dtw_path, posecli_feature_dtw_distance, posecli_numpy_dtw_path,
+                                 posecli_subsequence_path)}
+BASELINES = ("baseline_python", "baseline_dtai", "baseline_posecli")
+
+
+def load_tool(name: str) -> None:
+    """Imports (and, for posecli's compiled cases, loads the kernels) before timing; counted in the baseline."""
+    if "dtai" in name:
+        from dtaidistance import dtw, dtw_ndim  # noqa: F401
+    elif "posecli" in name:
+        from posecli.align import cost_matrix, dtw, feature_dtw, feature_dtw_distance
+
+        x = np.random.default_rng(5).standard_normal((9, FEATURES))
+        feature_dtw(x, x, "sqeuclidean"), feature_dtw_distance(x, x, "sqeuclidean")
+        feature_dtw(x[:3], x, "sqeuclidean", subsequence=True), dtw(cost_matrix(x, x, "sqeuclidean"))
 
 
 def run_case(name: str, n: int) -> dict:
     """In the child: time one case, then report its peak memory."""
     a, b = sequences(n)
+    load_tool(name)
     row = {"case": name, "n": n}
-    if name != "baseline":
+    if name not in BASELINES and name != "warmup":
         times, cost_times = [], []
         for _ in range(REPEATS):
             t0 = time.perf_counter()
-            distance, path, cost_s = CASES[name](a, b)
+            distance, path, cost_s, *extra = CASES[name](a, b)
             times.append(time.perf_counter() - t0)
             cost_times.append(cost_s)
         if path is not None:
@@ -111,16 +155,21 @@ def run_case(name: str, n: int) -> dict:
         row.update(seconds=round(statistics.median(times), 3), distance=distance)
         if cost_times[0] is not None:
             row["cost_s"] = round(statistics.median(cost_times), 3)
+        if extra:
+            row.update(extra[0])
     row["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return row
 
 
 def main(sizes: list[int]) -> None:
-    if dtai_dtw is None:
+    if not HAVE_DTAI:
         print("dtaidistance not installed: only posecli rows (pip install dtaidistance==2.5.1)", file=sys.stderr)
-    names = ["baseline"] + [c for c in CASES if dtai_dtw is not None or not c.startswith("dtai")]
-    # One thread for BLAS/OpenMP: both tools are single-threaded here, and the machine may be shared.
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    names = [c for c in BASELINES + tuple(CASES) if HAVE_DTAI or "dtai" not in c]
+    # One thread for BLAS/OpenMP/numba: both tools are single-threaded here, and the machine may be shared.
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1")
+    # Compile posecli's kernels into numba's cache once, so that no measured process compiles.
+    subprocess.run([sys.executable, __file__, "--case", "warmup", "10"], env=env, capture_output=True, check=True)
     rows = []
     for n in sizes:
         for name in names:
@@ -132,27 +181,34 @@ def main(sizes: list[int]) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    # Every distance is checked against the first one of its n (dtaidistance's, when installed).
-    reference = {}
+    # Every distance is checked against the first one of its n (dtaidistance's, when installed); peak memory also
+    # as the increase over the baseline of the same tool (imports and data).
+    reference, paths, base = {}, {}, {}
     for r in rows:
         if r.get("distance") is not None:
             reference.setdefault(r["n"], r["distance"])
-    paths = {}
-    for r in rows:
         if "path_sha1" in r:
             paths.setdefault(r["n"], r["path_sha1"])
-    print(f"\n{'case':26s} {'n':>6s} {'time s':>8s} {'cost s':>8s} {'peak MB':>8s} {'distance':>14s} "
-          f"{'rel.diff':>9s} {'same path':>9s}")
+        if r["case"].startswith("baseline_"):
+            base[r["n"], r["case"].removeprefix("baseline_")] = r["peak_mb"]
+    print(f"\n{'case':30s} {'n':>6s} {'time s':>8s} {'cost s':>8s} {'peak MB':>8s} {'above MB':>8s} "
+          f"{'distance':>14s} {'rel.diff':>9s} {'same path':>9s}")
     for r in rows:
         d = r.get("distance")
         rel = "" if d is None else f"{abs(d - reference[r['n']]) / reference[r['n']]:.1e}"
         same = "" if "path_sha1" not in r else ("yes" if r["path_sha1"] == paths[r["n"]] else "NO")
-        print(f"{r['case']:26s} {r['n']:6d} {r.get('seconds', ''):>8} {r.get('cost_s', ''):>8} "
-              f"{r['peak_mb']:8.1f} {'' if d is None else f'{d:.6f}':>14s} {rel:>9s} {same:>9s}")
+        tool = next((t for t in ("dtai", "posecli") if t in r["case"]), None)
+        above = "" if tool is None or r["case"].startswith("baseline") else f"{r['peak_mb'] - base[r['n'], tool]:.1f}"
+        found = f"  query {r['query']} frames cut at {r['cut']}, found {r['found']}" if "found" in r else ""
+        print(f"{r['case']:30s} {r['n']:6d} {r.get('seconds', ''):>8} {r.get('cost_s', ''):>8} "
+              f"{r['peak_mb']:8.1f} {above:>8s} {'' if d is None else f'{d:.6f}':>14s} {rel:>9s} {same:>9s}{found}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--case":
-        print(json.dumps(run_case(sys.argv[2], int(sys.argv[3]))))
+        if sys.argv[2] == "warmup":
+            load_tool("posecli")
+        else:
+            print(json.dumps(run_case(sys.argv[2], int(sys.argv[3]))))
     else:
         main([int(x) for x in sys.argv[1:]] or [2000, 10000])

@@ -269,3 +269,31 @@ def test_cli_align_video_shows_b_retimed_to_a(tmp_path, motion):
         assert abs(float(np.median(left)) - level(k)) <= TOL
         assert abs(float(np.median(right)) - level(matched[k])) <= TOL, (k, matched[k])
     assert abs(np.array(matched) - (2 * np.arange(12) + 0.5)).max() <= 1
+
+
+def test_cli_align_subsequence_finds_a_one_second_clip(tmp_path):
+    """--subsequence: A = 1 s (30 frames) cut at frame 100 of a 6 s performance B, played 1.2x slower: B's matched
+    span must be within 3 frames of the cut; whole-sequence alignment is pinned to B's first and last frames."""
+    long = project(posed_motion(180), 20.0)
+    clip = stretched(long[100:130], 1.2)
+    pose_file(tmp_path / "clip.npz", clip)
+    pose_file(tmp_path / "long.npz", long)
+    out, plot = tmp_path / "sub.json", tmp_path / "sub.png"
+    assert main(["align", str(tmp_path / "clip.npz"), str(tmp_path / "long.npz"), "--subsequence", "-o", str(out),
+                 "--plot", str(plot), "-q"]) == 0
+    r = json.loads(out.read_text())
+    span = r["span"]
+    assert r["subsequence"] is True and abs(span["first_frame_b"] - 100) <= 3 and abs(span["last_frame_b"] - 129) <= 3
+    assert span["frames_b"] == span["last_frame_b"] - span["first_frame_b"] + 1
+    assert span["first_time_b"] == pytest.approx(span["first_frame_b"] / 30, abs=1e-4)
+    path = np.array(r["path"])
+    assert path[0].tolist() == [0, span["first_frame_b"]] and path[-1].tolist() == [len(clip) - 1, span["last_frame_b"]]
+    assert span["normalized_cost"] == pytest.approx(span["cost"] / len(path), rel=1e-3)
+    assert span["normalized_cost"] == pytest.approx(r["distance"], abs=1e-5)
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    whole = tmp_path / "whole.json"
+    assert main(["align", str(tmp_path / "clip.npz"), str(tmp_path / "long.npz"), "-o", str(whole), "-q"]) == 0
+    w = json.loads(whole.read_text())
+    assert "span" not in w and w["path"][0] == [0, 0] and w["path"][-1] == [len(clip) - 1, 179]
+    assert main(["align", str(tmp_path / "clip.npz"), str(tmp_path / "long.npz"), "--subsequence", "--band", "5",
+                 "-q"]) == 1

@@ -178,3 +178,136 @@ def test_cost_matrix_refuses_mismatched_features_and_unknown_metrics():
 def test_path_to_mapping_needs_a_path_over_all_frames():
     with pytest.raises(PoseCliError, match="run from i = 0 to 4"):
         path_to_mapping(np.array([[0, 0], [1, 1]]), 5)
+
+
+# ----------------------------------------------------------------------------- compiled sweep (numba)
+
+from posecli.align import METRICS, SubsequenceMatch, feature_dtw, feature_dtw_distance, matrix_dtw  # noqa: E402
+
+
+def reference_subsequence_dtw(cost):
+    """Textbook subsequence DTW: D[0, j] = C[0, j], then the recurrence and tie order above; the end is the first
+    j with the least D[N-1, j]; the path goes back to row 0."""
+    n, m = len(cost), len(cost[0])
+    acc = [[float(cost[0][j]) for j in range(m)]] + [[math.inf] * m for _ in range(n - 1)]
+    came_from = {}
+    for i in range(1, n):
+        for j in range(m):
+            best, step = math.inf, None
+            for di, dj in [(1, 1), (1, 0), (0, 1)]:
+                pi, pj = i - di, j - dj
+                if pi >= 0 and pj >= 0 and acc[pi][pj] < best:
+                    best, step = acc[pi][pj], (pi, pj)
+            acc[i][j] = float(cost[i][j]) + best
+            came_from[i, j] = step
+    end = min(range(m), key=lambda j: (acc[n - 1][j], j))
+    path = [(n - 1, end)]
+    while path[-1][0] != 0:
+        path.append(came_from[path[-1]])
+    return acc[n - 1][end], path[::-1]
+
+
+CASES = [(1, 1, None), (1, 7, None), (6, 1, None), (7, 9, 1), (30, 20, None), (30, 20, 2), (20, 45, 2),
+         (64, 50, 5), (120, 97, None), (97, 300, 40)]
+
+
+@pytest.mark.parametrize("n,m,band", CASES)
+@pytest.mark.parametrize("metric", METRICS)
+def test_feature_dtw_equals_the_numpy_sweep_on_the_cost_matrix(n, m, band, metric):
+    """Costs on the fly vs the numpy sweep over cdist's float64 matrix: identical paths, distances to 1e-9."""
+    rng = np.random.default_rng(n * 1000 + m)
+    for _ in range(3):
+        a, b = rng.standard_normal((n, 6)), rng.standard_normal((m, 6))
+        want = dtw(cost_matrix(a, b, metric, dtype=np.float64), band)
+        got = feature_dtw(a, b, metric, band)
+        np.testing.assert_array_equal(got.path, want.path)
+        assert got.distance == pytest.approx(want.distance, rel=1e-9)
+        assert feature_dtw_distance(a, b, metric, band) == got.distance
+
+
+@pytest.mark.parametrize("n,m,band", CASES)
+@pytest.mark.parametrize("integer", [False, True])
+def test_matrix_dtw_equals_the_numpy_sweep(n, m, band, integer):
+    """The compiled sweep over a precomputed matrix (what ``posecli align`` runs), float32 and small integers
+    (many exact ties: the tie order must be the same)."""
+    rng = np.random.default_rng(n + 7 * m)
+    for _ in range(3):
+        cost = random_costs(rng, n, m, integer).astype(np.float32)
+        want, got = dtw(cost, band), matrix_dtw(cost, band)
+        np.testing.assert_array_equal(got.path, want.path)
+        assert got.distance == pytest.approx(want.distance, rel=1e-9)
+        if integer:
+            assert got.distance == want.distance
+
+
+def test_compiled_sweep_matches_the_textbook_reference():
+    rng = np.random.default_rng(11)
+    for n, m in SIZES:
+        for integer in (False, True):
+            cost = random_costs(rng, n, m, integer)
+            want_distance, want_path = reference_dtw(cost)
+            got = matrix_dtw(cost)
+            assert got.path.tolist() == [list(p) for p in want_path]
+            assert got.distance == pytest.approx(want_distance, rel=1e-12)
+
+
+def test_feature_dtw_refuses_what_the_numpy_sweep_refuses():
+    a, b = np.random.default_rng(12).standard_normal((2, 10, 3))
+    a[4, 1] = np.nan
+    with pytest.raises(PoseCliError, match="NaN or infinite values in row 4"):
+        feature_dtw(a, b)
+    with pytest.raises(PoseCliError, match="NaN or infinite"):
+        feature_dtw(np.zeros((3, 2)), np.ones((4, 2)), "cosine")  # cosine of an all-zero frame
+    with pytest.raises(PoseCliError, match="unknown metric"):
+        feature_dtw(b, b, "manhattan")
+    with pytest.raises(PoseCliError, match="shapes"):
+        feature_dtw(b, b[:, :2])
+    with pytest.raises(PoseCliError, match="band=0 leaves no warping path"):
+        feature_dtw(b[:3], np.tile(b, (4, 1)), band=0)
+    with pytest.raises(PoseCliError, match="band does not apply"):
+        feature_dtw(b[:3], b, band=2, subsequence=True)
+
+
+@pytest.mark.parametrize("n,m", [(1, 1), (1, 8), (5, 1), (4, 30), (12, 40), (30, 20)])
+@pytest.mark.parametrize("integer", [False, True])
+def test_subsequence_matches_the_textbook_reference(n, m, integer):
+    rng = np.random.default_rng(n * 31 + m)
+    for _ in range(5):
+        cost = random_costs(rng, n, m, integer)
+        want_distance, want_path = reference_subsequence_dtw(cost)
+        got = matrix_dtw(cost, subsequence=True)
+        assert isinstance(got, SubsequenceMatch)
+        assert got.path.tolist() == [list(p) for p in want_path]
+        assert got.distance == pytest.approx(want_distance, rel=1e-12)
+        assert (got.start, got.end) == (want_path[0][1], want_path[-1][1])
+        assert got.normalized_distance == pytest.approx(want_distance / len(want_path), rel=1e-12)
+
+
+def smooth_signal(rng, frames, dims=16, sigma=4.0):
+    """A random smooth D-dimensional signal: white noise low-passed by a Gaussian of ``sigma`` frames."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(rng.standard_normal((frames + 60, dims)), sigma, axis=0)[30:-30] * 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_subsequence_finds_a_one_second_clip_in_six_seconds(seed):
+    """6 s at 30 fps; 1 s cut at a known offset, played with a slow-fast time warp (to 36 frames) and noise:
+    the matched span must be within 3 frames of where the clip was cut. Whole-sequence DTW cannot tell."""
+    rng = np.random.default_rng(seed)
+    reference = smooth_signal(rng, 180)
+    first = int(rng.integers(10, 140))
+    last = first + 29
+    u = np.linspace(0, 1, 36) ** 1.3  # monotone warp of the clip's time, 30 -> 36 frames
+    t = first + 29 * u
+    query = np.stack([np.interp(t, np.arange(180), reference[:, k]) for k in range(16)], 1)
+    query += 0.1 * rng.standard_normal(query.shape)
+    found = feature_dtw(query, reference, subsequence=True)
+    assert abs(found.start - first) <= 3 and abs(found.end - last) <= 3, (first, found.start, found.end)
+    assert found.path[0, 0] == 0 and found.path[-1, 0] == len(query) - 1
+    assert {tuple(s) for s in np.diff(found.path, axis=0)} <= {(1, 0), (0, 1), (1, 1)}
+    assert found.distance == pytest.approx(feature_dtw_distance(query, reference, subsequence=True), rel=1e-12)
+    assert found.distance == pytest.approx(
+        matrix_dtw(cost_matrix(query, reference, dtype=np.float64), subsequence=True).distance, rel=1e-9)
+    whole = feature_dtw(query, reference)  # pinned to the corners: starts at B's frame 0, ends at 179
+    assert whole.path[0, 1] == 0 and whole.path[-1, 1] == 179 and whole.distance > found.distance

@@ -16,6 +16,19 @@ Memory: the path needs one decision per cell for backtracking. Instead of the fl
 10k x 10k) or one uint8 code per cell (100 MB), each decision is two bits kept in two packbits planes
 ("came from j-1", "came from i-1"; neither = diagonal): 25 MB at 10k x 10k, small beside the cost matrix
 itself (400 MB as float32), so a band needs no layout of its own. ``dtw_distance`` keeps only two rows.
+
+Two implementations of that one recurrence:
+- ``dtw`` / ``dtw_distance`` (this file, numpy): over a precomputed cost matrix. The reference the compiled
+  sweep is tested against, and what the benchmark shows as "before".
+- ``feature_dtw`` / ``feature_dtw_distance`` / ``matrix_dtw`` (:mod:`posecli.align._dtw_kernels`, numba): one
+  cell at a time, summing along the path as the textbook recurrence does. ``feature_dtw`` computes each cell's
+  cost on the fly from the two feature sequences, so the cost matrix is never held: with the path, memory is
+  the 2-bit planes plus two rows (25 MB at 10k x 10k instead of 400 MB + 25 MB). ``matrix_dtw`` takes a
+  precomputed matrix (``posecli align``'s Pr-VIPE costs, which are no feature-space metric). Both accumulate in
+  float64; on the same costs, paths equal the numpy sweep's and distances agree to rounding (~1e-15 relative).
+- ``subsequence=True`` (compiled only): open begin and end on B. The query A is matched whole, B's part is
+  free: D[0, j] = C[0, j] for every j, the answer is min_j D[N-1, j] (the first such j on a tie), the path is
+  backtracked to row 0. See :class:`SubsequenceMatch`.
 """
 from __future__ import annotations
 
@@ -25,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from posecli.align import _dtw_kernels as kernels
 from posecli.errors import PoseCliError
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "cityblock")
@@ -63,6 +77,77 @@ def dtw_distance(cost: np.ndarray, band: int | None = None) -> float:
     """``dtw(cost, band).distance`` without the path, in O(N + M) extra memory."""
     cost = _check_cost(cost)
     return _accumulate(cost, *_windows(*cost.shape, band))
+
+
+@dataclass(frozen=True)
+class SubsequenceMatch(DtwResult):
+    """Where the query A (matched whole) lies in B: ``path`` runs from (0, start) to (N-1, end)."""
+
+    @property
+    def start(self) -> int:
+        """First frame of B matched (to A's first frame)."""
+        return int(self.path[0, 1])
+
+    @property
+    def end(self) -> int:
+        """Last frame of B matched (to A's last frame)."""
+        return int(self.path[-1, 1])
+
+
+def feature_dtw(a: np.ndarray, b: np.ndarray, metric: str = "euclidean", band: int | None = None,
+                subsequence: bool = False) -> DtwResult:
+    """DTW between the frames of ``a`` (N, d) and ``b`` (M, d), the cost of each cell computed on the fly.
+
+    Equals ``dtw(cost_matrix(a, b, metric, np.float64), band)`` (same path; distance to rounding) without the
+    cost matrix. ``subsequence``: find A inside B (returns a :class:`SubsequenceMatch`; no band).
+    """
+    return _run(*_features(a, b, metric), band, subsequence, True)
+
+
+def feature_dtw_distance(a: np.ndarray, b: np.ndarray, metric: str = "euclidean", band: int | None = None,
+                         subsequence: bool = False) -> float:
+    """``feature_dtw(...).distance`` without the path: O(N + M) memory."""
+    return _run(*_features(a, b, metric), band, subsequence, False)
+
+
+def matrix_dtw(cost: np.ndarray, band: int | None = None, subsequence: bool = False) -> DtwResult:
+    """The compiled sweep over a precomputed (N, M) cost matrix: ``dtw(cost, band)``'s path, or a subsequence."""
+    cost = _check_cost(cost)
+    if cost.dtype.kind == "f" and cost.dtype not in (np.float32, np.float64):  # float16, longdouble: not compiled
+        cost = cost.astype(np.float64)
+    empty, none = np.empty((0, 0)), np.empty(0)
+    return _run(kernels.PRECOMPUTED, empty, empty, none, none, cost, *cost.shape, band, subsequence, True)
+
+
+def _features(a: np.ndarray, b: np.ndarray, metric: str):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or 0 in a.shape or 0 in b.shape:
+        raise PoseCliError(f"cannot align frames of shapes {a.shape} and {b.shape}",
+                           "pass two non-empty (frames, features) arrays with the same feature count")
+    if metric not in METRICS:
+        raise PoseCliError(f"unknown metric {metric!r}", f"use one of {', '.join(METRICS)}")
+    a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
+    norms = (np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)) if metric == "cosine" else (a[:0, 0],) * 2
+    return kernels.KINDS[metric], a, b, *norms, np.empty((0, 0)), len(a), len(b)
+
+
+def _run(kind, a, b, na, nb, cost, n, m, band, subsequence, want_path):
+    if subsequence:
+        if band is not None:
+            raise PoseCliError("a band does not apply to subsequence DTW (B's part is free)", "drop the band")
+        lo, hi = np.zeros(n, np.int64), np.full(n, m - 1, np.int64)
+    else:
+        lo, hi = _windows(n, m, band)
+    planes = np.zeros((2, n, (m + 7) // 8) if want_path else (2, 0, 0), np.uint8)
+    distance, end, bad = kernels.sweep(kind, a, b, na, nb, cost, lo, hi, m, planes[0], planes[1], subsequence)
+    if bad >= 0:
+        raise PoseCliError(f"the cost matrix has NaN or infinite values in row {bad} (inside the band)",
+                           "compute costs from finite features" + (" (cosine: no all-zero frame)"
+                                                                   if kind == kernels.COSINE else ""))
+    if not want_path:
+        return float(distance)
+    path = kernels.backtrack(planes[0], planes[1], n, end, subsequence)
+    return (SubsequenceMatch if subsequence else DtwResult)(float(distance), path)
 
 
 def cost_matrix(a: np.ndarray, b: np.ndarray, metric: str = "euclidean", dtype=np.float32) -> np.ndarray:

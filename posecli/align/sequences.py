@@ -13,6 +13,8 @@ Choices the paper leaves open, made here:
   tau, which is the same idea with its evaluation measure); ``"frame"`` takes per frame pair the smaller of the
   two distances (the paper's action-recognition rule); ``"none"`` uses B as it is.
 Sequence distance: the mean of D_bar along the DTW path (the paper's).
+Subsequence (``subsequence=True``): A is matched whole to the part of B that fits it best (open-begin/open-end
+DTW, :func:`posecli.align.dtw.matrix_dtw`); the path then runs from (0, start) to (N-1, end).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from ..errors import PoseCliError
 from ..poses import Track
 from ..embed.matching import match_matrix
 from ..embed.pipeline import embed_track
-from .dtw import dtw, path_to_mapping
+from .dtw import matrix_dtw, path_to_mapping
 
 CHIRALITY = ("pair", "frame", "none")
 
@@ -33,9 +35,21 @@ CHIRALITY = ("pair", "frame", "none")
 @dataclass
 class Alignment:
     path: np.ndarray  # (K, 2) sequence indices (i into A's frames, j into B's), from (0, 0) to (N-1, M-1)
+    #                   (subsequence: from (0, start) to (N-1, end))
     distance: float  # mean smoothed frame distance along the path
     mirrored: bool  # B's mirror image aligned better ("pair")
     cost: np.ndarray  # (N, M) smoothed frame distances used by DTW
+    subsequence: bool = False  # A matched to a part of B only
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """First and last index of B on the path (0 and M-1 unless ``subsequence``)."""
+        return int(self.path[0, 1]), int(self.path[-1, 1])
+
+    @property
+    def total_cost(self) -> float:
+        """Sum of D_bar along the path (``distance`` is its mean per path step)."""
+        return float(self.cost[self.path[:, 0], self.path[:, 1]].sum(dtype=np.float64))
 
     def mapping(self) -> np.ndarray:
         """For each frame of A, the (fractional) position in B matched to it."""
@@ -87,7 +101,11 @@ def frame_distances(model, a: Track, b: Track, mirrored: bool = False, scoring: 
 
 def align_tracks(model, a: Track, b: Track, size: int = 7, rate: int = 3, chirality: str = "pair",
                  scoring: str = "sampled", band: int | None = None, seed: int = 0,
-                 device: str = "cpu") -> Alignment:
+                 device: str = "cpu", subsequence: bool = False) -> Alignment:
+    """Align track ``a`` to ``b``; ``subsequence``: find where ``a`` occurs inside the longer ``b``."""
+    if subsequence and band is not None:
+        raise PoseCliError("--band does not apply with --subsequence (where A lies in B is what is searched)",
+                           "drop --band")
     if chirality not in CHIRALITY:
         raise PoseCliError(f"unknown chirality mode {chirality!r}", f"use one of {', '.join(CHIRALITY)}")
     for t, name in ((a, "A"), (b, "B")):
@@ -95,18 +113,20 @@ def align_tracks(model, a: Track, b: Track, size: int = 7, rate: int = 3, chiral
             raise PoseCliError(f"sequence {name} (track {t.id}) has {len(t)} frame(s); alignment needs at least 2")
     plain = frame_distances(model, a, b, False, scoring, seed, device)
     if chirality == "none":
-        return _align(plain, size, rate, band, False)
+        return _align(plain, size, rate, band, False, subsequence)
     mirror = frame_distances(model, a, b, True, scoring, seed, device)
     if chirality == "frame":
-        return _align(np.minimum(plain, mirror), size, rate, band, False)
-    first, second = _align(plain, size, rate, band, False), _align(mirror, size, rate, band, True)
+        return _align(np.minimum(plain, mirror), size, rate, band, False, subsequence)
+    first = _align(plain, size, rate, band, False, subsequence)
+    second = _align(mirror, size, rate, band, True, subsequence)
     return second if second.distance < first.distance else first
 
 
-def _align(cost: np.ndarray, size: int, rate: int, band: int | None, mirrored: bool) -> Alignment:
+def _align(cost: np.ndarray, size: int, rate: int, band: int | None, mirrored: bool,
+           subsequence: bool = False) -> Alignment:
     smooth = atrous_smooth(cost, size, rate)
-    res = dtw(smooth, band)
-    return Alignment(res.path, float(smooth[res.path[:, 0], res.path[:, 1]].mean()), mirrored, smooth)
+    res = matrix_dtw(smooth, band, subsequence)
+    return Alignment(res.path, float(smooth[res.path[:, 0], res.path[:, 1]].mean()), mirrored, smooth, subsequence)
 
 
 def kendall_tau(matched: np.ndarray) -> float:

@@ -31,15 +31,24 @@ EPILOG = """Examples:
 
   posecli align a_tracks.npz b_tracks.npz --track-a 2 --band 300 -o align.json
 
+  posecli align clip.mp4 whole_routine.mp4 --subsequence -o where.json
+
 Output JSON: the frame path (pairs of video frames A, B), for every frame of A the matched (fractional)
 frame of B and time, the sequence distance (mean -log p(match) along the path: lower = more alike),
-whether B's mirror image was used, and Kendall's tau of the matches. Without -o it goes to stdout."""
+whether B's mirror image was used, and Kendall's tau of the matches. Without -o it goes to stdout.
+
+--subsequence: A is the short query, matched whole; B is the long performance, of which only the best-fitting
+part is used (open-begin / open-end DTW). The JSON gains "span": B's first and last matched frame and time and
+the cost along the path (total and per step). --plot shows the path over the whole matrix; --video shows A
+beside the matched part of B."""
 
 
 @app.command(epilog=EPILOG)
 def align(
-    a: Annotated[Path, typer.Argument(help="Reference: video or pose file.")],
-    b: Annotated[Path, typer.Argument(help="Video or pose file to re-time to A.")],
+    a: Annotated[Path, typer.Argument(help="Reference: video or pose file (--subsequence: the short clip to "
+                                      "look for).")],
+    b: Annotated[Path, typer.Argument(help="Video or pose file to re-time to A (--subsequence: the long "
+                                      "performance to search).")],
     out: OptOut = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG of the cost matrix with the path.")] = None,
     video: Annotated[Optional[Path], typer.Option(help="MP4 of A and B side by side, B re-timed to A.")] = None,
@@ -51,6 +60,10 @@ def align(
     rate: Annotated[int, typer.Option(min=1, help="Atrous kernel rate (frames).")] = 3,
     band: Annotated[Optional[int], typer.Option(min=0, help="Sakoe-Chiba band half-width in frames "
                                                 "(long videos).")] = None,
+    subsequence: Annotated[bool, typer.Option("--subsequence", help="Find where A (short, matched whole) occurs "
+                                              "inside B (long): open-begin/open-end DTW; the JSON gains B's "
+                                              "matched span. Example: posecli align clip.mp4 routine.mp4 "
+                                              "--subsequence")] = False,
     scoring: Annotated[Scoring, typer.Option(help="sampled (paper) or mean (fast, long videos).")] = Scoring.sampled,
     weights: Weights = None,
     max_persons: MaxPersons = None,
@@ -69,10 +82,14 @@ def align(
             check_writable(path)
     if kernel % 2 == 0:
         raise PoseCliError(f"--kernel {kernel} is even", "give an odd size such as 7")
+    if subsequence and band is not None:
+        raise PoseCliError("--band does not apply with --subsequence (where A lies in B is what is searched)",
+                           "drop --band")
     model, _ = load_vipe(weight_path("vipe", weights), device)
     pa, pb = poses_from(a, max_persons), poses_from(b, max_persons)
     ta, tb = _pick(pa, track_a, a), _pick(pb, track_b, b)
-    res = align_tracks(model, ta, tb, kernel, rate, chirality.value, scoring.value, band, seed, device)
+    res = align_tracks(model, ta, tb, kernel, rate, chirality.value, scoring.value, band, seed, device,
+                       subsequence)
     mapping = res.mapping()
     frames_path = np.stack([ta.frames[res.path[:, 0]], tb.frames[res.path[:, 1]]], 1)
     b_frame = np.interp(mapping, np.arange(len(tb)), tb.frames)
@@ -82,12 +99,19 @@ def align(
         "b": {"source": str(b), "track": tb.id, "frames": len(tb), "fps": pb.fps},
         "distance": round(res.distance, 5), "mirrored": res.mirrored, "chirality": chirality.value,
         "kernel": {"size": kernel, "rate": rate}, "band": band, "scoring": scoring.value,
+        "subsequence": subsequence,
         "kendall_tau_path": _round(kendall_tau(mapping)),
         "kendall_tau_nearest": _round(kendall_tau(nearest_neighbours(res.cost))),
         "b_for_a": [{"frame_a": int(f), "time_a": round(float(t), 4), "frame_b": round(float(fb), 2),
                      "time_b": round(float(tt), 4)} for f, t, fb, tt in zip(ta.frames, ta.times, b_frame, b_time)],
         "path": frames_path.tolist(),
     }
+    first, last = res.span
+    if subsequence:
+        report["span"] = {"first_frame_b": int(tb.frames[first]), "last_frame_b": int(tb.frames[last]),
+                          "first_time_b": round(float(tb.times[first]), 4),
+                          "last_time_b": round(float(tb.times[last]), 4), "frames_b": last - first + 1,
+                          "cost": round(res.total_cost, 5), "normalized_cost": round(res.distance, 5)}
     text = json.dumps(report, indent=1) + "\n"
     if out is None:
         stdout.print(text, end="", markup=False, highlight=False)
@@ -98,13 +122,16 @@ def align(
         from ..align.plot import plot_alignment
 
         title = f"{a.name} vs {b.name}{' (B mirrored)' if res.mirrored else ''}: distance {res.distance:.3f}"
+        if subsequence:
+            title += f"\nA found in B frames {tb.frames[first]}-{tb.frames[last]}"
         plot_alignment(res.cost, frames_path, plot, ta.frames, tb.frames, title)
     if video is not None:
         from ..align.video import write_side_by_side
 
         write_side_by_side(_video_of(a, pa), _video_of(b, pb), ta, tb, np.round(b_frame), video)
     wrote = ", ".join(str(p) for p in (out, plot, video) if p is not None)
-    note(f"aligned {len(ta)} x {len(tb)} frames: distance {res.distance:.3f}"
+    found = f", A found in B frames {tb.frames[first]}-{tb.frames[last]}" if subsequence else ""
+    note(f"aligned {len(ta)} x {len(tb)} frames: distance {res.distance:.3f}{found}"
          f"{', B mirrored' if res.mirrored else ''}" + (f"; wrote {wrote}" if wrote else ""))
 
 
