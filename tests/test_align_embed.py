@@ -223,11 +223,31 @@ def test_cli_bad_inputs_one_line(tmp_path, motion, capsys):
                  ["align", str(tmp_path / "a.npz"), str(tmp_path / "missing.npz")],
                  ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--kernel", "6"],
                  ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--video", str(tmp_path / "s.mp4")],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "-o", str(tmp_path / "j.json"),
+                  "--plot", "/proc/x.png"],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "-o", str(tmp_path / "j.json"),
+                  "--plot", str(tmp_path / "x.gif")],
+                 ["align", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "-o", str(tmp_path / "j.json"),
+                  "--video", str(tmp_path / "x.png")],
                  ["embed", str(tmp_path / "a.npz"), "-o", str(tmp_path / "no" / "dir" / "e.npz")]):
         code = main(args)
         err = capsys.readouterr().err.strip()
         assert code == 1 and len(err.splitlines()) == 1 and err.startswith("posecli: error:"), (args, err)
-    assert not (tmp_path / "s.mp4").exists()
+    assert not (tmp_path / "s.mp4").exists() and not (tmp_path / "j.json").exists()  # refused before any work
+
+
+def test_cli_align_with_nobody_in_a_gives_an_empty_result_like_track(tmp_path, motion, capsys):
+    from posecli.formats import write_poses
+    from posecli.poses import Poses
+
+    pose_file(tmp_path / "b.npz", project(motion))
+    write_poses(Poses([], fps=30.0, width=64, height=48, num_frames=5), tmp_path / "empty.npz")
+    capsys.readouterr()
+    code = main(["align", str(tmp_path / "empty.npz"), str(tmp_path / "b.npz"), "-o", str(tmp_path / "j.json")])
+    err = capsys.readouterr().err
+    assert code == 0 and "nobody was found in" in err and "empty.npz" in err
+    report = json.loads((tmp_path / "j.json").read_text())
+    assert report["path"] == [] and report["b_for_a"] == [] and report["distance"] is None
 
 
 def test_shipped_vipe_reproduces_its_card(shared_data):

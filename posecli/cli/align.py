@@ -10,13 +10,16 @@ import numpy as np
 import typer
 
 from ..atomic import atomic_path, check_writable
-from ..console import note, stdout
-from ..errors import PoseCliError
+from ..console import note, stdout, warn
+from ..errors import OutputError, PoseCliError
 from ..poses import Poses, Track
+from ..video.writer import check_video_name
 from . import app
 from .embed import MaxPersons, Scoring, Weights
 from .options import Debug, Device, OptOut, Quiet
 from .sources import poses_from
+
+PLOT_SUFFIXES = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}  # what matplotlib writes here
 
 
 class Chirality(str, Enum):
@@ -80,6 +83,11 @@ def align(
     for path in (out, plot, video):
         if path is not None:
             check_writable(path)
+    if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise OutputError(f"cannot draw the plot as {plot.suffix or 'a suffix-less file'}",
+                          f"give --plot NAME.png (or {', '.join(sorted(PLOT_SUFFIXES))})", plot)
+    if video is not None:
+        check_video_name(video, "--video writes a video")
     if kernel % 2 == 0:
         raise PoseCliError(f"--kernel {kernel} is even", "give an odd size such as 7")
     if subsequence and band is not None:
@@ -87,6 +95,15 @@ def align(
                            "drop --band")
     model, _ = load_vipe(weight_path("vipe", weights), device)
     pa, pb = poses_from(a, max_persons), poses_from(b, max_persons)
+    if (track_a is None and not pa.tracks) or (track_b is None and not pb.tracks):
+        # like track / estimate / embed on a video with nobody in it: a valid, empty result and a warning
+        empty = [str(p) for p, poses in ((a, pa), (b, pb)) if not poses.tracks]
+        warn(f"nobody was found in {' and '.join(empty)}: there is nothing to align; the result is empty"
+             + (" and no plot or video was drawn" if plot is not None or video is not None else ""))
+        _write_report({"a": {"source": str(a), "track": None, "frames": 0, "fps": pa.fps},
+                       "b": {"source": str(b), "track": None, "frames": 0, "fps": pb.fps},
+                       "distance": None, "subsequence": subsequence, "b_for_a": [], "path": []}, out)
+        return
     ta, tb = _pick(pa, track_a, a), _pick(pb, track_b, b)
     res = align_tracks(model, ta, tb, kernel, rate, chirality.value, scoring.value, band, seed, device,
                        subsequence)
@@ -112,12 +129,7 @@ def align(
                           "first_time_b": round(float(tb.times[first]), 4),
                           "last_time_b": round(float(tb.times[last]), 4), "frames_b": last - first + 1,
                           "cost": round(res.total_cost, 5), "normalized_cost": round(res.distance, 5)}
-    text = json.dumps(report, indent=1) + "\n"
-    if out is None:
-        stdout.print(text, end="", markup=False, highlight=False)
-    else:
-        with atomic_path(out) as tmp:
-            tmp.write_text(text)
+    _write_report(report, out)
     if plot is not None:
         from ..align.plot import plot_alignment
 
@@ -133,6 +145,15 @@ def align(
     found = f", A found in B frames {tb.frames[first]}-{tb.frames[last]}" if subsequence else ""
     note(f"aligned {len(ta)} x {len(tb)} frames: distance {res.distance:.3f}{found}"
          f"{', B mirrored' if res.mirrored else ''}" + (f"; wrote {wrote}" if wrote else ""))
+
+
+def _write_report(report: dict, out: Path | None) -> None:
+    text = json.dumps(report, indent=1) + "\n"
+    if out is None:
+        stdout.print(text, end="", markup=False, highlight=False)
+    else:
+        with atomic_path(out) as tmp:
+            tmp.write_text(text)
 
 
 def _round(x: float) -> float | None:
