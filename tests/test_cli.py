@@ -13,7 +13,7 @@ from helpers import FPS, H, W, make_video
 
 from posecli.cli import main
 from posecli.formats import read_poses, write_poses
-from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+from posecli.poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
 
@@ -215,7 +215,6 @@ def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path):
 
 
 def test_estimate_refuses_a_pose_file_without_2d(tmp_path, capsys):
-    from posecli.poses import KEYPOINTS_3D
 
     pts = np.zeros((3, 17, 3))
     write_poses(Poses([Track(1, [0, 1, 2], [0, 0.1, 0.2], {KEYPOINTS_3D: Keypoints("h36m17", pts)})], fps=10.0),
@@ -299,3 +298,23 @@ def test_messages_count_in_words(tmp_path, capsys):
     assert code == 0 and "1 frame (frame 0)" in out
     code, out, _ = run(capsys, "info", EXAMPLE)
     assert code == 0 and "duration: 1.667" in out
+
+
+def test_shell_pipelines_with_dash(tmp_path):
+    """-o - writes to stdout, - reads from stdin; progress and notes stay on stderr."""
+    py = sys.executable
+    proc = subprocess.run(f"{py} -m posecli track {EXAMPLE} --end 4 --max-persons 1 -o - -q | "
+                          f"{py} -m posecli estimate - -o {tmp_path / 'p.npz'} -q",
+                          shell=True, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    poses = read_poses(tmp_path / "p.npz")
+    assert len(poses.tracks) == 1 and poses.tracks[0].frames.tolist() == [0, 1, 2, 3]
+    assert KEYPOINTS_3D in poses.tracks[0].keypoints
+    proc = subprocess.run([py, "-m", "posecli", "estimate", str(tmp_path / "p.npz"), "-o", "-", "--format", "json"],
+                          capture_output=True, text=True, timeout=180)
+    doc = json.loads(proc.stdout)  # nothing but the JSON on stdout
+    assert proc.returncode == 0 and len(doc["tracks"]) == 1 and "wrote stdout" in proc.stderr
+    proc = subprocess.run([py, "-m", "posecli", "estimate", "-", "-o", str(tmp_path / "x.npz")], input="",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "standard input is empty" in proc.stderr
+    assert not (tmp_path / "x.npz").exists()

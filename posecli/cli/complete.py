@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..atomic import check_writable
 from ..console import note, plural
 from ..formats import write_poses
 from . import app
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
+from .pipes import check_output, describe, output_file
 from .sources import poses_from
 
 EPILOG = """Examples:
@@ -56,9 +56,10 @@ def complete(
     from ..weights_registry import weight_path
 
     out = out or Path(f"{source.stem}_completed.npz")
-    check_writable(out)
+    check_output(out)
     weights_file = weight_path("amodal", weights)
     poses = poses_from(source, max_persons, False, start, end, every, fps)
     result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device)
-    write_poses(result, out)
-    note(f"wrote {out}: {plural(len(result.tracks), 'track')}, {plural(k, 'hypothesis', 'hypotheses')} each")
+    with output_file(out) as path:
+        write_poses(result, path, "npz")
+    note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')}, {plural(k, 'hypothesis', 'hypotheses')} each")

@@ -13,6 +13,7 @@ from ..console import note, plural, stdout
 from ..formats import write_poses
 from . import app
 from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
+from .pipes import check_output, describe, output_file
 from .sources import poses_from
 
 Weights = Annotated[Optional[Path], typer.Option(help="Pr-VIPE weights (default: the shipped model).")]
@@ -56,12 +57,13 @@ def embed(
     from ..weights_registry import weight_path
 
     out = out or Path(f"{source.stem}_emb.npz")
-    check_writable(out)
+    check_output(out)
     weights_file = weight_path("vipe", weights)
     poses = poses_from(source, max_persons, False, start, end, every, fps)
     result = embed_file(poses, weights_file, samples=samples, seed=seed, device=device)
-    write_poses(result, out)
-    note(f"wrote {out}: {plural(len(result.tracks), 'track')} with embeddings")
+    with output_file(out) as path:
+        write_poses(result, path, "npz")
+    note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')} with embeddings")
 
 
 RETRIEVE_EPILOG = """Examples:

@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..atomic import check_writable
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
 from . import app
 from .sources import poses_from
 from .options import Debug, Device, End, Every, Fps, Quiet, Start
+from .pipes import check_output, describe, is_stdio, output_file
 
 EPILOG = """Examples:
 
@@ -31,6 +31,10 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o poses.npz --body smpl --body-model SMPL_NEUTRAL.pkl --vertices
 
+  posecli track dance.mp4 -o - | posecli estimate - -o poses.npz        # through a pipe
+
+  posecli estimate dance.mp4 -o - --format json | jq '.tracks | length'
+
 Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
 position) and 'camera_weak' per frame, and 'keypoints3d_world': the same joints upright (y up, the
@@ -42,6 +46,11 @@ lifter's joints averaged with it (--blend 0.5; 0 = the lifter alone, kept in 'ke
 With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_shape',
 'body_global_orient', 'body_transl', 'body_joints', 'body_error'; 'body_vertices' with --vertices),
 in the same camera frame. Anny (open) builds a cache under ~/.cache/anny on first use (~1.5 min)."""
+
+
+class PoseFormat(str, Enum):
+    npz = "npz"
+    json = "json"
 
 
 class Lifter(str, Enum):
@@ -59,7 +68,11 @@ class BodyModel(str, Enum):
 def estimate(
     source: Annotated[Path, typer.Argument(help="Video, image folder, or a pose file from `posecli track`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", dir_okay=False, help="Output file (written "
-                                                "atomically; default: <source stem>_poses.npz here).")] = None,
+                                                "atomically; default: <source stem>_poses.npz here; - for "
+                                                "stdout).")] = None,
+    fmt: Annotated[Optional[PoseFormat], typer.Option("--format", "-f", help="npz or json (posecli's JSON, NaN "
+                                                      "as null); default: from -o's extension, npz for "
+                                                      "stdout.")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
                                            "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
@@ -91,8 +104,9 @@ def estimate(
     from ..lifting.pipeline import estimate_poses, lifter_card
     from ..weights_registry import weight_path
 
-    out = out or Path(f"{source.stem}_poses.npz")
-    check_writable(out)
+    out = out or Path(f"{source.stem}_poses.{fmt.value if fmt else 'npz'}")
+    fmt_name = fmt.value if fmt else ("npz" if is_stdio(out) else None)  # None: from the extension
+    check_output(out)
     if body is BodyModel.smpl and body_model is None:
         raise InputError("--body smpl needs the SMPL model file", "add --body-model path/to/SMPL_NEUTRAL.pkl")
     if body_model is not None and body is not BodyModel.smpl:
@@ -111,6 +125,7 @@ def estimate(
         from ..body import fit_poses
 
         result = fit_poses(result, body.value, body_model, vertices=vertices)
-    write_poses(result, out)
+    with output_file(out, f".{fmt_name or 'npz'}") as path:
+        write_poses(result, path, fmt_name)
     fitted = f" and a fitted {body.value} body" if body is not BodyModel.none and result.tracks else ""
-    note(f"wrote {out}: {plural(len(result.tracks), 'track')} with 3D joints{fitted}")
+    note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')} with 3D joints{fitted}")

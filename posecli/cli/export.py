@@ -8,9 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from ..console import note
+from ..errors import PoseCliError
 from ..formats import WRITE_FORMATS, read_poses, write_poses
 from . import app
 from .options import Debug, Fps, Out, Quiet
+from .pipes import describe, input_file, is_stdio, output_file
 
 _FORMATS_HELP = "; ".join(f"{k}: {v}" for k, v in WRITE_FORMATS.items())
 ExportFormat = Enum("ExportFormat", {k.replace("-", "_"): k for k in WRITE_FORMATS}, type=str)  # --help lists them
@@ -41,6 +43,11 @@ def export(
     debug: Debug = False,
 ) -> None:
     """Convert a pose file to another format (input format is detected)."""
-    poses = read_poses(file, fps=fps)
-    write_poses(poses, out, to.value if to is not None else None, track=track, layer=layer, frame=frame)
-    note(f"wrote {out}")
+    if is_stdio(out) and to is None:
+        raise PoseCliError("-o - (stdout) has no extension to tell the format", "add --to, e.g. --to json")
+    with input_file(file) as src:
+        poses = read_poses(src, fps=fps)
+    fmt = to.value if to is not None else None
+    with output_file(out, "." + ("json" if fmt == "coco-json" else fmt or "npz")) as path:
+        write_poses(poses, path, fmt, track=track, layer=layer, frame=frame)
+    note(f"wrote {describe(out)}")

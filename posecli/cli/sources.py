@@ -5,11 +5,16 @@ from pathlib import Path
 
 from ..formats import is_pose_input, read_poses
 from ..poses import Poses
+from .pipes import input_file, is_stdio
 
 
 def poses_from(source: Path, max_persons: int | None = None, smooth: bool = False, start: int = 0,
                end: int | None = None, every: int = 1, fps: float | None = None) -> Poses:
-    """``source`` read as a pose file when it is one, else tracked as a video/image folder (BlazePose)."""
+    """``source`` read as a pose file when it is one (``-``: from standard input), else tracked as a video or
+    image folder (BlazePose)."""
+    if is_stdio(source):
+        with input_file(source) as piped:
+            return read_poses(piped, fps=fps)
     if is_pose_input(source):
         return read_poses(source, fps=fps)
     from ..track.backends import BlazePoseBackend

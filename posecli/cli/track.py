@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..atomic import check_writable
 from ..console import note, plural
 from ..formats import write_poses
 from ..track.backends import BACKENDS
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start
+from .pipes import check_output, describe, output_file
 
 
 class Backend(str, Enum):
@@ -40,6 +40,8 @@ EPILOG = """Examples:
   posecli track match.mp4 -o tracks.npz --max-persons 2 --smooth --start 300 --end 900
 
   posecli track frames/ --fps 25 -o tracks.npz                # a folder of images
+
+  posecli track dance.mp4 -o - | posecli estimate - -o poses.npz   # -o -: to stdout, -: from stdin
 
 Output: per person track, COCO-17 'keypoints2d' (pixels, confidence per joint), the raw BlazePose-33
 points ('blazepose2d'), BlazePose's metric 3D world landmarks ('blazepose_world'), boxes. Track 1 is
@@ -83,7 +85,7 @@ def track(
 ) -> None:
     """Find every person in every frame, give each a stable ID, and write their 2D keypoints."""
     out = out or Path(f"{video.stem}_tracks.{'json' if fmt is TrackFormat.json else 'npz'}")
-    check_writable(out)  # fail before minutes of work, not after
+    check_output(out)  # fail before minutes of work, not after
     if backend is Backend.blazepose:
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every)
@@ -93,6 +95,7 @@ def track(
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         stitch=stitch, reid=reid, min_height=min_height)
     poses = track_video(video, model, opts)
-    write_poses(poses, out, "coco-json" if fmt is TrackFormat.json else "npz")
-    note(f"wrote {out}: {plural(len(poses.tracks), 'track')}" + (": " if poses.tracks else "") +
+    with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:
+        write_poses(poses, path, "coco-json" if fmt is TrackFormat.json else "npz")
+    note(f"wrote {describe(out)}: {plural(len(poses.tracks), 'track')}" + (": " if poses.tracks else "") +
          ", ".join(f"id {t.id}: {plural(len(t), 'frame')}" for t in poses.tracks))
