@@ -215,7 +215,6 @@ def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path):
 
 
 def test_estimate_refuses_a_pose_file_without_2d(tmp_path, capsys):
-
     pts = np.zeros((3, 17, 3))
     write_poses(Poses([Track(1, [0, 1, 2], [0, 0.1, 0.2], {KEYPOINTS_3D: Keypoints("h36m17", pts)})], fps=10.0),
                 tmp_path / "only3d.npz")
