@@ -277,16 +277,6 @@ def _store_bits(plane_row: np.ndarray, start: int, bits: np.ndarray) -> None:
 
 
 def _backtrack(planes: np.ndarray, n: int, m: int) -> np.ndarray:
-    left, up = planes
-    i, j = n - 1, m - 1
-    steps = [(i, j)]
-    while i or j:
-        shift = 7 - (j & 7)
-        if (left[i, j >> 3] >> shift) & 1:
-            j -= 1
-        elif (up[i, j >> 3] >> shift) & 1:
-            i -= 1
-        else:
-            i, j = i - 1, j - 1
-        steps.append((i, j))
-    return np.array(steps[::-1], dtype=np.int64)
+    """The path from the decision planes: the compiled walk, shared with ``feature_dtw`` (one copy of the
+    tie order); the numpy sweep above stays an independent check of the accumulation."""
+    return kernels.backtrack(planes[0], planes[1], n, m - 1, False)
