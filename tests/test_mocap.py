@@ -101,6 +101,10 @@ def test_windows_line_ends(tmp_path):
     (lambda t: t[:t.index("MOTION")], "no MOTION"),
     (lambda t: t.replace("  }\n}\nMOTION", "  }\nMOTION"), "unclosed"),
     (lambda t: t.replace("0 90 90\n", "0 90 nan\n", 1), "NaN"),
+    # found by fuzzing: a huge count made the message repeat the rest of the file
+    (lambda t: t.replace("CHANNELS 3 Xrotation", "CHANNELS 99999999999999999999999 Xrotation"), "0 to 6 exist"),
+    (lambda t: t.replace("OFFSET 1 2 3", "OFFSET nan 2 3"), "finite"),
+    (lambda t: t.replace("Frame Time: 0.016667", "Frame Time: nan"), "no usable motion"),
 ])
 def test_bad_bvh_raises_input_error_naming_the_file(tmp_path, edit, words):
     path = write(tmp_path / "broken.bvh", edit(TINY))

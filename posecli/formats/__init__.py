@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
-
 
 from ..errors import InputError, PoseCliError, SchemaError
 from ..poses import Poses
 from . import bvh_export, coco, csv, mesh_export, native, openpose, trc, vp3d
+from .checks import npz_keys
 
 WRITE_FORMATS = {
     "npz": "posecli NPZ (default; lossless)",
@@ -56,19 +55,16 @@ def read_poses(path: str | Path, fmt: str | None = None, fps: float | None = Non
     path = require_file(path, "pose file")
     fmt = fmt or _BY_SUFFIX.get(path.suffix.lower())
     if fmt in ("npz", "vp3d"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                keys = {n.removesuffix(".npy") for n in zf.namelist()}
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"not a readable NPZ file ({exc})", "check the file was fully written", path) from None
+        keys = npz_keys(path)
         if vp3d.is_vp3d(keys):
             return vp3d.read_vp3d(path, fps)
         return native.read_npz(path)
     if fmt in ("json", "coco-json"):
         try:
-            doc = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not valid JSON ({exc})", "check the file was fully written", path) from None
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, ints over 4300 digits
+            raise InputError(f"not valid JSON ({type(exc).__name__}: {str(exc)[:100]})",
+                             "check the file was fully written (as UTF-8)", path) from None
         if coco.looks_like_coco(doc) and not (isinstance(doc, dict) and "schema" in doc):
             return coco.from_coco(doc, path, fps)
         if isinstance(doc, dict):

@@ -16,6 +16,7 @@ from .. import joints
 from ..atomic import atomic_path
 from ..errors import SchemaError
 from ..poses import BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
+from .checks import index, is_number, need
 from .layers import pick_layer
 
 
@@ -61,16 +62,20 @@ def from_coco(doc: Any, path: str | Path, fps: float | None = None) -> Poses:
     rank: dict[int, int] = defaultdict(int)
     try:
         for it in items:
-            frame = int(it["image_id"])
+            need(isinstance(it, dict), "an entry is not a {\"image_id\", \"keypoints\", ...} object", path)
+            frame = index(it["image_id"], "image_id", path)
             kp = np.asarray(it["keypoints"], dtype=np.float64).reshape(-1, 3)
             if kp.shape[0] != 17:
                 raise SchemaError(f"image {frame}: {kp.shape[0]} keypoints, COCO results have 17", path=path)
             tid = it.get("track_id")
             if tid is None:
                 tid, rank[frame] = rank[frame], rank[frame] + 1
-            by_track[int(tid)].append((frame, kp, it.get("bbox")))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SchemaError(f"malformed COCO keypoints ({type(exc).__name__}: {exc})", path=path) from None
+            box = it.get("bbox")
+            need(box is None or (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)),
+                 f"image {frame}: bbox is not [x, y, width, height]", path)
+            by_track[index(tid, "track_id", path)].append((frame, kp, box))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise SchemaError(f"malformed COCO keypoints ({type(exc).__name__}: {str(exc)[:100]})", path=path) from None
     rate = fps or 30.0
     poses = Poses(fps=rate, source=None, meta={"imported_from": "coco-json", **({} if fps else {"assumed_fps": rate})})
     for tid in sorted(by_track):

@@ -13,6 +13,7 @@ from .. import joints
 from ..atomic import atomic_path
 from ..errors import SchemaError
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from .checks import index, need
 from .layers import pick_layer
 
 
@@ -41,8 +42,12 @@ def write_csv(poses: Poses, path: str | Path, layer: str | None = None) -> None:
 
 def read_csv(path: str | Path, fps: float | None = None) -> Poses:
     path = Path(path)
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SchemaError(f"not a readable CSV file ({type(exc).__name__}: {str(exc)[:80]})",
+                          "save it as UTF-8 CSV", path) from None
     if not rows or rows[0][:3] != ["track_id", "frame", "time"]:
         raise SchemaError("not a posecli CSV (first columns must be track_id, frame, time)", path=path)
     cols = rows[0][3:]
@@ -52,20 +57,24 @@ def read_csv(path: str | Path, fps: float | None = None) -> Poses:
         raise SchemaError("columns are not <joint>_x, <joint>_y[, <joint>_z], <joint>_conf per joint", path=path)
     js = joints.find(names, f"csv_{path.stem}")
     by_track: dict[int, list[list[str]]] = defaultdict(list)
-    for row in rows[1:]:
+    for k, row in enumerate(rows[1:], start=2):
         if row:
-            by_track[int(row[0])].append(row)
+            need(len(row) == len(rows[0]), f"line {k} has {len(row)} cells, the header {len(rows[0])}", path,
+                 "every row needs track_id, frame, time and every joint's columns")
+            by_track[index(row[0].strip(), f"line {k}: track_id", path)].append(row)
     poses = Poses(meta={"imported_from": "csv"})
     try:
         for tid, trows in sorted(by_track.items()):
-            vals = np.array([[float(c) if c else np.nan for c in r[3:]] for r in trows], dtype=np.float32)
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which validate() reports
+                vals = np.array([[float(c) if c else np.nan for c in r[3:]] for r in trows], dtype=np.float32)
             vals = vals.reshape(len(trows), len(names), dim + 1)
-            frames = np.array([int(r[1]) for r in trows])
+            frames = np.array([index(r[1].strip(), "frame", path) for r in trows])
             times = np.array([float(r[2]) for r in trows])
             name = KEYPOINTS_2D if dim == 2 else KEYPOINTS_3D
             poses.tracks.append(Track(tid, frames, times, {name: Keypoints(js, vals[..., :dim], vals[..., dim])}))
     except ValueError as exc:
-        raise SchemaError(f"a cell is not a number ({exc})", path=path) from None
+        raise SchemaError(f"a cell is not a number ({str(exc)[:80]})", path=path) from None
+    poses.validate()  # frames strictly increasing and times finite before they give the frame rate
     if fps:
         poses.fps = fps
     else:

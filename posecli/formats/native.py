@@ -8,7 +8,6 @@ id, attrs and the names/joint sets of its layers), and one array per per-frame f
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ import numpy as np
 
 from .. import joints
 from ..atomic import atomic_path
-from ..errors import InputError, SchemaError
+from ..errors import SchemaError
 from ..poses import SCHEMA, SCHEMA_VERSION, Keypoints, Poses, Track
+from .checks import index, load_npz, need, numeric, optional_number
 
 _FILE_FIELDS = ("fps", "width", "height", "num_frames", "source")
 
@@ -60,12 +60,25 @@ def is_native_npz(keys: set[str]) -> bool:
 
 def read_npz(path: str | Path) -> Poses:
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable NPZ file ({exc})", "check the file was fully written", path) from exc
-    return from_npz_arrays(data, path)
+    return from_npz_arrays(load_npz(path), path)  # never unpickles: object arrays are refused
+
+
+def _file_fields(d: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """fps, width, height, num_frames, source and meta of a header, each of the type the model needs."""
+    out = {"fps": optional_number(d.get("fps"), "fps", path)}
+    for k in ("width", "height", "num_frames"):
+        out[k] = optional_number(d.get(k), k, path, integer=True)
+    need(d.get("source") is None or isinstance(d.get("source"), str), "source is not a string", path)
+    need(isinstance(d.get("meta") or {}, dict), "meta is not a dictionary", path)
+    out["source"], out["meta"] = d.get("source"), d.get("meta") or {}
+    return out
+
+
+def _scalar(data: dict[str, np.ndarray], key: str, kind: str, path: str | Path) -> Any:
+    a = data[key]
+    need(a.ndim == 0 and a.dtype.kind in kind, f"{key!r} is not a single {'string' if kind == 'U' else 'integer'} "
+         f"(found {a.dtype} of shape {a.shape})", path)
+    return a.item()
 
 
 def from_npz_arrays(data: dict[str, np.ndarray], path: str | Path) -> Poses:
@@ -74,32 +87,46 @@ def from_npz_arrays(data: dict[str, np.ndarray], path: str | Path) -> Poses:
                           "give an NPZ written by posecli, or a VideoPose3D NPZ with positions_2d/positions_3d",
                           path)
     if str(data["schema"]) != SCHEMA:
-        raise SchemaError(f"schema is {str(data['schema'])!r}, expected {SCHEMA!r}", path=path)
-    version = int(data["version"])
+        raise SchemaError(f"schema is {str(data['schema'])[:40]!r}, expected {SCHEMA!r}", path=path)
+    if "version" not in data:
+        raise SchemaError("pose file has no 'version'", "the file is damaged or was edited by hand", path)
+    version = _scalar(data, "version", "iu", path)
     if version > SCHEMA_VERSION:
         raise SchemaError(f"schema version {version} is newer than this posecli understands ({SCHEMA_VERSION})",
                           "upgrade posecli", path)
     try:
-        header = json.loads(str(data["header"]))
-        poses = Poses(
-            tracks=[], **{k: header.get(k) for k in _FILE_FIELDS}, meta=header.get("meta") or {},
-            camera={k.split("/", 1)[1]: v for k, v in data.items() if k.startswith("camera/")},
-        )
-        for th in header["tracks"]:
-            pre = f"tracks/{th['id']}"
-            poses.tracks.append(Track(
-                th["id"], data[f"{pre}/frames"], data[f"{pre}/times"],
-                {name: Keypoints(joints.ensure(js["joint_set"], js["joints"]),
-                                 data[f"{pre}/keypoints/{name}/points"],
-                                 data[f"{pre}/keypoints/{name}/confidence"])
-                 for name, js in th["keypoints"].items()},
-                {name: data[f"{pre}/arrays/{name}"] for name in th["arrays"]},
-                th.get("attrs") or {},
-            ))
-    except KeyError as exc:
-        raise SchemaError(f"pose file is missing {exc}", "the file is damaged or was edited by hand", path) from None
-    except (TypeError, ValueError) as exc:
-        raise SchemaError(f"malformed header ({exc})", path=path) from None
+        header = json.loads(_scalar(data, "header", "U", path))
+    except (ValueError, RecursionError) as exc:
+        raise SchemaError(f"malformed header ({type(exc).__name__}: {str(exc)[:80]})", path=path) from None
+    need(isinstance(header, dict) and isinstance(header.get("tracks"), list), "header has no list of tracks", path)
+
+    def array(key: str, what: str, kinds: str = "biuf") -> np.ndarray:
+        if key not in data:
+            raise SchemaError(f"pose file is missing {key!r}", "the file is damaged or was edited by hand", path)
+        return numeric(data[key], what, path, kinds)
+
+    camera = {k.split("/", 1)[1]: array(k, f"camera {k.split('/', 1)[1]!r}") for k in data if k.startswith("camera/")}
+    poses = Poses(tracks=[], **_file_fields(header, path), camera=camera)
+    for th in header["tracks"]:
+        need(isinstance(th, dict) and isinstance(th.get("keypoints"), dict) and isinstance(th.get("arrays"), list)
+             and all(isinstance(js, dict) for js in th["keypoints"].values()), "a track header is malformed", path)
+        tid = index(th.get("id"), "track id", path)
+        need(isinstance(th.get("attrs") or {}, dict), f"track {tid}: attrs is not a dictionary", path)
+        pre = f"tracks/{th['id']}"
+        layers = {}
+        for name, js in th["keypoints"].items():
+            names = js.get("joints")
+            need(isinstance(js.get("joint_set"), str) and isinstance(names, list)
+                 and all(isinstance(j, str) for j in names) and len(set(names)) == len(names),
+                 f"track {tid}, layer {name!r}: joint set or joint names are malformed", path)
+            layers[name] = Keypoints(joints.ensure(js["joint_set"], names),
+                                     array(f"{pre}/keypoints/{name}/points", f"{name} points"),
+                                     array(f"{pre}/keypoints/{name}/confidence", f"{name} confidence"))
+        poses.tracks.append(Track(
+            tid, array(f"{pre}/frames", "frames", "iu"), array(f"{pre}/times", "times"), layers,
+            {str(name): array(f"{pre}/arrays/{name}", f"array {name!r}") for name in th["arrays"]},
+            th.get("attrs") or {},
+        ))
     return _validated(poses, path)
 
 
@@ -150,21 +177,38 @@ def write_json(poses: Poses, path: str | Path) -> None:
 def from_json_dict(d: dict[str, Any], path: str | Path) -> Poses:
     if d.get("schema") != SCHEMA:
         raise SchemaError("not a posecli pose JSON (no \"schema\": \"posecli.poses\")", path=path)
+    need(isinstance(d.get("camera") or {}, dict), "camera is not a dictionary", path)
+    need(isinstance(d.get("tracks"), list) and all(isinstance(t, dict) for t in d["tracks"]),
+         "pose JSON has no list of tracks", path)
     try:
-        poses = Poses(tracks=[], **{k: d.get(k) for k in _FILE_FIELDS}, meta=d.get("meta") or {},
+        poses = Poses(tracks=[], **_file_fields(d, path),
                       camera={k: np.asarray(v, dtype=np.float64) for k, v in (d.get("camera") or {}).items()})
         for t in d["tracks"]:
+            layers_in, arrays_in = t.get("keypoints", {}), t.get("arrays", {})
+            need(isinstance(layers_in, dict) and isinstance(arrays_in, dict)
+                 and isinstance(t.get("frames"), list) and isinstance(t.get("attrs") or {}, dict)
+                 and all(isinstance(v, dict) for v in (*layers_in.values(), *arrays_in.values())),
+                 "a track is malformed (frames, keypoints, arrays or attrs of the wrong type)", path)
             n = len(t["frames"])
-            poses.tracks.append(Track(
-                t["id"], np.asarray(t["frames"], dtype=np.int64), _fromlist(t["times"], np.float64),
-                {k: Keypoints(joints.ensure(v["joint_set"], v["joint_names"]), _fromlist(v["points"], np.float32).reshape(n, -1, _dim(v, n)),
-                              _fromlist(v["confidence"], np.float32).reshape(n, -1))
-                 for k, v in t.get("keypoints", {}).items()},
-                {k: _fromlist(v["data"], v["dtype"]) for k, v in t.get("arrays", {}).items()},
-                t.get("attrs") or {},
-            ))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SchemaError(f"malformed pose JSON ({type(exc).__name__}: {exc})", path=path) from None
+            frames = np.asarray([index(f, "a frame index", path) for f in t["frames"]], dtype=np.int64)
+            layers = {}
+            for k, v in t.get("keypoints", {}).items():
+                names = v["joint_names"]
+                need(isinstance(v["joint_set"], str) and isinstance(names, list)
+                     and all(isinstance(j, str) for j in names) and len(set(names)) == len(names),
+                     f"layer {k!r}: joint set or joint names are malformed", path)
+                layers[k] = Keypoints(joints.ensure(v["joint_set"], names),
+                                      _fromlist(v["points"], np.float32).reshape(n, -1, _dim(v, n)),
+                                      _fromlist(v["confidence"], np.float32).reshape(n, -1))
+            arrays = {}
+            for k, v in t.get("arrays", {}).items():
+                need(isinstance(v["dtype"], str) and np.dtype(v["dtype"]).kind in "biuf",
+                     f"array {k!r}: dtype {str(v['dtype'])[:20]!r} is not a number type", path)
+                arrays[k] = _fromlist(v["data"], v["dtype"])
+            poses.tracks.append(Track(index(t["id"], "track id", path), frames, _fromlist(t["times"], np.float64),
+                                      layers, arrays, t.get("attrs") or {}))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise SchemaError(f"malformed pose JSON ({type(exc).__name__}: {str(exc)[:100]})", path=path) from None
     return _validated(poses, path)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..console import warn
 from ..errors import InputError, SchemaError
 from ..poses import KEYPOINTS_2D, Keypoints, Poses, Track
+from .checks import index, is_number, need
 
 _SETS = {25: "body25b", 17: "coco17"}
 
@@ -36,20 +37,31 @@ def read_openpose(folder: str | Path, fps: float | None = None) -> Poses:
         numbers = re.findall(r"\d+", f.stem)
         if not numbers:
             raise SchemaError("file name holds no frame number", "name files like name_000012.json", f)
-        frame = int(numbers[-1])
+        frame = index(numbers[-1], "frame number in the file name", f)
         try:
-            people = json.loads(f.read_text()).get("people", [])
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise SchemaError(f"not OpenPose JSON ({exc})", path=f) from None
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, ints over 4300 digits
+            raise SchemaError(f"not OpenPose JSON ({type(exc).__name__}: {str(exc)[:80]})", path=f) from None
+        people = doc.get("people", []) if isinstance(doc, dict) else None
+        need(isinstance(people, list) and all(isinstance(p, dict) for p in people),
+             "not OpenPose JSON (no list of people)", f, "give the folder OpenPose wrote")
         for rank, person in enumerate(people):
-            kp = np.asarray(person.get("pose_keypoints_2d", []), dtype=np.float32).reshape(-1, 3)
+            values = person.get("pose_keypoints_2d", [])
+            need(isinstance(values, list) and len(values) % 3 == 0 and all(is_number(v) for v in values),
+                 f"person {rank}: pose_keypoints_2d is not a list of x, y, confidence numbers", f)
+            try:
+                kp = np.asarray(values, dtype=np.float64).reshape(-1, 3)
+            except OverflowError:  # an integer beyond float range
+                raise SchemaError(f"person {rank}: a keypoint value is beyond float range", path=f) from None
             if not len(kp):  # Pose2Sim's association writes an empty list where it rejected everyone
                 continue
             n_joints = n_joints or len(kp)
             if len(kp) != n_joints:
                 raise SchemaError(f"{len(kp)} keypoints where other files have {n_joints}", path=f)
-            pid = (person.get("person_id") or [-1])[0]
-            rows[rank if pid in (-1, None) else int(pid)].append((frame, kp))
+            pid = person.get("person_id")
+            pid = pid[0] if isinstance(pid, list) and pid else -1 if pid in (None, []) else pid
+            pid = -1 if pid is None else index(pid, f"person {rank}: person_id", f)
+            rows[rank if pid == -1 else pid].append((frame, kp.astype(np.float32)))
     if n_joints not in _SETS and rows:
         raise SchemaError(f"{n_joints} keypoints per person: only BODY_25B (25) and COCO (17) are known", path=folder)
     rate = fps or 30.0

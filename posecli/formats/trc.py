@@ -22,6 +22,7 @@ from ..errors import SchemaError
 from ..poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
 from ..console import warn
 from .axes import TRC_FROM_Y_UP, camera_to_y_up
+from .checks import index, need
 from .layers import one_track, pick_layer
 
 
@@ -84,22 +85,25 @@ def read_trc(path: str | Path) -> Poses:
         raise SchemaError(f"header says {n_markers} markers but names {len(markers)}", path=path)
     scale = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}.get(units.lower())
     if scale is None:
-        raise SchemaError(f"unknown TRC units {units!r}", "use m, cm or mm", path)
+        raise SchemaError(f"unknown TRC units {units[:20]!r}", "use m, cm or mm", path)
     frames, times, pts = [], [], []
     for k, row in enumerate(rows[5:], start=6):
         cells = row.split("\t")
         if not row.strip() or not cells[0].strip():
             continue
-        vals = [float(c) if c.strip() else np.nan for c in cells[2:2 + 3 * n_markers]]
-        vals += [np.nan] * (3 * n_markers - len(vals))
         try:
-            frames.append(int(float(cells[0])) - 1)
-            times.append(float(cells[1]))
-        except ValueError:
-            raise SchemaError(f"line {k}: frame number or time is not a number", path=path) from None
-        pts.append(vals)
+            vals = [float(c) if c.strip() else np.nan for c in cells[2:2 + 3 * n_markers]]
+            frame, time = float(cells[0]), float(cells[1])
+        except (ValueError, IndexError):
+            raise SchemaError(f"line {k}: frame number, time or a coordinate is not a number", path=path) from None
+        frames.append(index(np.trunc(frame) if np.isfinite(frame) else frame, f"line {k}: frame number", path) - 1)
+        times.append(time)
+        pts.append(vals + [np.nan] * (3 * n_markers - len(vals)))
+    names = [_snake(m) for m in markers]
+    need(len(set(names)) == len(names), f"marker names repeat ({', '.join(markers)[:80]})", path,
+         "give each marker its own name")
     p = np.asarray(pts, dtype=np.float32).reshape(len(frames), n_markers, 3) * scale
-    js = joints.find([_snake(m) for m in markers], f"trc_{path.stem}")
+    js = joints.find(names, f"trc_{path.stem}")
     track = Track(0, np.asarray(frames), np.asarray(times), {KEYPOINTS_3D: Keypoints(js, p)})
     return Poses([track], fps=rate, num_frames=len(frames), source=str(path),
                  meta={"imported_from": "trc", "coordinates": "world (as in the TRC file)"}).validate()

@@ -1,10 +1,13 @@
 """VideoPose3D-style NPZ: ``positions_2d[video][action] = [array per camera]`` and
 ``positions_3d[subject][action] = (N, J, 3)`` with a ``metadata`` dict (layout_name, keypoints_symmetry, ...).
 
-These files are pickled dictionaries, so reading them unpickles: only read files you trust (the same is true
-of VideoPose3D itself). Writing follows ``prepare_data_2d_custom.py``: one array per track covering the track's
-first to last frame, gaps filled by linear interpolation (VideoPose3D cannot take missing joints); each track
-becomes its own "video" key, ``<source>`` for a single track and ``<source>#<id>`` otherwise.
+These files are pickled dictionaries. posecli reads them with a restricted unpickler (``checks.load_npz``) that
+rebuilds only dicts, lists, strings, numbers and numpy arrays and never looks up or calls anything else named
+in the file, so a crafted file cannot run code (VideoPose3D's own ``allow_pickle=True`` loading can).
+
+Writing follows ``prepare_data_2d_custom.py``: one array per track covering the track's first to last frame,
+gaps filled by linear interpolation (VideoPose3D cannot take missing joints); each track becomes its own
+"video" key, ``<source>`` for a single track and ``<source>#<id>`` otherwise.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from .. import joints
 from ..atomic import atomic_path
 from ..errors import SchemaError
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from .checks import index, load_npz, need, numeric, optional_number
 
 ACTION = "custom"
 # VideoPose3D keeps these 17 of the 32 Human3.6M joints (common/h36m_dataset.py).
@@ -78,46 +82,54 @@ def is_vp3d(keys: set[str]) -> bool:
     return bool(keys & {"positions_2d", "positions_3d"})
 
 
+def _unpacked(a: np.ndarray) -> object:
+    """A 0-d object array (how np.savez stores a dict) as the object; any other array as it is."""
+    return a.item() if a.dtype == object and a.ndim == 0 else a
+
+
 def read_vp3d(path: str | Path, fps: float | None = None) -> Poses:
     """Each (video or subject, action, camera) entry becomes one track, its origin kept in ``attrs``."""
-    try:
-        with np.load(path, allow_pickle=True) as z:
-            data = {k: z[k].item() if z[k].dtype == object else z[k] for k in z.files}
-    except Exception as exc:  # unpickling can raise nearly anything on a damaged file
-        raise SchemaError(f"cannot read VideoPose3D NPZ ({type(exc).__name__}: {exc})", path=path) from None
-    meta = data.get("metadata") or {}
-    vmeta = meta.get("video_metadata", {}) if isinstance(meta, dict) else {}
-    layout = _LAYOUTS.get(meta.get("layout_name", "coco") if isinstance(meta, dict) else "coco", "coco17")
+    data = {k: _unpacked(v) for k, v in load_npz(path, objects=True).items()}
+    meta = data.get("metadata")
+    meta = {} if meta is None else meta
+    need(isinstance(meta, dict), "'metadata' is not a dictionary", path)
+    vmeta = meta.get("video_metadata", {})
+    need(isinstance(vmeta, dict) and all(isinstance(v, dict) for v in vmeta.values()),
+         "'video_metadata' is not a dictionary of dictionaries", path)
+    layout_name = meta.get("layout_name", "coco")
+    need(isinstance(layout_name, str), "'layout_name' is not a string", path)
+    layout = _LAYOUTS.get(layout_name, "coco17")
     first = next(iter(vmeta.values()), {})
-    rate = fps or first.get("fps") or 50.0  # Human3.6M's rate when nothing says otherwise
-    poses = Poses(fps=float(rate), width=first.get("w"), height=first.get("h"),
+    rate = fps or optional_number(first.get("fps"), "video_metadata fps", path) or 50.0  # Human3.6M's rate
+    poses = Poses(fps=float(rate), width=optional_number(first.get("w"), "video_metadata w", path, integer=True),
+                  height=optional_number(first.get("h"), "video_metadata h", path, integer=True),
                   meta={"imported_from": "videopose3d"})
     entries: dict[tuple[str, str, int], dict[str, np.ndarray]] = {}
-    try:
-        for key, dim in (("positions_2d", 2), ("positions_3d", 3)):
-            for subject, actions in (data.get(key) or {}).items():
-                for action, arr in actions.items():
-                    cams = arr if isinstance(arr, list) else [arr]
-                    for cam, a in enumerate(cams):
-                        entries.setdefault((subject, action, cam), {})[KEYPOINTS_2D if dim == 2 else KEYPOINTS_3D] = a
-    except AttributeError:
-        raise SchemaError("positions_2d/positions_3d are not dictionaries of actions", path=path) from None
-    for tid, ((subject, action, cam), layers) in enumerate(sorted(entries.items())):
-        n = min(len(a) for a in layers.values())
-        start = int(vmeta.get(subject, {}).get("start_frame", 0))
+    for key, dim in (("positions_2d", 2), ("positions_3d", 3)):
+        subjects = data.get(key)
+        subjects = {} if subjects is None else subjects
+        need(isinstance(subjects, dict) and all(isinstance(a, dict) for a in subjects.values()),
+             f"{key} is not a dictionary of actions", path, "VideoPose3D layout: positions_2d[video][action]")
+        for subject, actions in subjects.items():
+            for action, arr in actions.items():
+                cams = arr if isinstance(arr, list) else [arr]
+                for cam, a in enumerate(cams):
+                    a = numeric(a, f"{key}[{str(subject)[:30]!r}][{str(action)[:30]!r}]", path)
+                    entries.setdefault((subject, action, cam), {})[KEYPOINTS_2D if dim == 2 else KEYPOINTS_3D] = a
+    for tid, ((subject, action, cam), layers) in enumerate(sorted(entries.items(), key=lambda e: str(e[0]))):
+        n = min(len(a) if a.ndim else 0 for a in layers.values())
+        start = index(vmeta.get(subject, {}).get("start_frame", 0), "start_frame", path)
         frames = np.arange(start, start + n)
         kps = {}
         for lname, a in layers.items():
-            a = np.asarray(a, dtype=np.float32)[:n]
-            if lname == KEYPOINTS_3D:
-                if a.shape[1] == 32:
-                    a = a[:, H36M32_TO_17]
-                js = "h36m17"
-            else:
-                js = layout
-            if a.ndim != 3 or a.shape[1] != len(joints.get(js)):
-                raise SchemaError(f"{subject}/{action}: array of shape {a.shape} does not fit {js}", path=path)
-            kps[lname] = Keypoints(js, a)
+            dim = 2 if lname == KEYPOINTS_2D else 3
+            js = "h36m17" if dim == 3 else layout
+            if a.ndim == 3 and dim == 3 and a.shape[1] == 32:
+                a = a[:, H36M32_TO_17]
+            if a.ndim != 3 or a.shape[1] != len(joints.get(js)) or a.shape[2] != dim:
+                raise SchemaError(f"{str(subject)[:30]!r}/{str(action)[:30]!r}: array of shape {a.shape} does not fit "
+                                  f"{js} in {dim}D", path=path)
+            kps[lname] = Keypoints(js, np.asarray(a, dtype=np.float32)[:n])
         poses.tracks.append(Track(tid, frames, frames / rate, kps,
                                   attrs={"subject": str(subject), "action": str(action), "camera": cam}))
     return poses.validate()

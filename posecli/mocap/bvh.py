@@ -243,11 +243,13 @@ def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[
                 count = int(tokens[i + 1])
             except (ValueError, IndexError):
                 raise fail(f"CHANNELS of {names[stack[-1]]} has no count") from None
+            if not 0 <= count <= 6:  # 3 positions + 3 rotations at most
+                raise fail(f"CHANNELS of {names[stack[-1]]} declares {tokens[i + 1][:20]} channels (0 to 6 exist)")
             chans = tuple(tokens[i + 2:i + 2 + count])
             bad = [c for c in chans if not _CHANNEL.match(c)]
             if len(chans) != count or bad:
                 raise fail(f"CHANNELS of {names[stack[-1]]}: expected {count} of X/Y/Z position/rotation, "
-                           f"got {' '.join(chans)}")
+                           f"got {' '.join(c[:20] for c in chans)}")
             if sum(1 for c in chans if c.lower().endswith("rotation")) > 3:
                 raise fail(f"{names[stack[-1]]} has more than three rotation channels")
             channels[stack[-1]] = chans

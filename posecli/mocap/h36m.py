@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import joints
 from ..atomic import atomic_path
-from ..errors import SchemaError
+from ..errors import PoseCliError, SchemaError
 from ..formats.vp3d import H36M32_TO_17
 from .dataset import MocapDataset, Sequence
 from .prepare import resample
@@ -57,12 +57,18 @@ def coco_from_h36m(h36m: np.ndarray) -> np.ndarray:
 
 def read_h36m_3d(path: str | Path, fps: float = 30.0) -> MocapDataset:
     path = Path(path)
+    from ..formats.checks import load_npz
+
+    # VideoPose3D pickles dictionaries: rebuilt by posecli's restricted unpickler (formats.checks), never by
+    # pickle.load, so a crafted file cannot run code
     try:
-        with np.load(path, allow_pickle=True) as z:  # VideoPose3D pickles dictionaries: trusted files only
-            pos = z["positions_3d"].item()
-            # Files written by posecli record their rate; Human3.6M's own are 50 Hz.
-            source_fps = float(z["fps"]) if "fps" in z.files else H36M_FPS
-    except Exception as exc:  # noqa: BLE001
+        z = load_npz(path, objects=True)
+        pos = z["positions_3d"].item() if isinstance(z["positions_3d"], np.ndarray) else z["positions_3d"]
+        # Files written by posecli record their rate; Human3.6M's own are 50 Hz.
+        source_fps = float(z["fps"]) if "fps" in z else H36M_FPS
+        if not isinstance(pos, dict) or not all(isinstance(v, dict) for v in pos.values()):
+            raise TypeError("positions_3d is not a dictionary of subjects and actions")
+    except (KeyError, TypeError, ValueError, PoseCliError) as exc:
         raise SchemaError(f"not a VideoPose3D data_3d file ({type(exc).__name__}: {exc})",
                           "give data_3d_h36m.npz from VideoPose3D's prepare_data_h36m.py", path) from None
     seqs = []

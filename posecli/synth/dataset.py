@@ -148,11 +148,20 @@ def _render_in_processes(pool, out: Path, todo: list[int], options: SynthOptions
 def read_manifest(path: Path, fix: str) -> dict:
     """A dataset's manifest.json; one clear error (with ``fix``) if it is unreadable or not a synth manifest."""
     try:
-        manifest = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable manifest ({exc})", fix, path) from None
+        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        raise InputError(f"unreadable manifest ({type(exc).__name__}: {str(exc)[:100]})", fix, path) from None
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise InputError("is not a posecli synth manifest", fix, path)
+    clips = manifest.get("clips")
+    if not isinstance(manifest.get("options"), dict) or not isinstance(clips, list):
+        raise InputError("manifest lacks its options or its list of clips", fix, path)
+    for c in clips:
+        views = c.get("views") if isinstance(c, dict) else None
+        if not (isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(views, list)
+                and all(isinstance(v, dict) and isinstance(v.get("video"), str) and isinstance(v.get("poses"), str)
+                        for v in views)):
+            raise InputError("manifest has a clip without a name or without views (video, poses)", fix, path)
     return manifest
 
 

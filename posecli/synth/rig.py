@@ -110,26 +110,46 @@ def write_calibration(path: str | Path, cameras: list[RigCamera], frame: int = 0
         Path(tmp).write_text(calibration_toml(cameras, frame))
 
 
+def _calibration_array(sec: dict, name: str, shape: tuple[int, ...], key: str, path: Path) -> np.ndarray:
+    """One entry of a camera section as finite float64 numbers of ``shape``; one clear error otherwise."""
+    value = sec.get(name)
+    try:
+        a = np.asarray(value, dtype=np.float64)
+        if a.size != int(np.prod(shape)):
+            raise ValueError
+    except (ValueError, TypeError, OverflowError):
+        raise SchemaError(f"camera [{key}] lacks a valid {name!r} entry ({int(np.prod(shape))} numbers)",
+                          "Pose2Sim layout: size, matrix, distortions, rotation, translation", path) from None
+    if not np.isfinite(a).all():
+        raise SchemaError(f"camera [{key}] {name!r} holds NaN or infinite values", "calibrate the camera again", path)
+    return a.reshape(shape)
+
+
 def read_calibration(path: str | Path) -> list[RigCamera]:
     """Cameras of a Pose2Sim calibration file, in posecli's Y-up world (one frame: R (1, 3, 3), t (1, 3)).
     Distortions are not modelled by posecli's pinhole camera: they are checked to be read, then ignored."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"not a readable TOML file ({exc})", "give a Pose2Sim calibration .toml", path) from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError, huge ints
+        raise InputError(f"not a readable TOML file ({type(exc).__name__}: {str(exc)[:100]})",
+                         "give a Pose2Sim calibration .toml (UTF-8)", path) from None
     cams = []
     for key, sec in data.items():
         if key == "metadata" or not isinstance(sec, dict):
             continue
-        try:
-            K = np.asarray(sec["matrix"], np.float64).reshape(3, 3)
-            R = cv2.Rodrigues(np.asarray(sec["rotation"], np.float64).reshape(3, 1))[0] @ YUP_TO_ZUP
-            t = np.asarray(sec["translation"], np.float64).reshape(3)
-            w, h = (int(round(float(x))) for x in sec["size"])
-        except (KeyError, ValueError, TypeError) as exc:
-            raise SchemaError(f"camera [{key}] lacks a valid {exc} entry",
-                              "Pose2Sim layout: size, matrix, distortions, rotation, translation", path) from None
+        K = _calibration_array(sec, "matrix", (3, 3), key, path)
+        rvec = _calibration_array(sec, "rotation", (3, 1), key, path)
+        if np.abs(rvec).max() > 1e6:  # a Rodrigues vector's length is an angle in radians
+            raise SchemaError(f"camera [{key}] rotation {rvec.ravel().tolist()} is not a rotation vector",
+                              "rotation = [rx, ry, rz], Rodrigues, radians", path)
+        R = cv2.Rodrigues(rvec)[0] @ YUP_TO_ZUP
+        t = _calibration_array(sec, "translation", (3,), key, path)
+        size = _calibration_array(sec, "size", (2,), key, path)
+        if not ((size >= 1) & (size <= 1e6)).all():
+            raise SchemaError(f"camera [{key}] has image size {size.tolist()}",
+                              "size = [width, height] in pixels", path)
+        w, h = (int(round(float(x))) for x in size)
         cams.append(RigCamera(str(sec.get("name", key)), K, R[None], t[None], w, h))
     if not cams:
         raise SchemaError("no camera sections", "expected [cam_01] ... in Pose2Sim's layout", path)
