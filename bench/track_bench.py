@@ -56,13 +56,19 @@ def bare_mediapipe(video: Path) -> dict:
             "track_frames": [], "suspected_switches": None}
 
 
-def run(video: Path, backend_name: str) -> dict:
-    backend = BACKENDS[backend_name]()
+VARIANTS = {"mediapipe-single": ("mediapipe-single", {}), "blazepose": ("blazepose", {}),
+            # without the periodic small-person search (track --pyramid-every 0): what it costs
+            "blazepose-no-pyramid": ("blazepose", {"pyramid_every": 0})}
+
+
+def run(video: Path, variant: str) -> dict:
+    backend_name, kwargs = VARIANTS[variant]
+    backend = BACKENDS[backend_name](**kwargs)
     t0 = time.perf_counter()
     poses = track_video(video, backend, TrackOptions())
     wall = time.perf_counter() - t0
     frames_with_person = len(set(np.concatenate([t.frames for t in poses.tracks]).tolist())) if poses.tracks else 0
-    return {"video": f"{video.parent.name}/{video.name}", "backend": backend_name, "frames": poses.num_frames,
+    return {"video": f"{video.parent.name}/{video.name}", "backend": variant, "frames": poses.num_frames,
             "seconds": round(wall, 2), "fps": round(poses.num_frames / wall, 1),
             "person_frames_per_s": round(sum(len(t) for t in poses.tracks) / wall, 1),
             "frames_with_person": frames_with_person, "tracks": len(poses.tracks),
@@ -81,14 +87,14 @@ def main(videos: list[Path]) -> None:
         base["ratio"] = 1.0
         rows.append(base)
         print(json.dumps(base), flush=True)
-        for name in ("mediapipe-single", "blazepose"):
+        for name in VARIANTS:
             rows.append(run(v, name))
             rows[-1]["ratio"] = round(rows[-1]["fps"] / base["fps"], 2)
             print(json.dumps(rows[-1]), flush=True)
     print("\nvideo                      | backend          |  fps | ratio | person-frames/s | frames w/ person | "
           "tracks (frames each)")
     for r in rows:
-        print(f"{r['video']:<26} | {r['backend']:<16} | {r['fps']:4.1f} | {r['ratio']:5.2f} | "
+        print(f"{r['video']:<26} | {r['backend']:<20} | {r['fps']:4.1f} | {r['ratio']:5.2f} | "
               f"{r['person_frames_per_s']:15.1f} |"
               f" {r['frames_with_person']:>4}/{r['frames']:<11} | {r['tracks']} {r['track_frames']}")
 
