@@ -10,7 +10,7 @@ centre-cropped to 4:3, the 2D keypoints and focal length moved with it).
 Rows (one JSON object each, then a table): ``fps`` = frames written per second end to end (decode, draw,
 encode); ``draw_ms`` = mean time of ``Overlay.draw`` alone (skeleton, mesh render + blend, panel). Usage:
 
-    python bench/render_bench.py [--frames 90] [--body POSES.npz --video VIDEO]
+    python bench/render_bench.py [--frames 90] [--size 1280x720] [--body POSES.npz --video VIDEO]
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from posecli.render.overlay import Overlay, camera_for, render_video
 from posecli.video import VideoWriter, probe, read_frames
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
-W, H, FOCAL = 640, 480, 0.72 * 640
+W, H, FOCAL = 640, 480, 0.72 * 640  # --size changes them
+SIDE_LAYOUT = "inset"
 REST = np.array([  # H36M-17, metres, camera frame (y down), pelvis at the origin
     (0, 0, 0), (-0.1, 0, 0), (-0.1, 0.45, 0), (-0.1, 0.9, 0), (0.1, 0, 0), (0.1, 0.45, 0), (0.1, 0.9, 0),
     (0, -0.25, 0), (0, -0.5, 0), (0, -0.6, -0.08), (0, -0.72, 0), (0.18, -0.48, 0), (0.2, -0.2, 0),
@@ -40,9 +41,10 @@ REST = np.array([  # H36M-17, metres, camera frame (y down), pelvis at the origi
 
 
 def crop_43(image: np.ndarray) -> np.ndarray:
-    """The centre 4:3 part of a frame (the principal point stays at the centre), resized to 640x480."""
+    """The centre W:H part of a frame (the principal point stays at the centre), resized to W x H (640x480
+    unless --size)."""
     h, w = image.shape[:2]
-    ch, cw = min(h, w * 3 // 4), min(w, h * 4 // 3)
+    ch, cw = min(h, w * H // W), min(w, h * W // H)
     y, x = (h - ch) // 2, (w - cw) // 2
     return cv2.resize(image[y:y + ch, x:x + cw], (W, H), interpolation=cv2.INTER_AREA)
 
@@ -75,7 +77,7 @@ def make_poses(n: int) -> Poses:
 def bench(video: Path, poses: Poses, out: Path, mesh_source, side: bool, name: str) -> dict:
     camera = camera_for(poses, (W, H))
     draw_s = 0.0
-    with Overlay(poses, camera, mesh_source, side=side) as overlay:
+    with Overlay(poses, camera, mesh_source, side=side, side_layout=SIDE_LAYOUT) as overlay:
         inner = overlay.draw
 
         def timed(image, frame):
@@ -98,7 +100,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--body", type=Path, help="a pose file with a fitted body (estimate --body anny)")
     ap.add_argument("--video", type=Path, help="the video of --body (resized to 640x480 for the run)")
+    ap.add_argument("--size", default="640x480", help="output size WxH (e.g. 1280x720), focal 0.72 x W")
     args = ap.parse_args()
+    global W, H, FOCAL
+    W, H = (int(v) for v in args.size.lower().split("x"))
+    FOCAL = 0.72 * W
     set_quiet(True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,9 +112,14 @@ def main() -> None:
         video = make_clip(tmp / "clip.mp4", args.frames, SHARED / "sports2d" / "demo.mp4")
         poses = make_poses(probe(video).frames)
         spheres = RootSpheres(radius=0.3, subdivisions=5)
-        for name, source, side in (("skeleton", None, False), ("skeleton+side", None, True),
-                                   ("mesh (2 x 10k-vertex spheres)", spheres, False),
-                                   ("mesh+side", spheres, True)):
+        for name, source, side, layout in (("skeleton", None, False, "inset"),
+                                           ("skeleton+side (inset)", None, True, "inset"),
+                                           ("skeleton+side (beside)", None, True, "beside"),
+                                           ("mesh (2 x 10k-vertex spheres)", spheres, False, "inset"),
+                                           ("mesh+side (inset, the default)", spheres, True, "inset"),
+                                           ("mesh+side (beside)", spheres, True, "beside")):
+            global SIDE_LAYOUT
+            SIDE_LAYOUT = layout
             rows.append(bench(video, poses, tmp / "out.mp4", source, side, name))
             print(json.dumps(rows[-1]), flush=True)
         if args.body:
@@ -119,8 +130,11 @@ def main() -> None:
             info = probe(args.video)
             body_video = make_clip(tmp / "body.mp4", args.frames, args.video)
             body_poses = _cropped(body_poses, info.width, info.height)
-            for name, source in (("skeleton (body file)", None), ("mesh (fitted body)", BodyMeshes(body_poses))):
-                rows.append(bench(body_video, body_poses, tmp / "out.mp4", source, False, name))
+            meshes = BodyMeshes(body_poses)
+            for name, source, side in (("skeleton (body file)", None, False), ("mesh (fitted body)", meshes, False),
+                                       ("mesh+side (fitted body, inset)", meshes, True)):
+                SIDE_LAYOUT = "inset"
+                rows.append(bench(body_video, body_poses, tmp / "out.mp4", source, side, name))
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\n{'mode':32s} {'fps':>6s} {'draw ms':>8s}")
     for r in rows:
@@ -129,7 +143,7 @@ def main() -> None:
 
 def _cropped(poses: Poses, width: int, height: int) -> Poses:
     """The pose file as if made on the 640x480 centre crop of its video (see ``crop_43``)."""
-    ch, cw = min(height, width * 3 // 4), min(width, height * 4 // 3)
+    ch, cw = min(height, width * H // W), min(width, height * W // H)
     offset = np.array([(width - cw) // 2, (height - ch) // 2], np.float32)
     s = H / ch
     meta = dict(poses.meta)

@@ -135,7 +135,7 @@ def test_pose_file_of_a_resized_copy_is_scaled_to_the_video():
 
 def test_side_panel_shows_the_3d_skeleton_beside_the_frame():
     poses = make_poses()
-    overlay = Overlay(poses, camera_for(poses, (W, H)), side=True, labels=False)
+    overlay = Overlay(poses, camera_for(poses, (W, H)), side=True, labels=False, side_layout="beside")
     out = overlay.draw(gray(4), 4)
     assert out.shape == (H, 2 * W, 3)
     panel = out[:, W:]
@@ -146,6 +146,26 @@ def test_side_panel_shows_the_3d_skeleton_beside_the_frame():
     assert abs(np.median(xs) - 48) < 6 and ys.min() < 25 and ys.max() > 48
     # the wrists lie 0.4 m apart in depth, so from the side they are far apart left-right
     assert xs.max() - xs.min() > 0.3 * FOCAL / 2
+
+
+def test_side_panel_inset_keeps_the_frame_size_and_shows_the_same_view_smaller():
+    poses = make_poses()
+    beside = Overlay(poses, camera_for(poses, (W, H)), side=True, labels=False, side_layout="beside")
+    inset = Overlay(poses, camera_for(poses, (W, H)), side=True, labels=False)  # the default
+    out = inset.draw(gray(4), 4)
+    assert out.shape == (H, W, 3) and inset.output_size == (W, H) and beside.output_size == (2 * W, H)
+    plain = Overlay(poses, camera_for(poses, (W, H)), labels=False).draw(gray(4), 4)
+    changed = (out != plain).any(-1)
+    ys, xs = np.nonzero(changed)
+    # only the bottom-right corner changes (the panel, 40 % of each side, and its frame)
+    assert xs.min() >= W - round(0.4 * W) - 4 and ys.min() >= H - round(0.4 * H) - 4
+    # the panel holds the side view: the same picture as beside, at 0.4 of the size
+    big = beside.draw(gray(4), 4)[:, W:]
+    small = cv2.resize(big, (round(0.4 * W), round(0.4 * H)), interpolation=cv2.INTER_AREA)
+    ph, pw = small.shape[:2]
+    margin = max(2, round(0.02 * min(H, W)))
+    region = out[H - ph - margin:H - margin, W - pw - margin:W - margin].astype(float)
+    assert np.corrcoef(region.ravel(), small.astype(float).ravel())[0, 1] > 0.5
 
 
 # ---- the mesh renderer ----
@@ -245,7 +265,7 @@ def test_gl_platform_choice_falls_back_and_fails_in_one_line():
 def test_cli_frame_writes_a_png(clip, tmp_path, capsys):
     video, poses = clip
     out = tmp_path / "f.png"
-    code, err = run(capsys, "render", video, poses, "--frame", 2, "-o", out, "--side")
+    code, err = run(capsys, "render", video, poses, "--frame", 2, "-o", out, "--side", "--side-layout", "beside")
     assert code == 0, err
     assert "warning" not in err
     image = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)

@@ -1,6 +1,7 @@
 """``posecli render``: draw a pose file back onto its video (skeletons, ids, body meshes, a side view)."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +14,11 @@ from ..formats import read_poses
 from ..video.writer import check_video_name
 from . import app
 from .options import Debug, End, Every, OptOut, Quiet, Start
+
+class SideLayout(str, Enum):
+    inset = "inset"
+    beside = "beside"
+
 
 EPILOG = """Examples:
 
@@ -37,6 +43,9 @@ def render(
     out: OptOut = None,
     mesh: Annotated[bool, typer.Option("--mesh", help="Overlay each person's body mesh.")] = False,
     side: Annotated[bool, typer.Option("--side", help="Add a side-view panel of the 3D skeletons.")] = False,
+    side_layout: Annotated[SideLayout, typer.Option(help="inset: the panel over the frame's bottom-right corner "
+                                                    "(the video's size); beside: as large as the frame, right "
+                                                    "of it (twice the width).")] = SideLayout.inset,
     frame: Annotated[Optional[int], typer.Option(min=0, help="Render only this frame, to an image (-o x.png).")] = None,
     height: Annotated[Optional[int], typer.Option(min=16, help="Output height in pixels (keeps the aspect).")] = None,
     scale: Annotated[Optional[float], typer.Option(min=0.05, max=4.0, help="Output size / video size.")] = None,
@@ -70,10 +79,12 @@ def render(
     meshes = BodyMeshes(pose_set, str(poses)) if mesh else None
     if mesh and max(camera.width, camera.height) > 1280:
         note(f"rendering meshes at {camera.width}x{camera.height}; --height 720 is faster")
-    with Overlay(pose_set, camera, meshes, side=side, opacity=opacity, path=poses) as overlay:
+    with Overlay(pose_set, camera, meshes, side=side, opacity=opacity, path=poses,
+                 side_layout=side_layout.value) as overlay:
         if frame is not None:
             render_still(video, overlay, frame, out)
             note(f"wrote {out}: frame {frame}")
         else:
             n = render_video(video, overlay, out, start, end, every)
-            note(f"wrote {out}: {plural(n, 'frame')} at {camera.width * (2 if side else 1)}x{camera.height}")
+            width, height = overlay.output_size
+            note(f"wrote {out}: {plural(n, 'frame')} at {width}x{height}")

@@ -11,7 +11,9 @@ Choices the spec leaves open:
   ``--mesh`` render faster smaller) and every coordinate and the camera's intrinsics follow.
 - Camera: focal length ``meta["focal_px"]`` (what ``estimate`` assumed), else ``camera["K"]``; principal point at
   the image centre as everywhere in posecli (or K's, when K is used).
-- The side panel (``side.py``) is as large as the frame and sits right of it.
+- The side panel (``side.py``): by default an inset over the frame's bottom-right corner (``INSET`` of its width
+  and height, slightly see-through), so the output keeps the video's size and encodes as fast as the video
+  alone; ``side_layout="beside"`` makes it as large as the frame, right of it (twice the width).
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ from .mesh import MeshRenderer, blend
 from .side import side_panel
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+SIDE_LAYOUTS = ("inset", "beside")
+INSET = 0.4  # the inset side panel's share of the frame's width and height
+INSET_OPACITY = 0.85
 
 
 @dataclass
@@ -68,7 +75,10 @@ class Overlay:
     """Draws one output frame from a video frame; holds the GL renderer, so use it as a context manager."""
 
     def __init__(self, poses: Poses, camera: Camera, meshes: MeshSource | None = None, side: bool = False,
-                 opacity: float = 0.8, labels: bool = True, path: str | Path | None = None):
+                 opacity: float = 0.8, labels: bool = True, path: str | Path | None = None,
+                 side_layout: str = "inset"):
+        if side_layout not in SIDE_LAYOUTS:
+            raise ValueError(f"unknown side layout {side_layout!r}")
         if not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
             raise InputError("the pose file has no 2D keypoints ('keypoints2d') to draw",
                              "give a file written by posecli track or posecli estimate", path)
@@ -79,7 +89,7 @@ class Overlay:
             raise InputError("the pose file has no focal length (meta 'focal_px' or camera K) to place 3D "
                              "poses in the frame", "run posecli estimate on it first", path)
         self.poses, self.camera, self.meshes = poses, camera, meshes
-        self.side, self.opacity, self.labels = side, opacity, labels
+        self.side, self.opacity, self.labels, self.side_layout = side, opacity, labels, side_layout
         self.renderer = None
         if meshes is not None:
             self.renderer = MeshRenderer(camera.width, camera.height, camera.focal, camera.cx, camera.cy)
@@ -103,10 +113,24 @@ class Overlay:
                 points = kp.points[r] * np.array([cam.sx, cam.sy], np.float32)
                 draw_skeleton(out, points, kp.confidence[r], kp.joint_set, colour=track_colour(t.id),
                               label=str(t.id) if self.labels else None)
-        if self.side:
+        if self.side and self.side_layout == "beside":
             panel = side_panel((cam.height, cam.width), visible, cam.focal, cam.cx, cam.cy, self.labels)
             out = np.concatenate([out, panel], axis=1)
+        elif self.side:
+            ph, pw = max(16, round(cam.height * INSET)), max(16, round(cam.width * INSET))
+            panel = side_panel((ph, pw), visible, cam.focal * INSET, cam.cx * INSET, cam.cy * INSET, self.labels)
+            margin = max(2, round(0.02 * min(cam.height, cam.width)))
+            y0, x0 = cam.height - ph - margin, cam.width - pw - margin
+            region = out[y0:y0 + ph, x0:x0 + pw]
+            out[y0:y0 + ph, x0:x0 + pw] = cv2.addWeighted(panel, INSET_OPACITY, region, 1 - INSET_OPACITY, 0)
+            cv2.rectangle(out, (x0 - 1, y0 - 1), (x0 + pw, y0 + ph), (200, 200, 200), 1)
         return out
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of what ``draw`` returns."""
+        wide = self.side and self.side_layout == "beside"
+        return self.camera.width * (2 if wide else 1), self.camera.height
 
     def close(self) -> None:
         if self.renderer is not None:
