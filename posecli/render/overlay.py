@@ -11,6 +11,8 @@ Choices the spec leaves open:
   ``--mesh`` render faster smaller) and every coordinate and the camera's intrinsics follow.
 - Camera: focal length ``meta["focal_px"]`` (what ``estimate`` assumed), else ``camera["K"]``; principal point at
   the image centre as everywhere in posecli (or K's, when K is used).
+- Meshes on outputs larger than ``HALF_SIZE_ABOVE`` pixels are rendered at half size and scaled up
+  (``mesh_scale``): 720p with three bodies went from 9.8 to the figure in docs/benchmarks.md.
 - The side panel (``side.py``): by default an inset over the frame's bottom-right corner (``INSET`` of its width
   and height, slightly see-through), so the output keeps the video's size and encodes as fast as the video
   alone; ``side_layout="beside"`` makes it as large as the frame, right of it (twice the width).
@@ -39,6 +41,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SIDE_LAYOUTS = ("inset", "beside")
 INSET = 0.4  # the inset side panel's share of the frame's width and height
 INSET_OPACITY = 0.85
+# Outputs whose long side exceeds this many pixels get their meshes drawn at HALF_SIZE_MESHES of the size.
+HALF_SIZE_ABOVE, HALF_SIZE_MESHES = 960, 0.5
 
 
 @dataclass
@@ -76,7 +80,7 @@ class Overlay:
 
     def __init__(self, poses: Poses, camera: Camera, meshes: MeshSource | None = None, side: bool = False,
                  opacity: float = 0.8, labels: bool = True, path: str | Path | None = None,
-                 side_layout: str = "inset"):
+                 side_layout: str = "inset", mesh_scale: float | None = None):
         if side_layout not in SIDE_LAYOUTS:
             raise ValueError(f"unknown side layout {side_layout!r}")
         if not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
@@ -92,7 +96,13 @@ class Overlay:
         self.side, self.opacity, self.labels, self.side_layout = side, opacity, labels, side_layout
         self.renderer = None
         if meshes is not None:
-            self.renderer = MeshRenderer(camera.width, camera.height, camera.focal, camera.cx, camera.cy)
+            # Meshes are rasterised (and read back) at ``mesh_scale`` of the output and scaled up: the readback
+            # and depth conversion cost grows with pixels, while a shaded body loses little at half size.
+            self.mesh_scale = mesh_scale if mesh_scale is not None else (
+                HALF_SIZE_MESHES if max(camera.width, camera.height) > HALF_SIZE_ABOVE else 1.0)
+            s = self.mesh_scale
+            self.renderer = MeshRenderer(max(16, round(camera.width * s)), max(16, round(camera.height * s)),
+                                         camera.focal * s, camera.cx * s, camera.cy * s)
 
     def draw(self, image: np.ndarray, frame: int) -> np.ndarray:
         """The output for video frame ``frame`` (``image``: the decoded RGB frame at the video's size)."""
@@ -106,6 +116,10 @@ class Overlay:
                      if (v := self.meshes.vertices(t, r)) is not None]
             if items:
                 rgb, depth = self.renderer.render(items)
+                if rgb.shape[:2] != out.shape[:2]:
+                    size = (out.shape[1], out.shape[0])
+                    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+                    depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
                 blend(out, rgb, depth, self.opacity)
         for t, r in visible:
             kp = t.keypoints.get(KEYPOINTS_2D)
