@@ -240,6 +240,25 @@ def test_mesh_overlay_puts_the_body_stand_in_on_the_root(renderer):
     assert 30 < mesh_px.sum() < np.pi * 7**2
 
 
+def test_half_size_meshes_land_where_full_size_ones_do(renderer):
+    """Outputs over 960 px draw meshes at half size and scale them up: same place and size within a pixel."""
+    poses = make_poses()
+    big = camera_for(poses, (W, H), scale=12.0)  # 1152 x 864: over the threshold
+    masks = []
+    for scale in (None, 1.0):
+        with Overlay(poses, big, meshes=RootSpheres(0.15), labels=False, mesh_scale=scale) as overlay:
+            assert overlay.mesh_scale == (0.5 if scale is None else 1.0)
+            out = overlay.draw(gray(1), 1)
+        plain = Overlay(poses, big, labels=False).draw(gray(1), 1)
+        masks.append((out != plain).any(-1))
+    half, full = masks
+    inter, union = (half & full).sum(), (half | full).sum()
+    assert inter / union > 0.9
+    ys_h, xs_h = np.nonzero(half)
+    ys_f, xs_f = np.nonzero(full)
+    assert abs(np.median(xs_h) - np.median(xs_f)) <= 1 and abs(np.median(ys_h) - np.median(ys_f)) <= 1
+
+
 def test_gl_platform_choice_falls_back_and_fails_in_one_line():
     """In fresh processes (PyOpenGL fixes its platform at import): with a platform that cannot work first in the
     list the next one is used; with only unusable ones the error is a PoseCliError naming them."""
