@@ -135,6 +135,15 @@ def test_trc_needs_one_track(tmp_path):
         write_poses(make_poses(n_tracks=2), tmp_path / "m.trc")
     write_poses(make_poses(n_tracks=2), tmp_path / "m.trc", track=2)
     assert not list(tmp_path.glob(".*part*"))
+    # the track id survives the round trip (on the first line, which OpenSim keeps whole and Pose2Sim skips)
+    first = (tmp_path / "m.trc").read_text().splitlines()[0].split("\t")
+    assert first[:4] == ["PathFileType", "4", "(X/Y/Z)", "m.trc"] and first[4] == "posecli_track=2"
+    assert read_poses(tmp_path / "m.trc").tracks[0].id == 2
+    # a TRC from elsewhere (no tag) is track 1
+    lines = (tmp_path / "m.trc").read_text().splitlines()
+    lines[0] = "\t".join(first[:4])
+    (tmp_path / "other.trc").write_text("\n".join(lines) + "\n")
+    assert read_poses(tmp_path / "other.trc").tracks[0].id == 1
 
 
 def test_csv_round_trip(tmp_path):

@@ -26,6 +26,9 @@ from .checks import index, need
 from .layers import one_track, pick_layer
 
 
+TRACK_TAG = "posecli_track="
+
+
 def write_trc(poses: Poses, path: str | Path, track_id: int | None = None, layer: str | None = None) -> None:
     t = one_track(poses.validate(), track_id, "TRC")
     if layer is None and KEYPOINTS_3D_WORLD in t.keypoints:
@@ -46,7 +49,9 @@ def write_trc(poses: Poses, path: str | Path, track_id: int | None = None, layer
     names = kp.joint_names
     n = len(t)
     lines = [
-        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
+        # The track id rides after the file name on the first line: OpenSim keeps that line whole as its
+        # "header" (checking only "PathFileType"), Pose2Sim skips it, and a read-back restores the id.
+        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}\t{TRACK_TAG}{t.id}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         f"{rate:g}\t{rate:g}\t{n}\t{len(names)}\tm\t{rate:g}\t{int(t.frames[0]) if n else 0}\t{n}",
         "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
@@ -104,6 +109,8 @@ def read_trc(path: str | Path) -> Poses:
          "give each marker its own name")
     p = np.asarray(pts, dtype=np.float32).reshape(len(frames), n_markers, 3) * scale
     js = joints.find(names, f"trc_{path.stem}")
-    track = Track(0, np.asarray(frames), np.asarray(times), {KEYPOINTS_3D: Keypoints(js, p)})
+    tag = re.search(rf"\t{TRACK_TAG}(\d{{1,9}})\s*$", rows[0])  # written by write_trc; other TRCs: track 1
+    track = Track(int(tag.group(1)) if tag else 1, np.asarray(frames), np.asarray(times),
+                  {KEYPOINTS_3D: Keypoints(js, p)})
     return Poses([track], fps=rate, num_frames=len(frames), source=str(path),
                  meta={"imported_from": "trc", "coordinates": "world (as in the TRC file)"}).validate()
