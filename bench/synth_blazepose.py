@@ -13,7 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from posecli.cli import main as posecli
 from posecli.formats import read_poses

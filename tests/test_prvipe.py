@@ -9,7 +9,6 @@ import torch
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
-from posecli import joints
 from posecli.cli import main
 from posecli.embed import embed_poses, hit_at_k, model_input, normalize_2d, normalize_3d, np_mpjpe, top_k
 from posecli.embed.normalize import INPUT_INDEX, np_mpjpe_matrix

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes import overlap_of_smaller
 from ..console import native_stderr_silenced
-from ..errors import PoseCliError
-from ..boxes import box_iou, overlap_of_smaller
 from ..detect.roi import Roi
+from ..errors import PoseCliError
 from .association import Observation
 
 HIPS = [23, 24]  # BlazePose's hip landmarks

@@ -13,8 +13,8 @@ from ..video import probe, read_frames
 from ..video.prefetch import prefetch
 from . import appearance as looks
 from .association import Observation, Tracker, split_by_appearance, stitch
-from .plausibility import frame_ranges, implausible_frames
 from .backends import Person, PoseBackend
+from .plausibility import frame_ranges, implausible_frames
 from .smoothing import one_euro
 
 BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
