@@ -277,7 +277,7 @@ def test_quiet_means_nothing_on_stderr_not_even_from_native_libraries(tmp_path, 
 
 
 HELP_PAGES = [[], ["track"], ["estimate"], ["export"], ["render"], ["align"], ["complete"], ["embed"], ["synth"],
-              ["data"], ["data", "prepare"], ["train"], ["train", "estimate"]]
+              ["data"], ["data", "prepare"], ["train"], ["train", "estimate"], ["batch"]]
 
 
 @pytest.mark.parametrize("page", HELP_PAGES, ids=lambda p: " ".join(p) or "posecli")

@@ -72,6 +72,7 @@ from . import align as _align  # noqa: E402,F401
 from . import render as _render  # noqa: E402,F401
 from . import complete as _complete  # noqa: E402,F401
 from . import synth as _synth  # noqa: E402,F401
+from . import batch as _batch  # noqa: E402,F401
 
 
 def _fail(message: str, code: int, debug: bool) -> int:
