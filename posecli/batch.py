@@ -10,11 +10,16 @@ Resuming: every output is written atomically by the step (temporary name, rename
 interrupted run leaves only whole files; a rerun checks each existing output by reading it as a pose file and
 skips it ("done"), and runs everything else, including the files that failed before. The output tree mirrors
 the inputs relative to their common folder; ``failures.json`` in the output folder lists what failed and why.
-A distributed engine (Ray) is not wired in yet: shard the input list by hand across machines meanwhile.
+Engines: a local pool (default), or Ray (``engine="ray"``, the optional extra ``posecli[ray]``): one Ray task
+per video running the same command on whichever node Ray picks, with ``cpus``/``gpus`` per task, so that a
+study spreads over an existing cluster (``address="auto"`` or ``"ray://HOST:PORT"``; inputs and outputs must
+be on storage every node sees). Without an address a local Ray instance is started for the run and stopped
+after it.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,6 +32,7 @@ from .atomic import atomic_path
 from .errors import InputError
 
 STEPS = ("track", "estimate", "embed", "complete")
+ENGINES = ("local", "ray")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
 FAILURES = "failures.json"
 
@@ -77,24 +83,30 @@ def is_done(out: Path) -> bool:
     return True
 
 
-def run_job(job: Job, step: str, args: list[str]) -> Job:
-    job.out.parent.mkdir(parents=True, exist_ok=True)
+def run_one(source: str, out: str, step: str, args: list[str]) -> tuple[str, float, str]:
+    """One file through ``posecli STEP`` in its own process: (status "ok"/"failed", seconds, error line).
+    Plain strings in and out, so that it runs the same in a thread here or as a Ray task on another node."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "posecli", step, str(job.source), "-o", str(job.out), "-q", *args],
+    proc = subprocess.run([sys.executable, "-m", "posecli", step, source, "-o", out, "-q", *args],
                           capture_output=True, text=True)
-    job.seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     if proc.returncode == 0:
-        job.status = "ok"
-    else:
-        job.status = "failed"
-        lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
-        job.error = lines[-1] if lines else f"exit status {proc.returncode}"
-    return job
+        return "ok", seconds, ""
+    lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+    return "failed", seconds, lines[-1] if lines else f"exit status {proc.returncode}"
 
 
-def run_batch(step: str, jobs: list[Job], args: list[str], workers: int, advance=lambda: None) -> list[Job]:
+def _record(job: Job, result: tuple[str, float, str]) -> None:
+    job.status, job.seconds, job.error = result
+
+
+def run_batch(step: str, jobs: list[Job], args: list[str], workers: int, advance=lambda: None,
+              engine: str = "local", address: str | None = None, cpus: float = 1.0, gpus: float = 0.0) -> list[Job]:
     if step not in STEPS:
         raise InputError(f"unknown step {step!r}", f"choose one of: {', '.join(STEPS)}")
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}", f"choose one of: {', '.join(ENGINES)}")
     todo = []
     for job in jobs:
         if is_done(job.out):
@@ -102,10 +114,38 @@ def run_batch(step: str, jobs: list[Job], args: list[str], workers: int, advance
             advance()
         else:
             todo.append(job)
+    if engine == "ray":
+        _run_on_ray(step, todo, args, workers, address, cpus, gpus, advance)
+        return jobs
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for _ in pool.map(lambda j: run_job(j, step, args), todo):
+        for job, result in zip(todo, pool.map(lambda j: run_one(str(j.source), str(j.out), step, args), todo)):
+            _record(job, result)
             advance()
     return jobs
+
+
+def _run_on_ray(step: str, todo: list[Job], args: list[str], workers: int, address: str | None, cpus: float,
+                gpus: float, advance) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--engine ray needs Ray", 'install it with: pip install "posecli[ray]"') from None
+    started = not ray.is_initialized()
+    if started:
+        # a local instance sized by --workers, or the cluster at --address
+        kwargs = {"num_cpus": max(1, workers)} if address is None else {"address": address}
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **kwargs)
+    try:
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_one)
+        pending = {task.remote(str(j.source), str(j.out), step, args): j for j in todo}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                _record(pending.pop(ref), ray.get(ref))
+                advance()
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def write_failures(jobs: list[Job], out_dir: Path) -> Path:

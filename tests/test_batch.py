@@ -43,7 +43,31 @@ def test_batch_refuses_an_unknown_step_and_an_output_in_args(tmp_path, capsys):
     make_video(tmp_path / "v.mp4", n=3)
     for args in (["batch", "dance", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o")],
                  ["batch", "track", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--args", "-o x.npz"],
-                 ["batch", "track", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")]):
+                 ["batch", "track", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")],
+                 ["batch", "track", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--address", "auto"]):
         code = main(args)
         err = capsys.readouterr().err.strip()
         assert code == 1 and len(err.splitlines()) == 1 and err.startswith("posecli: error:"), (args, err)
+
+
+def test_batch_on_a_local_ray_instance_gives_the_same_outputs(tmp_path, capsys):
+    """--engine ray: one Ray task per video on a real local Ray instance (started and stopped by the run)."""
+    import pytest
+
+    pytest.importorskip("ray", reason="ray is installed by the test extra; run pip install -e '.[test]'")
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(EXAMPLE, src / "a.mp4")
+    make_video(src / "b.mp4", n=6)
+    (src / "bad.mp4").write_bytes(EXAMPLE.read_bytes()[:4000])
+    assert main(["batch", "track", str(src), "-o", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2",
+                 "--args", "--end 4", "-q"]) == 1
+    assert main(["batch", "track", str(src), "-o", str(tmp_path / "local"), "--args", "--end 4", "-q"]) == 1
+    for name in ("a.npz", "b.npz"):
+        ray_out, local_out = read_poses(tmp_path / "ray" / name), read_poses(tmp_path / "local" / name)
+        assert [t.id for t in ray_out.tracks] == [t.id for t in local_out.tracks]
+        for a, b in zip(ray_out.tracks, local_out.tracks):
+            np.testing.assert_array_equal(a.keypoints[KEYPOINTS_2D].points, b.keypoints[KEYPOINTS_2D].points)
+    failed = json.loads((tmp_path / "ray" / "failures.json").read_text())["failed"]
+    assert [Path(f["input"]).name for f in failed] == ["bad.mp4"]
+    assert capsys.readouterr().err == ""  # -q: not even Ray's own start-up lines

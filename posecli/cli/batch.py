@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import shlex
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,6 +13,11 @@ from ..errors import PoseCliError
 from . import app
 from .options import Debug, Quiet
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 EPILOG = """Examples:
 
   posecli batch track videos/ -o tracks/ --workers 2
@@ -19,6 +25,8 @@ EPILOG = """Examples:
   posecli batch estimate videos/ more/clip.mp4 -o poses/ --args "--max-persons 2 --body anny"
 
   posecli batch embed session/*.mp4 -o embeddings/
+
+  posecli batch track /shared/videos -o /shared/tracks --engine ray --address auto   # on a Ray cluster
 
 Each video runs as its own `posecli STEP VIDEO -o OUT.npz` process (a bad file fails alone); outputs mirror
 the inputs' folders under -o; a rerun skips outputs that are already complete and retries the rest;
@@ -34,6 +42,12 @@ def batch(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Files processed at once (each step uses several "
                                          "threads itself: 1-2 on a laptop).")] = 1,
     args: Annotated[str, typer.Option(help="Options passed to every step, as one string.")] = "",
+    engine: Annotated[Engine, typer.Option(help="local: a pool of --workers processes here; ray: one Ray task per "
+                                           "video (pip install 'posecli[ray]').")] = Engine.local,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to use (auto, or ray://HOST:PORT); default: "
+                                                   "a local Ray instance with --workers CPUs.")] = None,
+    cpus_per_task: Annotated[float, typer.Option(min=0.0, help="CPUs Ray reserves per video.")] = 1.0,
+    gpus_per_task: Annotated[float, typer.Option(min=0.0, help="GPUs Ray reserves per video.")] = 0.0,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -43,12 +57,14 @@ def batch(
     if step not in STEPS:
         raise PoseCliError(f"unknown step {step!r}", f"choose one of: {', '.join(STEPS)}")
     extra = shlex.split(args)
+    if address is not None and engine.value != "ray":
+        raise PoseCliError("--address is for --engine ray", "add --engine ray, or drop --address")
     if any(a in ("-o", "--out") for a in extra):
         raise PoseCliError("--args must not set -o: batch names every output", "drop -o from --args")
     jobs = plan(find_inputs(inputs), out)
     out.mkdir(parents=True, exist_ok=True)
     with progress(f"batch {step}", len(jobs), unit="files/s") as advance:
-        run_batch(step, jobs, extra, workers, advance)
+        run_batch(step, jobs, extra, workers, advance, engine.value, address, cpus_per_task, gpus_per_task)
     failures = write_failures(jobs, out)
     counts = {s: sum(j.status == s for j in jobs) for s in ("ok", "done", "failed")}
     if not quiet:
