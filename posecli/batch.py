@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_path
-from .errors import InputError
+from .errors import InputError, PoseCliError
 
 STEPS = ("track", "estimate", "embed", "complete")
 ENGINES = ("local", "ray")
@@ -66,15 +66,21 @@ def find_inputs(items: list[Path]) -> list[Path]:
 def plan(sources: list[Path], out_dir: Path) -> list[Job]:
     """One job per input; outputs mirror the inputs below their common folder (``a/b/x.mp4`` -> ``OUT/a/b/x.npz``)."""
     root = Path(os.path.commonpath([s.parent for s in sources]))
-    return [Job(s, out_dir / s.relative_to(root).with_suffix(".npz")) for s in sources]
+    jobs = [Job(s, out_dir / s.relative_to(root).with_suffix(".npz")) for s in sources]
+    seen: dict[Path, Path] = {}
+    for job in jobs:  # x.mp4 and x.mov in one folder would write one output
+        if job.out in seen:
+            raise InputError(f"{seen[job.out].name} and {job.source.name} would both write {job.out}",
+                             "give only one of them, or put them in different folders", job.source.parent)
+        seen[job.out] = job.source
+    return jobs
 
 
 def is_done(out: Path) -> bool:
     """An existing output that reads as a pose file (outputs are atomic, so a partial one cannot exist)."""
     if not out.is_file():
         return False
-    from .errors import PoseCliError
-    from .formats import read_poses
+    from .formats import read_poses  # here: the pool's workers and Ray tasks do not need the readers
 
     try:
         read_poses(out)

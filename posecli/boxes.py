@@ -18,6 +18,11 @@ def area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(boxes[..., 2:] - boxes[..., :2], 0, None).prod(-1)
 
 
+def box_size(box: np.ndarray) -> float:
+    """The diagonal of an xyxy box: a body-size unit that does not depend on which way the person faces."""
+    return float(np.hypot(box[2] - box[0], box[3] - box[1]))
+
+
 def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection of two xyxy boxes over the smaller box's area (1.0 = one inside the other)."""
     iw = min(a[2], b[2]) - max(a[0], b[0])

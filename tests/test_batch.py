@@ -41,10 +41,12 @@ def test_batch_isolates_a_corrupt_video_matches_single_runs_and_resumes(tmp_path
 
 def test_batch_refuses_an_unknown_step_and_an_output_in_args(tmp_path, capsys):
     make_video(tmp_path / "v.mp4", n=3)
+    shutil.copy(tmp_path / "v.mp4", tmp_path / "v.mov")  # the same output name as v.mp4
     for args in (["batch", "dance", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o")],
                  ["batch", "track", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--args", "-o x.npz"],
                  ["batch", "track", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")],
-                 ["batch", "track", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--address", "auto"]):
+                 ["batch", "track", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--address", "auto"],
+                 ["batch", "track", str(tmp_path / "v.mp4"), str(tmp_path / "v.mov"), "-o", str(tmp_path / "o")]):
         code = main(args)
         err = capsys.readouterr().err.strip()
         assert code == 1 and len(err.splitlines()) == 1 and err.startswith("posecli: error:"), (args, err)

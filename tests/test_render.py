@@ -248,6 +248,7 @@ def test_half_size_meshes_land_where_full_size_ones_do(renderer):
     for scale in (None, 1.0):
         with Overlay(poses, big, meshes=RootSpheres(0.15), labels=False, mesh_scale=scale) as overlay:
             assert overlay.mesh_scale == (0.5 if scale is None else 1.0)
+            assert overlay.renderer.width == round(big.width * overlay.mesh_scale)  # really drawn smaller
             out = overlay.draw(gray(1), 1)
         plain = Overlay(poses, big, labels=False).draw(gray(1), 1)
         masks.append((out != plain).any(-1))

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..boxes import overlap_of_smaller
+from .. import joints
+from ..boxes import box_size, overlap_of_smaller
 from .detector import Detection, PersonDetector
 from .landmarks import LandmarkModel, PersonLandmarks, roi_from_landmarks
 from .models import DEFAULT_THREADS
@@ -93,21 +94,18 @@ def drop_duplicates(people: list[PersonLandmarks | None], overlap: float = DUPLI
 
 SAME_JOINTS = 0.1
 PART_SIZE = 0.6
+_FLIP = joints.get("blazepose33").flip_permutation  # left <-> right landmark indices
 
 
 def same_person(small: PersonLandmarks, big: PersonLandmarks) -> bool:
-    from .. import joints
-
-    size = float(np.hypot(*(big.box[2:] - big.box[:2])))
     d = np.linalg.norm(small.keypoints - big.keypoints, axis=1)
-    flip = joints.get("blazepose33").flip_permutation
-    mirrored = np.linalg.norm(small.keypoints[flip] - big.keypoints, axis=1)
-    return min(float(np.median(d)), float(np.median(mirrored))) < SAME_JOINTS * size
+    mirrored = np.linalg.norm(small.keypoints[_FLIP] - big.keypoints, axis=1)
+    return min(float(np.median(d)), float(np.median(mirrored))) < SAME_JOINTS * box_size(big.box)
 
 
 def is_part(small: PersonLandmarks, big: PersonLandmarks, overlap: float = DUPLICATE_OVERLAP) -> bool:
     a, b = small.box, big.box
-    smaller = np.hypot(*(a[2:] - a[:2])) < PART_SIZE * np.hypot(*(b[2:] - b[:2]))
+    smaller = box_size(a) < PART_SIZE * box_size(b)
     lower = (a[1] + a[3]) / 2 > (b[1] + b[3]) / 2
     return bool(smaller and lower and overlap_of_smaller(a, b) > overlap)
 

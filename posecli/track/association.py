@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..boxes import box_iou, overlap_of_smaller
+from ..boxes import box_iou, box_size, overlap_of_smaller
 from . import appearance as looks
 
 # Per-joint OKS falloff; 0.1 of the person's scale is the order of COCO's body-joint sigmas (0.07-0.11).
@@ -58,11 +58,6 @@ class Observation:
     @property
     def size(self) -> float:
         return box_size(self.box)
-
-
-def box_size(box: np.ndarray) -> float:
-    """The diagonal of an xyxy box: a body-size unit that does not depend on which way the person faces."""
-    return float(np.hypot(box[2] - box[0], box[3] - box[1]))
 
 
 @dataclass
@@ -320,6 +315,12 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
     ends = {tid: piece_appearance(h, end=True) for tid, h in pieces.items()}
     starts = {tid: piece_appearance(h, end=False) for tid, h in pieces.items()}
     reid_gap = max_gap if reid_gap is None else max(reid_gap, max_gap)
+    memo: dict[tuple[int, int], float | None] = {}
+
+    def looks_like(a: int, b: int) -> float | None:  # each pair's similarity once, only where it is asked
+        if (a, b) not in memo:
+            memo[a, b] = looks.similarity(ends[a], starts[b])
+        return memo[a, b]
 
     def centre_height(o: Observation) -> tuple[np.ndarray, float]:
         return (o.box[:2] + o.box[2:]) / 2, float(o.box[3] - o.box[1])
@@ -333,7 +334,7 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             gap = start - end
             if a == b or not 0 < gap <= reid_gap:
                 continue
-            same = looks.similarity(ends[a], starts[b])
+            same = looks_like(a, b)
             if same is not None and same < STITCH_APPEARANCE:
                 continue
             cb, h_b = centre_height(first)
@@ -342,7 +343,7 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             if gap <= max_gap and ratio <= 1:
                 candidates.append((ratio - (0 if same is None else same), a, b))
             elif same is not None and same >= REID_APPEARANCE:
-                others = [looks.similarity(ends[a], starts[c]) for c in pieces if c not in (a, b)]
+                others = [looks_like(a, c) for c in pieces if c not in (a, b)]
                 if all(o is None or o < same - REID_MARGIN for o in others):
                     candidates.append((2.0 - same, a, b))  # after every nearby join
     nxt: dict[int, int] = {}
@@ -361,4 +362,3 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             hist += pieces[cur]
         out.append((tid, hist))
     return out
-

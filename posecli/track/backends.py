@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..boxes import overlap_of_smaller
+from ..boxes import box_size, overlap_of_smaller
 from ..console import native_stderr_silenced
 from ..detect.roi import Roi
 from ..errors import PoseCliError
@@ -87,8 +87,6 @@ class BlazePoseBackend(PoseBackend):
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks
         from ..detect.blazepose import drop_duplicates
-        from .association import box_size
-
         results = self.model.track_step(image, self._rois, max_persons=self.max_persons)
         followed, lost = [], []
         for p, before, roi in zip(results, self._sizes, self._rois):
@@ -136,8 +134,6 @@ class BlazePoseBackend(PoseBackend):
 def _followed(detection, followed) -> bool:
     """Whether a detection is of someone already followed: its hip centre on theirs (within a fifth of their
     size). Box overlap is not the test: a person standing behind another overlaps them and must be found."""
-    from .association import box_size
-
     for p in followed:
         hips = p.keypoints[HIPS].mean(0)
         if np.linalg.norm(detection.keypoints[0] - hips) < FOLLOWED_DISTANCE * box_size(p.box):
