@@ -349,13 +349,14 @@ def test_npz_member_with_unbalanced_header_is_an_input_error(tmp_path):
     one_line_error(read_poses, write(tmp_path, "x.npz", buf.getvalue()), match="not a readable NPZ")
 
 
-def test_native_width_beyond_float_range_is_a_schema_error(tmp_path):
-    """Was OverflowError: int too large to convert to float (checking that the width is an integer)."""
+@pytest.mark.parametrize("field", ["width", "fps"])
+def test_native_header_number_beyond_float_range_is_a_schema_error(tmp_path, field):
+    """Was OverflowError: int too large to convert to float (width checked as an integer, fps as a float)."""
     arrays = native_arrays(tmp_path)
     header = json.loads(str(arrays["header"]))
-    header["width"] = 10 ** 400
+    header[field] = 10 ** 400
     arrays["header"] = np.array(json.dumps(header))
-    one_line_error(read_poses, write(tmp_path, "x.npz", npz_bytes(**arrays)), match="width is an integer of")
+    one_line_error(read_poses, write(tmp_path, "x.npz", npz_bytes(**arrays)), match=f"{field} is an integer of")
 
 
 @pytest.mark.parametrize("reader", ["native_json", "coco_json", "openpose", "manifest", "calibration"])
@@ -375,13 +376,6 @@ def test_integer_of_5000_digits_is_a_posecli_error(tmp_path, reader):
         one_line_error(read_poses, write(tmp_path, "x.json", f'{{"schema": "posecli.poses", "fps": {big}}}'))
 
 
-def test_native_fps_beyond_float_range_is_a_schema_error(tmp_path):
-    """Was OverflowError: int too large to convert to float (the fps as a float)."""
-    arrays = native_arrays(tmp_path)
-    header = json.loads(str(arrays["header"]))
-    header["fps"] = 10 ** 400
-    arrays["header"] = np.array(json.dumps(header))
-    one_line_error(read_poses, write(tmp_path, "x.npz", npz_bytes(**arrays)), match="fps is an integer of")
 
 
 def test_vp3d_start_frame_array_gives_a_one_line_error(tmp_path):
