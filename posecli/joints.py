@@ -84,6 +84,14 @@ H36M17 = JointSet(
     description="Human3.6M 17 joints in VideoPose3D order; posecli's 3D output",
 )
 
+# Human3.6M-17 without 'neck_nose': the 16 joints of Martinez et al. and of MCSS's pose head (seed 002)
+H36M16 = JointSet(
+    "h36m16",
+    tuple(j for j in H36M17.joints if j != "neck_nose"),
+    parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 8, 10, 11, 8, 13, 14),
+    description="Human3.6M 16 joints (H36M-17 without neck_nose); MCSS's output",
+)
+
 BLAZEPOSE33 = JointSet(
     "blazepose33",
     ("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -115,7 +123,7 @@ BODY25B = JointSet(
     edges=(*COCO17.edges, (17, 18), (17, 5), (17, 6), (15, 19), (19, 20), (15, 21), (16, 22), (22, 23), (16, 24)),
 )
 
-_REGISTRY: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, BLAZEPOSE33, SMPL24, BODY25B)}
+_REGISTRY: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, H36M16, BLAZEPOSE33, SMPL24, BODY25B)}
 
 
 def register(joint_set: JointSet) -> JointSet:
@@ -187,7 +195,11 @@ _SMPL_FROM_H36M = {
     "head": ["head"],
 }
 
+_H36M17_FROM_16 = {**{n: [n] for n in H36M16.joints}, "neck_nose": ["thorax", "head"]}  # midway: a guess
+
 _MAPS: dict[tuple[str, str], dict[str, list[str]]] = {
+    ("h36m17", "h36m16"): {n: [n] for n in H36M16.joints},
+    ("h36m16", "h36m17"): _H36M17_FROM_16,
     ("blazepose33", "coco17"): _COCO_FROM_BLAZE,
     ("body25b", "coco17"): _COCO_FROM_BLAZE,  # BODY_25B starts with COCO-17 under the same names
     ("blazepose33", "h36m17"): _H36M_FROM_COCO,  # BlazePose keeps COCO's joint names

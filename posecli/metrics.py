@@ -17,6 +17,16 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = 0) -> float:
     return float(np.linalg.norm(pred - gt, axis=-1).mean())
 
 
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray, root: int | None = 0) -> float:
+    """MPJPE after scaling each root-aligned prediction to best fit the truth (least squares; Rhodin et al.
+    2018's N-MPJPE, the metric of MCSS's tables)."""
+    if root is not None:
+        pred = pred - pred[..., root:root + 1, :]
+        gt = gt - gt[..., root:root + 1, :]
+    scale = (pred * gt).sum((-1, -2), keepdims=True) / np.maximum((pred ** 2).sum((-1, -2), keepdims=True), 1e-12)
+    return mpjpe(scale * pred, gt, None)
+
+
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """``pred`` (N, J, 3) moved onto ``gt`` by the best similarity transform per frame."""
     mu_p, mu_g = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
@@ -41,5 +51,5 @@ def accel_error(pred: np.ndarray, gt: np.ndarray) -> float:
     gt = gt - gt[:, :1]
     if len(pred) < 3:
         return float("nan")
-    acc = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
+    acc = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]
     return float(np.linalg.norm(acc(pred) - acc(gt), axis=-1).mean())

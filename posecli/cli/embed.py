@@ -20,6 +20,11 @@ Weights = Annotated[Optional[Path], typer.Option(help="Pr-VIPE weights (default:
 MaxPersons = Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (videos).")]
 
 
+class EmbedModel(str, Enum):
+    vipe = "vipe"
+    mcss = "mcss"
+
+
 class Scoring(str, Enum):
     sampled = "sampled"
     mean = "mean"
@@ -33,7 +38,12 @@ EMBED_EPILOG = """Examples:
 
 Output: the input's tracks plus, per frame, 'embedding_mu' and 'embedding_sigma' (16-d Gaussian: mean and
 standard deviation), 'embedding_valid' (enough of the body seen) and, with --samples K, 'embedding_samples'.
-Poses that look alike in 3D get nearby embeddings whatever the camera angle."""
+Poses that look alike in 3D get nearby embeddings whatever the camera angle.
+
+  posecli embed dance.mp4 --model mcss -o dance_mcss.npz   # from image crops: 'embedding_mcss' (T, 128)
+
+With --model mcss (seed 002) each frame's person crop is embedded (unit vectors; compare by L2 distance),
+and the file also holds MCSS's canonical 3D pose."""
 
 
 @app.command(epilog=EMBED_EPILOG)
@@ -42,6 +52,8 @@ def embed(
     out: OptOut = None,
     samples: Annotated[Optional[int], typer.Option(min=1, help="Also store K samples per frame.")] = None,
     weights: Weights = None,
+    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); mcss: MCSS on "
+                                              "image crops (a video is needed).")] = EmbedModel.vipe,
     max_persons: MaxPersons = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples (reproducible).")] = 0,
     start: Start = 0,
@@ -58,9 +70,22 @@ def embed(
 
     out = out or Path(f"{source.stem}_emb.npz")
     check_output(out)
-    weights_file = weight_path("vipe", weights)
-    poses = poses_from(source, max_persons, False, start, end, every, fps)
-    result = embed_file(poses, weights_file, samples=samples, seed=seed, device=device)
+    if model is EmbedModel.mcss:
+        from ..errors import InputError
+        from ..formats import is_pose_input
+        from ..mcss.pipeline import load_mcss, mcss_poses
+
+        if source == Path("-") or is_pose_input(source):
+            raise InputError("--model mcss reads the images: give the video, not a pose file",
+                             "run posecli embed VIDEO --model mcss")
+        weights_file = weight_path("mcss", weights)
+        load_mcss(weights_file)
+        poses = poses_from(source, max_persons, False, start, end, every, fps)
+        result = mcss_poses(poses, source, weights_file, device=device)
+    else:
+        weights_file = weight_path("vipe", weights)
+        poses = poses_from(source, max_persons, False, start, end, every, fps)
+        result = embed_file(poses, weights_file, samples=samples, seed=seed, device=device)
     with output_file(out) as path:
         write_poses(result, path, "npz")
     note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')} with embeddings")

@@ -9,11 +9,11 @@ import typer
 
 from ..console import note, plural
 from ..errors import InputError
-from ..formats import write_poses
+from ..formats import is_pose_input, write_poses
 from . import app
-from .sources import poses_from
 from .options import Debug, Device, End, Every, Fps, Quiet, Start
 from .pipes import check_output, describe, is_stdio, output_file
+from .sources import poses_from
 
 EPILOG = """Examples:
 
@@ -24,6 +24,8 @@ EPILOG = """Examples:
   posecli estimate dance.mp4 -o poses.npz --max-persons 1 --focal 1400
 
   posecli estimate dance.mp4 -o poses.npz --lifter sps   # the SPS-Net lifter instead of the TCN
+
+  posecli estimate dance.mp4 -o canonical.npz --model mcss   # 3D from image crops (canonical frame)
 
   posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
 
@@ -58,6 +60,11 @@ class Lifter(str, Enum):
     sps = "sps"
 
 
+class Model(str, Enum):
+    lifter = "lifter"
+    mcss = "mcss"
+
+
 class BodyModel(str, Enum):
     none = "none"
     anny = "anny"
@@ -73,7 +80,11 @@ def estimate(
     fmt: Annotated[Optional[PoseFormat], typer.Option("--format", "-f", help="npz or json (posecli's JSON, NaN "
                                                       "as null); default: from -o's extension, npz for "
                                                       "stdout.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Lifter weights (default: the shipped model).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Lifter (or, with --model mcss, MCSS) weights "
+                                                    "(default: the shipped model).")] = None,
+    model: Annotated[Model, typer.Option(help="lifter: 2D keypoints -> 3D in the camera frame (default); mcss: "
+                                         "each frame's person crop -> canonical 3D (seed 002; a video is "
+                                         "needed; no heading or root position).")] = Model.lifter,
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
                                            "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
                                            "upright world frame).")] = None,
@@ -117,10 +128,21 @@ def estimate(
         from ..body import load_body
 
         load_body(body.value, body_model)  # bad model files fail here, before the long work
-    weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
-    lifter_card(weights_file)  # wrong weights fail here, before tracking
-    poses = poses_from(source, max_persons, smooth, start, end, every, fps)
-    result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
+    if model is Model.mcss:
+        from ..mcss.pipeline import load_mcss, mcss_poses
+
+        if is_stdio(source) or is_pose_input(source):
+            raise InputError("--model mcss reads the images: give the video, not a pose file",
+                             "run posecli estimate VIDEO --model mcss")
+        weights_file = weight_path("mcss", weights)
+        load_mcss(weights_file)  # wrong weights fail here, before tracking
+        poses = poses_from(source, max_persons, smooth, start, end, every, fps)
+        result = mcss_poses(poses, source, weights_file, device=device)
+    else:
+        weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
+        lifter_card(weights_file)  # wrong weights fail here, before tracking
+        poses = poses_from(source, max_persons, smooth, start, end, every, fps)
+        result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
     if body is not BodyModel.none:
         from ..body import fit_poses
 

@@ -13,6 +13,7 @@ from ..errors import PoseCliError
 from . import app
 from .options import Debug, Quiet
 
+
 class Layout(str, Enum):
     ring = "ring"
     crossing = "crossing"
@@ -71,6 +72,11 @@ def synth(
     exclude_subjects: Annotated[Optional[list[str]], typer.Option(help="Leave these mocap subjects out (keep "
                                                                   "held-out subjects unseen by training renders).")]
     = None,
+    subjects: Annotated[Optional[list[str]], typer.Option(help="Use only these mocap subjects (held-out "
+                                                          "renders for evaluation).")] = None,
+    step: Annotated[int, typer.Option(min=1, max=30, help="Render every N-th mocap frame (the video's fps is "
+                                      "30 / N, motion at real speed): fewer near-duplicate frames for image "
+                                      "training sets.")] = 1,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Clips rendered at once, each in its own process "
                                          "(about one per 1-2 CPU cores; the dataset does not depend on it).")]
     = 1,
@@ -91,9 +97,12 @@ def synth(
     if exclude_subjects:
         dataset = dataset.split(list(exclude_subjects))[0]
         mocap = f"{mocap} without subject(s) {', '.join(exclude_subjects)}"
+    if subjects:
+        dataset = dataset.split(list(subjects))[1]
+        mocap = f"{mocap} subject(s) {', '.join(subjects)} only"
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
                            seed=seed, follow=follow, truncate=truncate, occluders=occluders,
-                           layout=layout.value)
+                           layout=layout.value, step=step)
     manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "
          f"manifest {out / 'manifest.json'}")

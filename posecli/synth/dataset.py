@@ -13,7 +13,8 @@ when complete; the manifest is rewritten (atomically) after each clip. A rerun w
 clips the manifest lists; a larger ``--clips`` extends the dataset.
 
 Choices the spec leaves open:
-- People: each performs a random window of ``frames`` frames of a random mocap sequence (at its 30 fps),
+- People: each performs a random window of ``frames`` frames of a random mocap sequence (at its 30 fps, or
+  every ``step``-th frame of it at 30 / step fps: image datasets want fewer near-duplicate frames),
   turned to a random heading; layout ``ring``: the first stands at the origin, the others on a ring 1.2-2.2 m
   around it; layout ``crossing`` (made for tracking benchmarks): people who travel (> 1 m in the window) have
   the middle of their path near the centre, so walkers cross each other's paths and occlude each other at
@@ -60,6 +61,7 @@ class SynthOptions:
     truncate: float = 0.0
     occluders: int = 0
     layout: str = "ring"  # or "crossing" (see place_people)
+    step: int = 1  # mocap frames between two rendered frames (image datasets: fewer near-duplicate frames)
 
     def key(self) -> dict:
         """What must match for a rerun to resume (everything but the number of clips)."""
@@ -67,6 +69,8 @@ class SynthOptions:
         d.pop("clips")
         if d["layout"] == "ring":  # manifests from before layouts existed stay resumable
             d.pop("layout")
+        if d["step"] == 1:
+            d.pop("step")
         return d
 
 
@@ -79,11 +83,12 @@ def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path]
     """Render ``options.clips`` clips into ``out`` (created), skipping those already done; returns the manifest.
     ``workers`` > 1 renders that many clips at once in separate processes."""
     out = Path(out)
-    pool = [s for s in mocap.sequences if len(s) >= options.frames]
+    span = (options.frames - 1) * options.step + 1  # mocap frames one clip covers
+    pool = [s for s in mocap.sequences if len(s) >= span]
     if not pool:
         longest = max((len(s) for s in mocap.sequences), default=0)
-        raise InputError(f"no mocap sequence has {options.frames} frames (the longest has {longest})",
-                         "lower --frames")
+        raise InputError(f"no mocap sequence has {span} frames (the longest has {longest})",
+                         "lower --frames or --step")
     manifest = _open_manifest(out, options, mocap_spec, videos)
     done = {c["name"] for c in manifest["clips"] if (out / c["name"]).is_dir()}
     manifest["clips"] = [c for c in manifest["clips"] if c["name"] in done]
@@ -196,8 +201,10 @@ def _yaw(points: np.ndarray, angle: float) -> np.ndarray:
     return points @ rot.T
 
 
-def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int, layout: str = "ring"):
-    """(joints per person (T, 17, 3) world, sources): random windows, headings and floor positions."""
+def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int, layout: str = "ring",
+                 step: int = 1):
+    """(joints per person (T, 17, 3) world, sources): random windows (every ``step``-th mocap frame), headings
+    and floor positions."""
     from .. import joints as joint_sets
 
     if layout not in LAYOUTS:
@@ -207,8 +214,9 @@ def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int, 
     ring = rng.uniform(0, 2 * np.pi)
     for p in range(n_persons):
         seq = pool[int(rng.integers(len(pool)))]
-        start = int(rng.integers(0, len(seq) - n_frames + 1))
-        joints = np.asarray(seq.joints["h36m17"][start:start + n_frames], np.float64)
+        span = (n_frames - 1) * step + 1
+        start = int(rng.integers(0, len(seq) - span + 1))
+        joints = np.asarray(seq.joints["h36m17"][start:start + span:step], np.float64)
         centre = joints[:, pelvis].mean(0)
         joints = joints - np.array([centre[0], 0.0, centre[2]])
         joints = _yaw(joints, rng.uniform(-np.pi, np.pi))
@@ -221,7 +229,7 @@ def place_people(rng: np.random.Generator, pool, n_persons: int, n_frames: int, 
             r = rng.uniform(1.2, 2.2)
             joints = joints + np.array([r * np.sin(angle), 0.0, r * np.cos(angle)])
         people.append(joints)
-        sources.append({"subject": seq.subject, "sequence": seq.name, "start": start})
+        sources.append({"subject": seq.subject, "sequence": seq.name, "start": start, "step": step})
     return people, sources
 
 
@@ -257,8 +265,8 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
     from ..video import VideoWriter
 
     rng = np.random.default_rng(np.random.SeedSequence([o.seed, k]))
-    fps = float(pool[0].fps)
-    targets, sources = place_people(rng, pool, o.persons, o.frames, o.layout)
+    fps = float(pool[0].fps) / o.step  # the video plays the motion at its real speed
+    targets, sources = place_people(rng, pool, o.persons, o.frames, o.layout, o.step)
     persons = [anny.make_person(rng, j, fps) for j in targets]
     world_h36m = np.concatenate([p.h36m_world for p in persons], axis=1)  # (T, P*17, 3)
     size = (o.width, o.height)

@@ -1,0 +1,201 @@
+"""``posecli train mcss``: MCSS (seed 002) from person crops, and its evaluation.
+
+Losses (Sec. 3): the hard-negative metric loss (Eq. 1-2, ``mcss.loss``) on multi-view pairs of *all* training
+crops (labelled or not) plus the L1 loss on z-scored canonical poses of the labelled crops, summed with weight 1
+(the paper does not give a weight). ``baseline=True`` drops the metric loss: the paper's baseline, same network,
+same steps and regression batches. Adam (0.9, 0.99), lr 1e-3, x0.1 at half the steps (the paper: 40 epochs, x0.1
+every 20). Mixed precision (bf16) on CUDA. Batches: ``mcss.sampling``.
+
+Supervision levels: ``label_subjects`` is either a list of subject names (Human3.6M: ``["S1"]``) or a share of
+the training subjects (first in sorted order: 0.2 = one in five, as S1 is one of Protocol 2's five training
+subjects); ``label_fraction`` keeps that share of those subjects' labelled crops, chosen at random by instant
+(all views of a chosen instant stay labelled) with the run's seed - the paper's "5 % of S1".
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..console import note, progress
+from ..errors import InputError
+from ..images.cache import CropSet
+from ..mcss.canonical import canonical
+from ..mcss.evaluate import pose_errors
+from ..mcss.loss import metric_loss, pose_loss
+from ..mcss.sampling import pair_index, sample_pairs, to_input
+from ..models.mcss import McssConfig, McssNet
+
+
+@dataclass
+class McssTrainConfig:
+    steps: int = 3000
+    groups: int = 4
+    pairs: int = 16
+    regression_batch: int = 22
+    lr: float = 1e-3
+    alpha: float = 0.6
+    beta: float = 0.3
+    gap: float = 0.3  # seconds between two instants of one recording in one metric group
+    baseline: bool = False
+    label_subjects: list[str] | float = 1.0
+    label_fraction: float = 1.0
+    seed: int = 0
+    model: McssConfig = field(default_factory=McssConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def concat(sets: list[CropSet]) -> CropSet:
+    """One CropSet from several (ids renumbered, crops read into memory)."""
+    if len(sets) == 1:
+        return sets[0]
+    sizes = {s.size for s in sets}
+    if len(sizes) > 1:
+        raise InputError(f"crop caches of different sizes {sorted(sizes)}", "build them with the same --crop-size")
+    out: dict[str, list] = {k: [] for k in ("group", "subject", "view")}
+    meta = {"groups": [], "subjects": [], "views": [], "source": " + ".join(s.meta.get("source", "?") for s in sets)}
+    for s in sets:
+        for k, names in (("group", "groups"), ("subject", "subjects")):
+            out[k].append(s.__dict__[k] + len(meta[names]))
+            meta[names] += s.meta[names]
+        views = [meta["views"].index(v) if v in meta["views"] else meta["views"].append(v) or len(meta["views"]) - 1
+                 for v in s.meta["views"]]
+        out["view"].append(np.array(views, np.int32)[s.view])
+    cat = lambda k: np.concatenate([getattr(s, k) for s in sets])
+    return CropSet(cat("crops"), np.concatenate(out["group"]), np.concatenate(out["subject"]),
+                   np.concatenate(out["view"]), cat("instant"), cat("pose"), cat("square"), cat("time"), meta)
+
+
+def supervision(crops: CropSet, label_subjects, label_fraction: float, seed: int) -> np.ndarray:
+    """Bool mask of the crops whose 3D labels training may use (module docstring)."""
+    has = crops.labelled
+    names = crops.names("subjects")
+    labelled_subjects = sorted({names[s] for s in np.unique(crops.subject[has])})
+    if isinstance(label_subjects, (int, float)):
+        n = max(1, math.ceil(float(label_subjects) * len(labelled_subjects))) if labelled_subjects else 0
+        chosen = labelled_subjects[:n]
+    else:
+        chosen = list(label_subjects)
+        missing = set(chosen) - set(labelled_subjects)
+        if missing:
+            raise InputError(f"no labelled crops of subject(s) {sorted(missing)}",
+                             f"labelled subjects: {', '.join(labelled_subjects[:10])}")
+    ids = np.array([names.index(c) for c in chosen], int)
+    mask = has & np.isin(crops.subject, ids)
+    if label_fraction < 1.0:
+        key = crops.group.astype(np.int64) * 1_000_003 + crops.instant
+        instants = np.unique(key[mask])
+        rng = np.random.default_rng(seed)
+        keep = rng.choice(instants, max(1, round(label_fraction * len(instants))), replace=False)
+        mask &= np.isin(key, keep)
+    return mask
+
+
+def canonical_targets(crops: CropSet) -> np.ndarray:
+    """(N, 16, 3) canonical poses in metres (NaN where unlabelled)."""
+    return canonical(crops.pose).astype(np.float32)
+
+
+def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_every: int = 100,
+               backbone: dict | None = None, on_log=None,
+               max_seconds: float | None = None) -> tuple[McssNet, list[dict]]:
+    """Train; ``max_seconds`` stops early (the schedule stays that of ``cfg.steps``; the history's last row
+    says how many steps ran)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    labelled = np.flatnonzero(supervision(crops, cfg.label_subjects, cfg.label_fraction, cfg.seed))
+    if not len(labelled):
+        raise InputError("no labelled crops to train the pose head on", "add data with 3D labels (synth: or h36m:)")
+    targets = canonical_targets(crops)
+    index = pair_index(crops.group, crops.subject, crops.view, crops.time)
+    use_metric = not cfg.baseline
+    if use_metric and not index.subjects:
+        raise InputError("no instant is seen by two views", "MCSS needs synchronised multi-view crops")
+    model = McssNet(cfg.model).to(device)
+    if backbone is not None:
+        model.load_backbone(backbone)
+    t = torch.as_tensor(targets[labelled])
+    model.mean.copy_(t.mean(0).to(device))
+    model.std.copy_(t.std(0).clamp_min(1e-3).to(device))
+    sample = np.asarray(crops.crops[rng.choice(len(crops), min(len(crops), 512), replace=False)], np.float32) / 255
+    model.pixel_mean.copy_(torch.as_tensor(sample.mean((0, 1, 2))).to(device))
+    model.pixel_std.copy_(torch.as_tensor(sample.std((0, 1, 2))).clamp_min(0.05).to(device))
+    on_gpu = device.startswith("cuda")
+    images = torch.from_numpy(np.array(crops.crops))  # a writable copy in memory
+    images = images.to(device) if on_gpu else images
+    targets_t = torch.as_tensor(targets, device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.StepLR(opt, max(1, cfg.steps // 2), 0.1)
+    history: list[dict] = []
+    size = cfg.model.input_size
+    model.train()
+    start = time.time()
+    with progress("train mcss", cfg.steps, "steps") as advance:
+        for step in range(cfg.steps):
+            reg = rng.choice(labelled, cfg.regression_batch)
+            idx = [reg]
+            if use_metric:
+                a, p = sample_pairs(rng, index, crops.view, cfg.groups, cfg.pairs, cfg.gap)
+                idx += [a.ravel(), p.ravel()]
+            flat = torch.as_tensor(np.concatenate(idx), device=images.device)
+            x = to_input(images[flat].to(device), size, gen, train=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
+                phi, pose = model(x)
+            r = len(reg)
+            lp = pose_loss(pose[:r], model.to_zscore(targets_t[torch.as_tensor(reg, device=device)]))
+            loss = lp
+            lm = torch.zeros((), device=device)
+            if use_metric:
+                m = cfg.groups * cfg.pairs
+                emb = phi[r:].float()
+                lm = metric_loss(emb[:m].view(cfg.groups, cfg.pairs, -1), emb[m:].view(cfg.groups, cfg.pairs, -1),
+                                 cfg.alpha, cfg.beta)
+                loss = loss + lm
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            advance()
+            out_of_time = max_seconds is not None and time.time() - start > max_seconds
+            if (step + 1) % log_every == 0 or step == cfg.steps - 1 or out_of_time:
+                row = {"step": step + 1, "pose_loss": round(float(lp.detach()), 4),
+                       "metric_loss": round(float(lm.detach()), 4),
+                       "seconds": round(time.time() - start, 1)}
+                history.append(row)
+                if on_log:
+                    on_log(row)
+            if out_of_time:
+                note(f"stopped after {step + 1} of {cfg.steps} steps: --max-minutes reached")
+                break
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def predict(model: McssNet, crops: np.ndarray, device: str = "cpu", batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S, 3) uint8 crops -> (embeddings (N, dim), canonical poses (N, 16, 3) metres)."""
+    model.eval()
+    embs, poses = [], []
+    for i in range(0, len(crops), batch):
+        x = to_input(torch.as_tensor(np.array(crops[i:i + batch])).to(device), model.cfg.input_size)
+        phi, z = model(x)
+        embs.append(phi.float().cpu().numpy())
+        poses.append(model.to_metres(z.float()).cpu().numpy())
+    if not embs:
+        return np.zeros((0, model.cfg.dim), np.float32), np.zeros((0, 16, 3), np.float32)
+    return np.concatenate(embs), np.concatenate(poses)
+
+
+def evaluate_mcss(model: McssNet, crops: CropSet, device: str = "cpu") -> dict[str, float]:
+    keep = crops.labelled
+    if not keep.any():
+        raise InputError("the evaluation crops have no 3D labels", "evaluate on synth: or h36m: data")
+    _, pred = predict(model, crops.crops[np.flatnonzero(keep)] if isinstance(crops.crops, np.memmap)
+                      else crops.crops[keep], device)
+    return pose_errors(pred, canonical(crops.pose[keep]))
