@@ -272,3 +272,47 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "give the video" in err and len(err.splitlines()) == 1
         assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(toy_cache, tmp_path_factory):
+    from posecli.train.weights import save_weights
+
+    folder = tmp_path_factory.mktemp("weights")
+    model, _ = train_mcss(load_cache(toy_cache), McssTrainConfig(steps=2, regression_batch=4, model=TINY))
+    save_weights(model, folder / "mcss.safetensors", {"model": "McssNet", "config": {"model": TINY.to_dict()},
+                                                      "crop_size": 48})
+    return folder
+
+
+def test_estimate_embed_and_retrieve_with_model_mcss(tiny_weights, tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from posecli.cli import main
+    from posecli.formats import read_poses
+
+    video = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+    monkeypatch.setenv("POSECLI_WEIGHTS", str(tiny_weights))
+    est = tmp_path / "est.npz"
+    assert main(["estimate", str(video), "--model", "mcss", "--end", "6", "--max-persons", "1", "-q", "-o", str(est)]) == 0
+    t = read_poses(est).tracks[0]
+    kp = t.keypoints["keypoints3d"].points
+    ok = np.isfinite(kp).all((1, 2))
+    assert ok.sum() >= 4
+    h = joints.get("h36m17")
+    assert np.allclose(kp[ok, h.index("pelvis")], 0, atol=1e-5)  # canonical: pelvis at the origin,
+    assert np.allclose(kp[ok, h.index("left_hip"), 2], 0, atol=1e-4)  # left hip on the X axis (no z)
+    assert (kp[ok, h.index("left_hip"), 0] > 0).all()
+    world = t.keypoints["keypoints3d_world"].points[ok]
+    assert np.allclose(world[:, [h.index("left_ankle"), h.index("right_ankle")], 1].min(1), 0, atol=1e-5)
+    emb = tmp_path / "emb.npz"
+    assert main(["embed", str(video), "--model", "mcss", "--end", "6", "--max-persons", "1", "-q", "-o", str(emb)]) == 0
+    e = read_poses(emb).tracks[0].arrays["embedding_mcss"]
+    assert e.shape[1] == TINY.dim and np.allclose(np.linalg.norm(e[ok], axis=1), 1, atol=1e-3)
+    capsys.readouterr()
+    out = tmp_path / "m.json"
+    assert main(["retrieve", str(emb), str(emb), "--model", "mcss", "--frame", "2", "-k", "2", "-q", "-o", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert len(res) == 1 and res[0]["query"]["frame"] == 2
+    d = [m["distance"] for m in res[0]["matches"]]
+    assert len(d) == 2 and d == sorted(d) and all(m["frame"] != 2 for m in res[0]["matches"])

@@ -97,6 +97,8 @@ RETRIEVE_EPILOG = """Examples:
 
   posecli retrieve query_emb.npz a.npz b.npz --frame 120 --mirror -o matches.json
 
+  posecli retrieve query.mp4 cam2.mp4 --model mcss -k 3   # by image embedding (L2 distance)
+
 Scores are Pr-VIPE matching probabilities in [0.05, 0.95] (the paper's sampled estimate; --scoring mean is
 faster for large indexes). Prints a table, or writes JSON with -o (.json) or CSV (.csv)."""
 
@@ -113,6 +115,9 @@ def retrieve(
     scoring: Annotated[Scoring, typer.Option(help="sampled (paper) or mean (fast).")] = Scoring.sampled,
     out: OptOut = None,
     weights: Weights = None,
+    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); mcss: MCSS image "
+                                              "embeddings (videos, or files from embed --model mcss); scores "
+                                              "are then L2 distances.")] = EmbedModel.vipe,
     max_persons: MaxPersons = None,
     seed: int = 0,
     device: Device = "cpu",
@@ -130,10 +135,20 @@ def retrieve(
             from ..errors import PoseCliError
 
             raise PoseCliError(f"{out}: unknown output type {out.suffix!r}", "name it .json or .csv")
-    model, _ = load_vipe(weight_path("vipe", weights), device)
-    q = PoseIndex.build(model, [(query, poses_from(query, max_persons))], device=device, tracks=track, frame=frame)
-    idx = PoseIndex.build(model, [(p, poses_from(p, max_persons)) for p in index], device=device, mirror=mirror)
-    results = search(model, q, idx, k, scoring.value, min_prob, seed, exclude_self=True)
+    if model is EmbedModel.mcss:
+        from ..mcss import search as image_search
+
+        weights_file = weight_path("mcss", weights)
+        def load(p: Path):
+            return image_search.embedded(p, weights_file, lambda v: poses_from(v, max_persons), device)
+        q = image_search.build_index([(query, load(query))], tracks=track, frame=frame)
+        idx = image_search.build_index([(p, load(p)) for p in index])
+        results = image_search.search(q, idx, k)
+    else:
+        vipe, _ = load_vipe(weight_path("vipe", weights), device)
+        q = PoseIndex.build(vipe, [(query, poses_from(query, max_persons))], device=device, tracks=track, frame=frame)
+        idx = PoseIndex.build(vipe, [(p, poses_from(p, max_persons)) for p in index], device=device, mirror=mirror)
+        results = search(vipe, q, idx, k, scoring.value, min_prob, seed, exclude_self=True)
     if out is None:
         _print_table(results)
         return
@@ -141,11 +156,12 @@ def retrieve(
         if out.suffix.lower() == ".json":
             tmp.write_text(json.dumps(results, indent=1) + "\n")
         else:
-            rows = ["query_file,query_track,query_frame,rank,file,track,frame,time,mirrored,prob"]
+            score = "distance" if model is EmbedModel.mcss else "prob"
+            rows = [f"query_file,query_track,query_frame,rank,file,track,frame,time,mirrored,{score}"]
             for r in results:
                 qq = r["query"]
                 rows += [f"{qq['file']},{qq['track']},{qq['frame']},{m['rank']},{m['file']},{m['track']},"
-                         f"{m['frame']},{m['time']:.4f},{int(m['mirrored'])},{m['prob']:.4f}" for m in r["matches"]]
+                         f"{m['frame']},{m['time']:.4f},{int(m['mirrored'])},{m[score]:.4f}" for m in r["matches"]]
             tmp.write_text("\n".join(rows) + "\n")
     note(f"wrote {out}: matches for {len(results)} query pose(s)")
 
@@ -153,12 +169,13 @@ def retrieve(
 def _print_table(results: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table("query (track:frame)", "rank", "match (file track:frame)", "time s", "p(match)",
-                  box=None, header_style="bold")
+    distance = any("distance" in m for r in results for m in r["matches"])
+    table = Table("query (track:frame)", "rank", "match (file track:frame)", "time s",
+                  "distance" if distance else "p(match)", box=None, header_style="bold")
     for r in results:
         qq = r["query"]
         for m in r["matches"]:
             table.add_row(f"{qq['track']}:{qq['frame']}" if m["rank"] == 1 else "", str(m["rank"]),
                           f"{Path(m['file']).name} {m['track']}:{m['frame']}" + (" (mirror)" if m["mirrored"] else ""),
-                          f"{m['time']:.2f}", f"{m['prob']:.3f}")
+                          f"{m['time']:.2f}", f"{m['distance' if distance else 'prob']:.3f}")
     stdout.print(table)

@@ -24,6 +24,7 @@ from ..console import progress
 from ..errors import PoseCliError
 from ..images.crops import crop, square_from_points
 from ..images.sources import MIN_KEYPOINTS
+from .canonical import canonical
 from ..models.mcss import McssConfig, McssNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
 from ..train.weights import load_weights
@@ -81,7 +82,9 @@ def mcss_poses(poses: Poses, video: str | Path, weights: str | Path, device: str
             return
         x = to_input(torch.as_tensor(np.stack([c for _, _, c in pending])).to(device), model.cfg.input_size)
         phi, z = model(x)
-        p = model.to_metres(z).cpu().numpy()
+        # the head regresses the canonical pose; canonicalising it again makes the pelvis exactly 0 and the
+        # left hip exactly on +X (the raw output is off by millimetres), so files obey the documented frame
+        p = canonical(model.to_metres(z).cpu().numpy())
         for k, (tid, r, _) in enumerate(pending):
             pose16[tid][r], emb[tid][r] = p[k], phi[k].cpu().numpy()
         pending.clear()
