@@ -285,3 +285,27 @@ def test_bad_every(tmp_path):
     make_original(tmp_path, 14)
     with pytest.raises(Exception, match="every=0"):
         h36m_samples(tmp_path, ["S1"], 0)
+
+
+def test_data_crops_and_train_mcss_on_a_processed_tree(tmp_path, capsys):
+    """The whole path a Human3.6M user takes: crops cut once, then a (tiny) MCSS run on them."""
+    import json
+
+    from posecli.cli import main
+    from posecli.images.cache import load_cache
+
+    root = make_processed(tmp_path / "h36m")
+    assert main(["data", "crops", f"h36m:{root}", "--subjects", "S1", "--crop-size", "32", "-q",
+                 "-o", str(tmp_path / "crops")]) == 0
+    c = load_cache(tmp_path / "crops")
+    assert c.size == 32 and c.labelled.all() and set(c.names("views")) == set(CAMS)
+    assert c.meta["fps"] == 50.0 and np.allclose(np.unique(c.time), np.unique(c.instant) / 50.0)
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "mcss", "--data", f"cache:{tmp_path / 'crops'}", "--val", f"cache:{tmp_path / 'crops'}",
+                 "--steps", "2", "--width", "8", "--input-size", "32", "--label-subjects", "S1", "-q",
+                 "-o", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["supervision"]["labelled_crops_used"] == len(c)
+    assert main(["data", "crops", f"h36m:{root}", "--subjects", "S9", "-q", "-o", str(tmp_path / "c2")]) != 0
+    assert "S9" in capsys.readouterr().err
+    assert not (tmp_path / "c2").exists()

@@ -103,3 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("out of memory (try --every, --start/--end, or a smaller input)", 1, debug)
     except Exception as exc:  # a bug: keep it one line, but make the traceback one flag away
         return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", 1, debug)
+    finally:
+        # --quiet is this command's: a program (or test) calling main() again, or the library after it, is not
+        # silenced by an earlier call
+        set_quiet(False)

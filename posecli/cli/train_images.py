@@ -9,6 +9,7 @@ import typer
 
 from ..console import note
 from .options import Debug, Device, Quiet
+from .data import data_app
 from .train import WeightsOut, train_app
 
 H36M_TRAIN = ["S1", "S5", "S6", "S7", "S8"]  # Protocol 2
@@ -137,3 +138,37 @@ def mcss(
         "backbone_weights": str(backbone_weights) if backbone_weights else "none (trained from scratch)",
         "metrics": metrics, "history": history})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")
+
+
+@data_app.command("crops", epilog="Examples:\n\n"
+                  "  posecli data crops synth:synth_train/ --every 4 -o crops/train\n\n"
+                  "  posecli data crops h36m:/data/h36m --subjects S1 S5 S6 S7 S8 --every 5 -o crops/h36m_train\n\n"
+                  "  posecli data crops synth:synth_train/ -o crops/train --pack packed/train   # ~1 kB a crop, "
+                  "for a GPU machine\n\n"
+                  "Use the result with posecli train mcss --data cache:crops/train (a pack is unpacked on first use).")
+def crops_cmd(
+    spec: Annotated[str, typer.Argument(help="synth:DIR, h36m:ROOT or multiview:DIR")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New cache folder.")],
+    every: Annotated[int, typer.Option(min=1, help="Keep every N-th frame.")] = 1,
+    crop_size: Annotated[int, typer.Option(min=32, help="Crop side in pixels.")] = 112,
+    subjects: Annotated[Optional[list[str]], typer.Option(help="h36m: the subjects to read (default: all seven "
+                                                          "with 3D poses).")] = None,
+    pack: Annotated[Optional[Path], typer.Option(help="Also write an H.264 pack of the cache here (lossy, ~40x "
+                                                 "smaller: for copying to another machine).")] = None,
+    crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality of the pack (lower = better, bigger).")] = 23,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Cut person crops once (square, 1.4 x the keypoints' extent) into a memory-mapped cache for training."""
+    from ..images.cache import load_cache
+    from ..images.sources import build_cache
+
+    build_cache(spec, out, crop_size, every, subjects)
+    n = len(load_cache(out))
+    note(f"wrote {out}: {n} crops")
+    if pack is not None:
+        from ..images.pack import pack_cache
+
+        pack_cache(out, pack, crf)
+        size = sum(f.stat().st_size for f in pack.iterdir())
+        note(f"wrote {pack}: {size / 1e6:.1f} MB ({size / max(n, 1):.0f} bytes a crop)")

@@ -7,8 +7,8 @@ and only the pose tells them apart; within a subject no two instants of one reco
 ``gap`` seconds (the paper keeps temporally close frames out of a batch by sub-sampling). Eq. 1 is applied to
 each group's m x m distance matrix separately.
 
-Choices where the paper is silent: 4 groups of 16 pairs (64 pairs against a regression batch of 22, the
-paper's 3 : 1), a 0.3 s gap, regression crops drawn uniformly from all labelled crops.
+Choices where the paper is silent: 5 groups of 12 pairs (60 pairs against a regression batch of 22, near the
+paper's 3 : 1; 12 because a 6 s render sampled at 2.5 Hz has 15 instants), a 0.3 s gap, regression crops drawn uniformly from all labelled crops.
 
 Images: crops are cached with a 1.4 margin (``images.crops.MARGIN``); training takes a random square of 0.75-0.95
 of the cached side, shifted by up to 5 % of it, with brightness / contrast / saturation jitter of +-20 %

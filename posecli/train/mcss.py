@@ -33,8 +33,8 @@ from ..models.mcss import McssConfig, McssNet
 @dataclass
 class McssTrainConfig:
     steps: int = 3000
-    groups: int = 4
-    pairs: int = 16
+    groups: int = 5
+    pairs: int = 12
     regression_batch: int = 22
     lr: float = 1e-3
     alpha: float = 0.6
@@ -104,8 +104,8 @@ def canonical_targets(crops: CropSet) -> np.ndarray:
 def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_every: int = 100,
                backbone: dict | None = None, on_log=None,
                max_seconds: float | None = None) -> tuple[McssNet, list[dict]]:
-    """Train; ``max_seconds`` stops early (the schedule stays that of ``cfg.steps``; the history's last row
-    says how many steps ran)."""
+    """Train; ``max_seconds`` stops early (the learning rate then drops at half that time if that comes before
+    half the steps; the history's last row says how many steps ran)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -131,7 +131,7 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
     images = images.to(device) if on_gpu else images
     targets_t = torch.as_tensor(targets, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.StepLR(opt, max(1, cfg.steps // 2), 0.1)
+    decayed = False  # lr x 0.1 once, at half the steps or half of max_seconds, whichever comes first
     history: list[dict] = []
     size = cfg.model.input_size
     model.train()
@@ -160,11 +160,15 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            if not decayed and (step + 1 >= cfg.steps // 2 or
+                                (max_seconds is not None and time.time() - start > max_seconds / 2)):
+                decayed = True
+                for group in opt.param_groups:
+                    group["lr"] *= 0.1
             advance()
             out_of_time = max_seconds is not None and time.time() - start > max_seconds
             if (step + 1) % log_every == 0 or step == cfg.steps - 1 or out_of_time:
-                row = {"step": step + 1, "pose_loss": round(float(lp.detach()), 4),
+                row = {"step": step + 1, "lr": opt.param_groups[0]["lr"], "pose_loss": round(float(lp.detach()), 4),
                        "metric_loss": round(float(lm.detach()), 4),
                        "seconds": round(time.time() - start, 1)}
                 history.append(row)
