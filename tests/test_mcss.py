@@ -316,3 +316,15 @@ def test_estimate_embed_and_retrieve_with_model_mcss(tiny_weights, tmp_path, mon
     assert len(res) == 1 and res[0]["query"]["frame"] == 2
     d = [m["distance"] for m in res[0]["matches"]]
     assert len(d) == 2 and d == sorted(d) and all(m["frame"] != 2 for m in res[0]["matches"])
+
+
+def test_two_datasets_train_as_one(toy_cache, tmp_path):
+    from posecli.train.mcss import concat
+
+    write_cache(_toy_samples(3, subjects=1, seed=50), tmp_path / "more", 48, "more")
+    a, b = load_cache(toy_cache), load_cache(tmp_path / "more")
+    c = concat([a, b])
+    assert len(c) == len(a) + len(b) == 144 + 9
+    assert c.names("views") == ["cam0", "cam1", "cam2"] and c.names("subjects") == ["s0", "s1", "s0"]
+    assert c.subject[-1] == 2 and c.group[-1] == 2  # the second dataset's subject stays its own
+    assert np.array_equal(c.crops[-1], b.crops[-1]) and np.allclose(c.pose[-1], b.pose[-1])

@@ -63,9 +63,11 @@ def concat(sets: list[CropSet]) -> CropSet:
         for k, names in (("group", "groups"), ("subject", "subjects")):
             out[k].append(s.__dict__[k] + len(meta[names]))
             meta[names] += s.meta[names]
-        views = [meta["views"].index(v) if v in meta["views"] else meta["views"].append(v) or len(meta["views"]) - 1
-                 for v in s.meta["views"]]
-        out["view"].append(np.array(views, np.int32)[s.view])
+        for v in s.meta["views"]:  # views are shared by name (cam_01 of two datasets is one view id)
+            if v not in meta["views"]:
+                meta["views"].append(v)
+        views = np.array([meta["views"].index(v) for v in s.meta["views"]], np.int32)
+        out["view"].append(views[s.view])
     cat = lambda k: np.concatenate([getattr(s, k) for s in sets])
     return CropSet(cat("crops"), np.concatenate(out["group"]), np.concatenate(out["subject"]),
                    np.concatenate(out["view"]), cat("instant"), cat("pose"), cat("square"), cat("time"), meta)
@@ -200,6 +202,5 @@ def evaluate_mcss(model: McssNet, crops: CropSet, device: str = "cpu") -> dict[s
     keep = crops.labelled
     if not keep.any():
         raise InputError("the evaluation crops have no 3D labels", "evaluate on synth: or h36m: data")
-    _, pred = predict(model, crops.crops[np.flatnonzero(keep)] if isinstance(crops.crops, np.memmap)
-                      else crops.crops[keep], device)
+    _, pred = predict(model, crops.crops[np.flatnonzero(keep)], device)
     return pose_errors(pred, canonical(crops.pose[keep]))
