@@ -203,6 +203,10 @@ def test_training_steps_decrease_both_losses(toy_cache):
     assert last["metric_loss"] < first["metric_loss"]
     emb, pose = predict(model, c.crops)
     assert emb.shape == (len(c), 16) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    # not collapsed: other poses of the same subject stay apart (from scratch, beta's warm-up sees to it)
+    one = (c.subject == 0) & (c.view == 0)
+    d = np.linalg.norm(emb[one][:, None] - emb[one][None], axis=-1)
+    assert d[~np.eye(len(d), dtype=bool)].mean() > 0.2
     assert pose.shape == (len(c), 16, 3) and np.isfinite(pose).all()
 
 
