@@ -85,6 +85,10 @@ def mcss(
     backbone_weights: Annotated[Optional[Path], typer.Option(help="A torchvision ResNet-18 state dict (.pth) to "
                                                              "start the trunk from (none ships: no ImageNet "
                                                              "weights offline).")] = None,
+    init: Annotated[Optional[Path], typer.Option(help="Start from these MCSS weights (same --width and "
+                                                 "--input-size), e.g. a --baseline run on the same labels: "
+                                                 "from scratch the embedding collapses (docs/benchmarks.md).")]
+    = None,
     max_minutes: Annotated[Optional[float], typer.Option(min=0.0, help="Stop training after this long (the "
                                                          "card says how many steps ran).")] = None,
     seed: int = 0,
@@ -113,6 +117,17 @@ def mcss(
         if not backbone_weights.is_file():
             raise InputError("does not exist", "give a torchvision resnet18 .pth file", backbone_weights)
         backbone = torch.load(backbone_weights, map_location="cpu", weights_only=True)
+    init_state = None
+    if init is not None:
+        from safetensors.torch import load_file
+
+        from ..mcss.pipeline import load_mcss
+
+        init_model, init_card = load_mcss(init)  # checks the card and the sha256
+        if (init_model.cfg.width, init_model.cfg.input_size) != (width, input_size):
+            raise InputError(f"--init weights are --width {init_model.cfg.width} --input-size "
+                             f"{init_model.cfg.input_size}", "give the same --width and --input-size")
+        init_state = load_file(str(init))
     sets = []
     for spec in data:
         subjects = H36M_TRAIN if spec.startswith("h36m:") else None
@@ -126,7 +141,7 @@ def mcss(
                           model=McssConfig(width=width, input_size=input_size))
     labelled = supervision(train_crops, cfg.label_subjects, cfg.label_fraction, seed)
     note(f"{len(train_crops)} training crops, {int(labelled.sum())} with 3D labels used")
-    model, history = train_mcss(train_crops, cfg, device=device, backbone=backbone,
+    model, history = train_mcss(train_crops, cfg, device=device, backbone=backbone, init=init_state,
                                 max_seconds=None if max_minutes is None else 60 * max_minutes)
     metrics = {"held_out": {v: evaluate_mcss(model, s, device) for v, s in zip(val_specs, val_sets)},
                "final_train_losses": history[-1] if history else {}}
@@ -136,6 +151,7 @@ def mcss(
         "supervision": {"crops": len(train_crops), "labelled_crops_used": int(labelled.sum()),
                         "subjects": len(train_crops.meta["subjects"])},
         "backbone_weights": str(backbone_weights) if backbone_weights else "none (trained from scratch)",
+        "init": {"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")} if init else None,
         "metrics": metrics, "history": history})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")
 
