@@ -332,3 +332,23 @@ def test_two_datasets_train_as_one(toy_cache, tmp_path):
     assert c.names("views") == ["cam0", "cam1", "cam2"] and c.names("subjects") == ["s0", "s1", "s0"]
     assert c.subject[-1] == 2 and c.group[-1] == 2  # the second dataset's subject stays its own
     assert np.array_equal(c.crops[-1], b.crops[-1]) and np.allclose(c.pose[-1], b.pose[-1])
+
+
+def test_train_mcss_from_a_baseline_run(toy_cache, tmp_path, capsys):
+    """Stage 1 (pose loss only), then MCSS from those weights; the card names its starting point."""
+    from posecli.cli import main
+
+    common = ["--data", f"cache:{toy_cache}", "--steps", "2", "--width", "8", "--input-size", "32", "-q"]
+    base = tmp_path / "base.safetensors"
+    assert main(["train", "mcss", *common, "--baseline", "-o", str(base)]) == 0
+    out = tmp_path / "mcss.safetensors"
+    assert main(["train", "mcss", *common, "--init", str(base), "-o", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["init"]["sha256"] == json.loads(base.with_suffix(".json").read_text())["sha256"]
+    capsys.readouterr()
+    bad = ["train", "mcss", "--data", f"cache:{toy_cache}", "--width", "16", "--input-size", "32", "--init", str(base),
+           "-o", str(tmp_path / "x.safetensors")]
+    assert main(bad) != 0
+    err = capsys.readouterr().err
+    assert "--width 8" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.safetensors").exists()
