@@ -62,11 +62,23 @@ def vipe_of_crops(crops, synth_dir: Path, vipe) -> np.ndarray:
     return embed_poses(vipe, pts, conf)["mu"]
 
 
+def spread(emb: np.ndarray, crops) -> dict:
+    """Mean embedding distance between two views of one instant and between instants of one clip: a collapsed
+    embedding (every crop at one point) shows 0 for both."""
+    g, t, v = crops.group, crops.instant, crops.view
+    same_clip = g[:, None] == g[None]
+    d = np.sqrt(np.clip(2 - 2 * emb @ emb.T, 0, None))  # unit vectors
+    pos = same_clip & (t[:, None] == t[None]) & (v[:, None] != v[None])
+    neg = same_clip & (t[:, None] != t[None])
+    return {"positives": round(float(d[pos].mean()), 3), "negatives_same_clip": round(float(d[neg].mean()), 3)}
+
+
 def held_out(args, model, vipe) -> dict:
     crops = load_cache(args.cache)
     emb, pred = predict(model, crops.crops)
     truth = canonical(crops.pose)
-    out = {"crops": len(crops), "subjects": len(crops.names("subjects")), "pose": pose_errors(pred, truth)}
+    out = {"crops": len(crops), "subjects": len(crops.names("subjects")), "pose": pose_errors(pred, truth),
+           "embedding_spread": spread(emb, crops)}
     rng = np.random.default_rng(0)
     queries = np.sort(rng.choice(len(crops), min(args.queries, len(crops)), replace=False))
     mu = vipe_of_crops(crops, Path(args.synth), vipe)
