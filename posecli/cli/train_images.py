@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..console import note
-from .options import Debug, Device, Quiet
 from .data import data_app
+from .options import Debug, Device, Quiet
 from .train import WeightsOut, train_app
 
 H36M_TRAIN = ["S1", "S5", "S6", "S7", "S8"]  # Protocol 2

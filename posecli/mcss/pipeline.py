@@ -24,10 +24,10 @@ from ..console import progress
 from ..errors import PoseCliError
 from ..images.crops import crop, square_from_points
 from ..images.sources import MIN_KEYPOINTS
-from .canonical import canonical
 from ..models.mcss import McssConfig, McssNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
 from ..train.weights import load_weights
+from .canonical import canonical
 
 EMBEDDING = "embedding_mcss"
 CONFIDENT = 0.3
