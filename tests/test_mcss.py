@@ -352,3 +352,26 @@ def test_train_mcss_from_a_baseline_run(toy_cache, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--width 8" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_multiview_takes_give_unlabelled_synchronised_crops(tmp_path):
+    """A user's own synchronised cameras (Pose2Sim layout: TAKE/videos/camNN.mp4): tracked, cropped, paired by
+    frame index, no 3D labels."""
+    import shutil
+    from pathlib import Path
+
+    from posecli.images.sources import build_cache, takes
+
+    video = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+    folder = tmp_path / "lab" / "trial1" / "videos"
+    folder.mkdir(parents=True)
+    for cam in ("cam01", "cam02"):
+        shutil.copy(video, folder / f"{cam}.mp4")
+    (tmp_path / "lab" / "notes").mkdir()  # a folder without videos is not a take
+    assert [(n, [p.name for p in v]) for n, v in takes(tmp_path / "lab")] == [("trial1", ["cam01.mp4", "cam02.mp4"])]
+    c = load_cache(build_cache(f"multiview:{tmp_path / 'lab'}", tmp_path / "crops", 32, every=10))
+    assert len(c) >= 10 and not c.labelled.any()
+    assert c.names("views") == ["cam01", "cam02"] and c.names("subjects") == ["trial1"]
+    index = pair_index(c.group, c.subject, c.view, c.time)
+    assert len(index.rows[0]) >= 5  # the same frames cropped in both cameras
+    assert (c.instant % 10 == 0).all()
