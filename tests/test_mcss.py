@@ -12,7 +12,7 @@ import torch
 
 from posecli import joints
 from posecli.images.cache import FrameSample, load_cache, write_cache
-from posecli.images.crops import crop, square_from_points, to_crop
+from posecli.images.crops import crop, square_from_points
 from posecli.images.pack import pack_cache, unpack_cache
 from posecli.mcss.canonical import canonical, z_up_to_y_up
 from posecli.mcss.evaluate import retrieval
@@ -107,8 +107,6 @@ def test_crop_geometry_puts_the_square_in_the_middle():
     assert out.shape == (50, 50, 3)
     ys, xs = np.nonzero(out[..., 0] > 128)
     assert abs(xs.mean() + 0.5 - 25) < 0.6 and abs(ys.mean() + 0.5 - 25) < 0.6
-    assert np.allclose(to_crop(np.array([[150.5, 80.5], [100.5, 30.5]]), np.array([150.5, 80.5, 100.0]), 50),
-                       [[25, 25], [0, 0]])
     # outside the image: black
     assert crop(img, np.array([-500.0, -500.0, 50.0]), 16).max() == 0
 
@@ -307,6 +305,9 @@ def test_estimate_embed_and_retrieve_with_model_mcss(tiny_weights, tmp_path, mon
     assert np.allclose(kp[ok, h.index("pelvis")], 0, atol=1e-5)  # canonical: pelvis at the origin,
     assert np.allclose(kp[ok, h.index("left_hip"), 2], 0, atol=1e-4)  # left hip on the X axis (no z)
     assert (kp[ok, h.index("left_hip"), 0] > 0).all()
+    capsys.readouterr()
+    assert main(["render", str(video), str(est), "--side", "--frame", "2", "-o", str(tmp_path / "s.png")]) != 0
+    assert "canonical" in capsys.readouterr().err and not (tmp_path / "s.png").exists()
     world = t.keypoints["keypoints3d_world"].points[ok]
     assert np.allclose(world[:, [h.index("left_ankle"), h.index("right_ankle")], 1].min(1), 0, atol=1e-5)
     emb = tmp_path / "emb.npz"

@@ -119,15 +119,13 @@ def mcss(
         backbone = torch.load(backbone_weights, map_location="cpu", weights_only=True)
     init_state = None
     if init is not None:
-        from safetensors.torch import load_file
-
         from ..mcss.pipeline import load_mcss
 
         init_model, init_card = load_mcss(init)  # checks the card and the sha256
         if (init_model.cfg.width, init_model.cfg.input_size) != (width, input_size):
             raise InputError(f"--init weights are --width {init_model.cfg.width} --input-size "
                              f"{init_model.cfg.input_size}", "give the same --width and --input-size")
-        init_state = load_file(str(init))
+        init_state = init_model.state_dict()
     sets = []
     for spec in data:
         subjects = H36M_TRAIN if spec.startswith("h36m:") else None
@@ -151,7 +149,8 @@ def mcss(
         "supervision": {"crops": len(train_crops), "labelled_crops_used": int(labelled.sum()),
                         "subjects": len(train_crops.meta["subjects"])},
         "backbone_weights": str(backbone_weights) if backbone_weights else "none (trained from scratch)",
-        "init": {"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")} if init else None,
+        "init": ({"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")}
+                 if init else None),
         "metrics": metrics, "history": history})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")
 

@@ -27,12 +27,6 @@ def square_from_points(points: np.ndarray, margin: float = MARGIN) -> np.ndarray
     return np.array([c[0], c[1], side], np.float64)
 
 
-def square_from_box(box: np.ndarray, margin: float = 1.1) -> np.ndarray:
-    """xyxy box (a detector's or a tracker's, already around the whole body) -> (cx, cy, side)."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * margin], np.float64)
-
-
 def crop_matrix(square: np.ndarray, size: int) -> np.ndarray:
     """2x3 affine from image to crop coordinates, both continuous (pixel i spans [i, i + 1))."""
     cx, cy, side = (float(v) for v in square)
@@ -59,9 +53,3 @@ def crop(image: np.ndarray, square: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=(0, 0, 0))
 
-
-def to_crop(points: np.ndarray, square: np.ndarray, size: int) -> np.ndarray:
-    """Image pixel coordinates -> crop pixel coordinates (same convention as :func:`crop`)."""
-    m = crop_matrix(square, size)
-    p = np.asarray(points, np.float64)
-    return p @ m[:, :2].T + m[:, 2]

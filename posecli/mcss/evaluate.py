@@ -39,7 +39,8 @@ def retrieval(emb: np.ndarray, poses: np.ndarray, view: np.ndarray, subject: np.
     kmax = max(ks)
     flat = poses.reshape(len(poses), -1)
     out: dict[str, float] = {}
-    found = {"embedding": [], "oracle": []}
+    found: dict[str, list] = {"embedding": [], "oracle": []}
+    used = []
     for i in queries:
         ok = view != view[i]
         if cross:
@@ -47,12 +48,11 @@ def retrieval(emb: np.ndarray, poses: np.ndarray, view: np.ndarray, subject: np.
         cand = np.flatnonzero(ok)
         if len(cand) < kmax:
             continue
+        used.append(i)
         for name, d in (("embedding", np.linalg.norm(emb[cand] - emb[i], axis=1)),
                         ("oracle", np.linalg.norm(flat[cand] - flat[i], axis=1))):
             found[name].append(cand[np.argsort(d, kind="stable")[:kmax]])
-    used = np.array([i for i in queries if len(np.flatnonzero((view != view[i]) & (
-        (subject != subject[i]) if cross else True))) >= kmax])
-    if not len(used):
+    if not used:
         return {}
     for name, idx in found.items():
         errs = _pa_errors(poses[used], poses[np.stack(idx)])

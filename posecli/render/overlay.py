@@ -89,6 +89,10 @@ class Overlay:
         if side and not any(KEYPOINTS_3D in t.keypoints for t in poses.tracks):
             raise InputError("--side needs 3D joints ('keypoints3d'), which the pose file lacks",
                              "run posecli estimate on it first", path)
+        if side and "mcss" in poses.meta:
+            raise InputError("--side draws 3D in the camera's frame; this file holds MCSS's canonical poses "
+                             "(no camera frame)", "render it without --side, or run posecli estimate without "
+                             "--model mcss for a side view", path)
         if (side or meshes is not None) and camera.focal is None:
             raise InputError("the pose file has no focal length (meta 'focal_px' or camera K) to place 3D "
                              "poses in the frame", "run posecli estimate on it first", path)
