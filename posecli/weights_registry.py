@@ -12,7 +12,8 @@ from .errors import PoseCliError
 # "estimate" is the default lifter (the VideoPose3D-style TCN since session 4: it won on held-out subjects,
 # docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`.
 MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
-          "vipe": "vipe.safetensors", "amodal": "amodal.safetensors", "mcss": "mcss.safetensors"}
+          "vipe": "vipe.safetensors", "amodal": "amodal.safetensors", "mcss": "mcss.safetensors",
+          "css": "css.safetensors"}
 
 
 def weights_dir() -> Path:

@@ -27,6 +27,8 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o canonical.npz --model mcss   # 3D from image crops (canonical frame)
 
+  posecli estimate lab.mp4 -o css.npz --model css   # one person, whole frames (CSS, seed 001)
+
   posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
 
   posecli estimate dance.mp4 -o poses.npz --body anny
@@ -63,6 +65,7 @@ class Lifter(str, Enum):
 class Model(str, Enum):
     lifter = "lifter"
     mcss = "mcss"
+    css = "css"
 
 
 class BodyModel(str, Enum):
@@ -80,11 +83,12 @@ def estimate(
     fmt: Annotated[Optional[PoseFormat], typer.Option("--format", "-f", help="npz or json (posecli's JSON, NaN "
                                                       "as null); default: from -o's extension, npz for "
                                                       "stdout.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Lifter (or, with --model mcss, MCSS) weights "
+    weights: Annotated[Optional[Path], typer.Option(help="Lifter (or, with --model mcss / css, MCSS / CSS) weights "
                                                     "(default: the shipped model).")] = None,
     model: Annotated[Model, typer.Option(help="lifter: 2D keypoints -> 3D in the camera frame (default); mcss: "
                                          "each frame's person crop -> canonical 3D (seed 002; a video is "
-                                         "needed; no heading or root position).")] = Model.lifter,
+                                         "needed; no heading or root position); css: each whole frame -> one "
+                                         "person's pelvis-centred 3D in camera axes (seed 001; static camera).")] = Model.lifter,
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
                                            "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
                                            "upright world frame).")] = None,
@@ -138,6 +142,18 @@ def estimate(
         load_mcss(weights_file)  # wrong weights fail here, before tracking
         poses = poses_from(source, max_persons, smooth, start, end, every, fps)
         result = mcss_poses(poses, source, weights_file, device=device)
+    elif model is Model.css:
+        from ..css.pipeline import css_poses, load_css
+
+        if is_stdio(source) or is_pose_input(source):
+            raise InputError("--model css reads the images: give the video, not a pose file",
+                             "run posecli estimate VIDEO --model css")
+        if max_persons is not None or smooth:
+            raise InputError("--model css follows one person from whole frames (no tracker)",
+                             "drop --max-persons / --smooth")
+        weights_file = weight_path("css", weights)
+        load_css(weights_file)  # wrong weights fail here, before reading the video
+        result = css_poses(source, weights_file, device=device, start=start, end=end, every=every, fps=fps)
     else:
         weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
         lifter_card(weights_file)  # wrong weights fail here, before tracking
