@@ -54,7 +54,7 @@ def main() -> None:
         lifted = estimate_poses(tracked, weight_path("estimate")).tracks[0]
         row = {"camera": cam, "frames": int(len(frames))}
         row["keypoint_lifter_pa_mpjpe_mm"] = round(1000 * pa_mpjpe(
-            by_name(lifted.keypoints[KEYPOINTS_3D].points[keep], "h36m17"), gt[frames]), 1)
+            by_name(lifted.arrays["keypoints3d_all"][keep], "h36m17"), gt[frames]), 1)
         row["keypoint_lifter_only_pa_mpjpe_mm"] = round(1000 * pa_mpjpe(
             by_name(lifted.arrays["keypoints3d_lifter"][keep], "h36m17"), gt[frames]), 1)
         for f in files:

@@ -16,7 +16,17 @@ from posecli.images.frames import backgrounds, build_frame_cache, check_frames, 
 from posecli.models.css import CssConfig, CssNet
 from posecli.train.css import CssTrainConfig, model_config, to_tensor, train_ssl
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread; restored after each test (other tests' results, e.g. synth's
+    in-process vs worker renders, depend on torch's thread count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 TINY = dict(frame_size=64, crop_size=32, width=8, detector_width=8, tv_dim=16, ti_dim=8, decoder_channels=16)
 SIZE = 64

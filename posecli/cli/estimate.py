@@ -27,7 +27,7 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o canonical.npz --model mcss   # 3D from image crops (canonical frame)
 
-  posecli estimate lab.mp4 -o css.npz --model css   # one person, whole frames (CSS, seed 001)
+  posecli estimate lab.mp4 -o css.npz --model css --weights css.safetensors   # one person, whole frames (seed 001)
 
   posecli estimate poses.npz ... && posecli export poses.npz --to trc --track 1 -o poses.trc
 
