@@ -17,7 +17,6 @@ from posecli.models.css import CssConfig, CssNet
 from posecli.train.css import CssTrainConfig, model_config, to_tensor, train_ssl
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models run faster on one thread; restored after each test (other tests' results, e.g. synth's

@@ -1,17 +1,15 @@
 """Loading CSS weights, and ``estimate --model css``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..console import progress
-from ..errors import PoseCliError
 from ..models.css import CssConfig, CssModel
 from ..poses import KEYPOINTS_3D, Keypoints, Poses, Track
-from ..train.weights import load_weights
+from ..train.weights import load_carded
 
 BOX = "box_css"
 FRAME_NOTE = ("pelvis-centred, camera axes (x right, y down, z forward), metres; CSS predicts no root "
@@ -19,16 +17,8 @@ FRAME_NOTE = ("pelvis-centred, camera axes (x right, y down, z forward), metres;
 
 
 def load_css(path: str | Path, device: str = "cpu") -> tuple[CssModel, dict]:
-    card_path = Path(path).with_suffix(".json")
-    if not card_path.is_file():
-        raise PoseCliError("CSS weights have no card beside them", "train them with posecli train css", path)
-    card = json.loads(card_path.read_text())
-    if card.get("model") != "CssModel":
-        raise PoseCliError(f"these are {card.get('model')} weights, not CSS's", "give weights from posecli train css",
-                           path)
-    model = CssModel(CssConfig(**card["config"]["model"]))
-    load_weights(model, path)
-    return model.to(device).eval(), card
+    return load_carded(path, "CssModel", "CSS", "posecli train css",
+                       lambda card: CssModel(CssConfig(**card["config"]["model"])), device)
 
 
 @torch.no_grad()

@@ -13,7 +13,6 @@ without a crop). The meta's ``mcss`` entry says all this.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,11 @@ import torch
 
 from .. import joints
 from ..console import progress
-from ..errors import PoseCliError
 from ..images.crops import crop, square_from_points
 from ..images.sources import MIN_KEYPOINTS
 from ..models.mcss import McssConfig, McssNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
-from ..train.weights import load_weights
+from ..train.weights import load_carded
 from .canonical import canonical
 
 EMBEDDING = "embedding_mcss"
@@ -36,16 +34,8 @@ FRAME_NOTE = ("canonical (MCSS): pelvis at the origin, Y up, pelvis->left hip al
 
 
 def load_mcss(path: str | Path, device: str = "cpu") -> tuple[McssNet, dict]:
-    card_path = Path(path).with_suffix(".json")
-    if not card_path.is_file():
-        raise PoseCliError("MCSS weights have no card beside them", "train them with posecli train mcss", path)
-    card = json.loads(card_path.read_text())
-    if card.get("model") != "McssNet":
-        raise PoseCliError(f"these are {card.get('model')} weights, not MCSS's", "give weights from posecli train mcss",
-                           path)
-    model = McssNet(McssConfig(**card["config"]["model"]))
-    load_weights(model, path)
-    return model.to(device).eval(), card
+    return load_carded(path, "McssNet", "MCSS", "posecli train mcss",
+                       lambda card: McssNet(McssConfig(**card["config"]["model"])), device)
 
 
 def track_squares(track: Track) -> np.ndarray:

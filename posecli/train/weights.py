@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..atomic import atomic_path
-from ..errors import InputError
+from ..errors import InputError, PoseCliError
 
 
 def git_commit() -> str:
@@ -57,3 +57,18 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     model.load_state_dict(state)
     return card
+
+
+def load_carded(path: str | Path, kind: str, label: str, command: str, build, device: str = "cpu"):
+    """Weights whose card names their model class ``kind``: check the card, ``build(card)`` the module, load it.
+    ``label`` ("MCSS") and ``command`` ("posecli train mcss") make the one-line errors."""
+    card_path = Path(path).with_suffix(".json")
+    if not card_path.is_file():
+        raise PoseCliError(f"{label} weights have no card beside them", f"train them with {command}", path)
+    card = json.loads(card_path.read_text())
+    if card.get("model") != kind:
+        raise PoseCliError(f"these are {card.get('model')} weights, not {label}'s", f"give weights from {command}",
+                           path)
+    model = build(card)
+    load_weights(model, path)
+    return model.to(device).eval(), card
