@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--pose-steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     set_quiet(True)
     torch.manual_seed(args.seed)
@@ -74,19 +75,21 @@ def main() -> None:
     result["mean_pose"] = pose_metrics(mean_pose, truth)
     for path in args.weights:
         t0 = time.time()
-        model, card = load_css(path)
+        dev = args.device
+        model, card = load_css(path, dev)
         variant = card["config"]["variant"]
-        feats_pool = encode(model.net, train, pool)
-        feats_held = encode(model.net, held, np.arange(len(held)))
+        feats_pool = encode(model.net, train, pool, dev)
+        feats_held = encode(model.net, held, np.arange(len(held)), dev)
         latent_held = feats_held["latent"][held_rows]
         row = {"file": str(path), "variant": variant, "ssl_steps": card.get("history", [{}])[-1].get("step"),
                "final_ssl_losses": card.get("history", [{}])[-1], "by_fraction": {}}
         for f in args.fractions:
             k = max(1, int(round(1.0 / f)))
             sel = np.arange(len(pool))[::k]
-            head = train_pose_head(feats_pool["latent"][sel], pool_poses[sel], args.pose_steps, seed=args.seed)
+            head = train_pose_head(feats_pool["latent"][sel], pool_poses[sel], args.pose_steps, seed=args.seed,
+                                   device=dev)
             row["by_fraction"][str(f)] = {"labels": int(len(sel)),
-                                         **pose_metrics(predict_poses(head, latent_held), truth)}
+                                         **pose_metrics(predict_poses(head, latent_held, dev), truth)}
         row["kmeans_subject_accuracy"] = {("tv" if variant == "full" else "latent"):
                                           kmeans_rows(feats_held["latent"], held, args.seed)}
         if feats_held["ti"].size:
