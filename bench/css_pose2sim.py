@@ -4,11 +4,11 @@ lifter alone) on the same frames, one run.
 
 CSS predicts a pelvis-centred pose in the camera's axes and no root, so the comparison is PA-MPJPE (per-frame
 similarity alignment) on the 12 limb joints of ``bench/estimate_pose2sim.py``. Give several CSS weight files to
-compare e.g. the shipped model with one adapted to the trial's own videos:
+compare e.g. a model trained on renders with one adapted to the trial's own videos:
 
-    posecli train css --init weights/css.safetensors --data videos:../shared/data/multiview/pose2sim_session/\
+    posecli train css --init R/css.safetensors --data videos:../shared/data/multiview/pose2sim_session/\
 S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial/videos --labels cache:FRAMES_TRAIN ... -o R/css_p2s.safetensors
-    python bench/css_pose2sim.py --weights weights/css.safetensors R/css_p2s.safetensors
+    python bench/css_pose2sim.py --weights R/css.safetensors R/css_p2s.safetensors
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from posecli.weights_registry import weight_path  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", nargs="+", default=[None], help="CSS weight files (default: the shipped one)")
+    ap.add_argument("--weights", nargs="+", required=True, help="CSS weight files (posecli train css)")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")

@@ -33,7 +33,7 @@ def frame_set(spec: str, cache_root: Path, size: int, every: int):
                    "  posecli train css --data synth:synth_static/ --val synth:synth_heldout/ -o css.safetensors\n\n"
                    "  posecli train css --data synth:synth_static/ --variant ae -o ae.safetensors   # a baseline: "
                    "no contrastive loss\n\n"
-                   "  posecli train css --init weights/css.safetensors --data videos:mylab/ --labels "
+                   "  posecli train css --init css.safetensors --data videos:mylab/ --labels "
                    "synth:synth_static/ --label-fraction 0.01 -o mylab_css.safetensors   # adapt to your own "
                    "videos, then 1 %% of the labels\n\n"
                    "Pictures of the detector's box, the reconstruction and a TI swap go to --pictures every "
