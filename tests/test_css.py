@@ -526,6 +526,21 @@ def test_estimate_with_model_css(css_weights, tmp_path):
     box = t.arrays["box_css"]
     assert box.shape == (8, 4) and (box[:, 2] > box[:, 0]).all() and (box[:, 3] > box[:, 1]).all()
     assert poses.meta["css"]["variant"] == "full"
+    # the same numbers straight from the model on the letterboxed frames (the paper's inference path)
+    from posecli.css.pipeline import load_css
+    from posecli.images.crops import crop
+    from posecli.video import read_frames
+
+    model, _ = load_css(css_weights)
+    frames = np.stack([crop(f.image, frame_square(64, 48), 64) for f in read_frames(video)])
+    with torch.no_grad():
+        b, latent, _ = model.net.features(to_tensor(frames, "cpu"))
+        want = model.head.metres(latent).numpy()
+    assert np.allclose(kp, want - want[:, :1], atol=1e-5)
+    b = b.numpy()  # normalised (sx, sy, ux, uy) of the 64 px square that holds the 64 x 48 frame
+    x0 = 32 + (b[:, 2] - b[:, 0]) * 32
+    y0 = 24 + (b[:, 3] - b[:, 1]) * 32
+    assert np.allclose(box[:, 0], x0, atol=1e-3) and np.allclose(box[:, 1], y0, atol=1e-3)
 
 
 def test_bad_css_input_is_one_line(css_weights, toy_cache, tmp_path, capsys):

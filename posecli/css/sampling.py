@@ -26,12 +26,10 @@ class VideoIndex:
 
 
 def video_index(group: np.ndarray, time: np.ndarray) -> VideoIndex:
-    rows, times = [], []
-    for g in range(int(group.max()) + 1 if len(group) else 0):
-        r = np.flatnonzero(group == g)
-        r = r[np.argsort(time[r], kind="stable")]
-        rows.append(r)
-        times.append(np.asarray(time[r], np.float64))
+    order = np.lexsort((time, group))  # by group, then time: one sort for all videos
+    bounds = np.searchsorted(group[order], np.arange((int(group.max()) + 2) if len(group) else 1))
+    rows = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    times = [np.asarray(time[r], np.float64) for r in rows]
     usable = np.array([g for g, r in enumerate(rows) if len(r) >= 2], int)
     return VideoIndex(rows, times, usable)
 

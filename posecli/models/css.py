@@ -191,7 +191,7 @@ class CssPoseHead(nn.Module):
 class CssModel(nn.Module):
     """What ``weights/css.safetensors`` holds: the self-supervised network and phase 2's regressor."""
 
-    def __init__(self, cfg: CssConfig | None = None):
+    def __init__(self, cfg: CssConfig | None = None, net: CssNet | None = None, head: CssPoseHead | None = None):
         super().__init__()
-        self.net = CssNet(cfg)
-        self.head = CssPoseHead(self.net.cfg.latent_dim)
+        self.net = CssNet(cfg) if net is None else net
+        self.head = CssPoseHead(self.net.cfg.latent_dim) if head is None else head

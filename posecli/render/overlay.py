@@ -85,7 +85,8 @@ class Overlay:
             raise ValueError(f"unknown side layout {side_layout!r}")
         if not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
             raise InputError("the pose file has no 2D keypoints ('keypoints2d') to draw",
-                             "give a file written by posecli track or posecli estimate", path)
+                             "give a file from posecli track, or from posecli estimate with the lifter or --model "
+                             "mcss; --model css writes 3D and a box only", path)
         if side and not any(KEYPOINTS_3D in t.keypoints for t in poses.tracks):
             raise InputError("--side needs 3D joints ('keypoints3d'), which the pose file lacks",
                              "run posecli estimate on it first", path)

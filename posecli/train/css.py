@@ -76,7 +76,7 @@ def fetch(cs: CropSet, rows: np.ndarray) -> np.ndarray:
 
 def ssl_losses(model: CssNet, frames: torch.Tensor, bg: torch.Tensor, dist: torch.Tensor, perm: torch.Tensor,
                cfg: CssTrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """One batch (groups x 4 frames, group-major) -> the loss terms (and the reconstruction for pictures)."""
+    """One batch (groups x 4 frames, group-major) -> the loss terms (and the boxes, for the log)."""
     from ..css.loss import box_prior, css_contrastive, dsl_all, reconstruction
     from ..css.sampling import colour_jitter
 
@@ -90,8 +90,7 @@ def ssl_losses(model: CssNet, frames: torch.Tensor, bg: torch.Tensor, dist: torc
         tv = model.encode_tv(crops)
         rgb, mask = model.decode(tv)
     recon = model.composite(rgb, mask, box, bg)
-    out = {"reconstruction": reconstruction(frames, recon), "box": box_prior(box), "recon_image": recon,
-           "box_values": box}
+    out = {"reconstruction": reconstruction(frames, recon), "box": box_prior(box), "box_values": box}
     z = tv.view(-1, 4, tv.shape[-1])
     if cfg.variant in ("full", "dsl"):
         out["contrastive"] = dsl_all(z[:, 0], z[:, 1], z[:, 2], z[:, 3], dist[:, 1], dist[:, 2], dist[:, 3],
@@ -271,10 +270,7 @@ def train_css(data: CropSet, backgrounds: np.ndarray, labels: CropSet, cfg: CssT
     note(f"phase 2: the pose regressor on {len(rows)} labelled frames")
     latent = encode(net, labels, rows, device)["latent"]
     head = train_pose_head(latent, relative_poses(labels.pose[rows]), pose_steps, seed=cfg.seed, device=device)
-    model = CssModel(cfg.model)
-    model.net.load_state_dict(net.state_dict())
-    model.head = head
-    return model.eval(), history, len(rows)
+    return CssModel(net=net, head=head).eval(), history, len(rows)
 
 
 def evaluate_css(model: CssModel, cs: CropSet, device: str = "cpu") -> dict[str, float]:
