@@ -10,12 +10,7 @@
 # a stub `av` lets the CLI import (nothing here decodes with it).
 set -u
 TRAIN=$1; VAL=$2; OUT=$3; STEPS=${4:-100000}; MINUTES=${5:-7}; WIDTH=${6:-64}
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-mkdir -p /tmp/stub/av "$OUT/w"
-python3 -c "import av" 2>/dev/null || \
-  echo 'def __getattr__(name): raise ImportError("PyAV is not installed on this machine")' > /tmp/stub/av/__init__.py
-export PYTHONPATH=/tmp/stub:$PWD
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source "$(dirname "$0")/gpu_env.sh"
 python3 - "$TRAIN" "$VAL" <<'PY'
 import sys, time
 from posecli.images.pack import unpack_cache
