@@ -10,7 +10,8 @@ sources define them differently (BlazePose has no neck, H36M's spine and thorax 
 ``posecli estimate``'s output (the lifter blended with BlazePose's own 3D, ``lifting.fusion``) and the lifter
 alone are both reported. PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
 and metric scale do not enter. Tilt: the angle between ``keypoints3d_world``'s up direction (the file's meta
-``world.up_camera``) and the calibration's gravity in that camera's axes (the calibration world is Z up). Frame f of a video is compared with TRC frame f (the reference note found
+``world.up_camera``; ``tilt_head_only``: the lifter's up head before the floor refines it, ``world.up_head``) and
+the calibration's gravity in that camera's axes (the calibration world is Z up). Frame f of a video is compared with TRC frame f (the reference note found
 offset 0 best). Usage:
 
     python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]]
@@ -76,8 +77,8 @@ def main() -> None:
             lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
             tag = "posecli_estimate" if len(names) == 1 else name
             if "world" in result.meta:
-                row[f"{tag}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"],
-                                                            calib[cam].R[0][:, 1]), 2)
+                for key, up in (("tilt", "up_camera"), ("tilt_head_only", "up_head")):
+                    row[f"{tag}_{key}_deg"] = round(tilt_degrees(result.meta["world"][up], calib[cam].R[0][:, 1]), 2)
             for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
                              (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
                 pred = by_name(lifted.arrays[arr][keep], "h36m17")
@@ -92,7 +93,7 @@ def main() -> None:
                    (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
         rows.append(row)
         print(json.dumps(row), flush=True)
-    tilts = [k for k in rows[0] if k.endswith("_tilt_deg")]
+    tilts = [k for k in rows[0] if k.endswith("_deg")]
     for k in tilts:
         print(f"{k}: median {np.median([r[k] for r in rows]):.2f} (per camera {[r[k] for r in rows]})")
     keys = [k for k in rows[0] if k.endswith("_mm")]

@@ -10,8 +10,9 @@ root can be compared with the truth.
 
 Reported per model and 2D kind (mm unless named): MPJPE / PA-MPJPE over the 17 joints and over 13 (pelvis +
 12 limb joints, pelvis-centred), acceleration error, root error, the 99th percentile of the root's
-frame-to-frame jump and of its error against the true jump, and the median tilt (degrees) of the model's up
-direction (averaged per sequence) against the camera's true one. ``--robust both`` runs every model with and
+frame-to-frame jump and of its error against the true jump, and the median tilt (degrees) of ``estimate``'s up
+direction (``add_world_frame``: the up head averaged per sequence, refined by the floor) against the camera's
+true one, and of the head's average alone. ``--robust both`` runs every model with and
 without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one (a key as printed,
 e.g. ``tcn:plain``);
 ``--plain NAME`` also runs that model through VideoPose3D's plain path (its joints as they are). Usage:
@@ -30,7 +31,7 @@ import numpy as np
 
 from posecli import joints
 from posecli.console import set_quiet
-from posecli.lifting.pipeline import lift_track, load_lifter
+from posecli.lifting.pipeline import add_world_frame, lift_track, load_lifter
 from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
@@ -59,7 +60,7 @@ def clips_for(dataset, clean: bool, seed: int):
 
 def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True) -> dict:
     acc: dict[str, list] = {}
-    w, tilts = [], []
+    w, tilts, head_tilts = [], [], []
     for seq, clip, track in items:
         out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
                          model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode,
@@ -77,13 +78,16 @@ def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine
         acc.setdefault("_jump", []).append(jump)
         acc.setdefault("_jump_err", []).append(jump_err)
         w.append(len(gt))
-        if "up_camera" in out.arrays:
-            tilts.append(tilt_degrees(out.arrays["up_camera"].mean(0), clip.up[0]))
+        world = add_world_frame([out])  # estimate's own up: the head's average refined by the floor
+        if world is not None:
+            tilts.append(tilt_degrees(world["up_camera"], clip.up[0]))
+            head_tilts.append(tilt_degrees(world["up_head"], clip.up[0]))
     res = {f"{k}_mm": round(float(np.average(v, weights=w)), 1) for k, v in acc.items() if not k.startswith("_")}
     res["root_jump_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump"]), 99)), 1)
     res["root_jump_err_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump_err"]), 99)), 1)
     if tilts:
         res["tilt_median_deg"] = round(float(np.median(tilts)), 2)
+        res["tilt_head_only_median_deg"] = round(float(np.median(head_tilts)), 2)
     res["frames"] = int(sum(w))
     return res
 

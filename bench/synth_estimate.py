@@ -11,7 +11,7 @@ acceleration error (all 17 joints), and PA-MPJPE (similarity-aligned per frame) 
 source defines alike (hips, knees, ankles, shoulders, elbows, wrists) for both ours and BlazePose's world
 landmarks. Also per view: the root's error and the 99th percentile of its frame-to-frame jump against the
 true jump (``root_jump_err_p99``), and the tilt of ``keypoints3d_world`` (degrees between ``estimate``'s up and
-the render camera's true one). ``--robust both`` also runs session 3's root on the same tracks (names ending
+the render camera's true one; ``tilt_head_only``: the lifter's up head alone, before the floor refines it). ``--robust both`` also runs session 3's root on the same tracks (names ending
 ``_before``: the weak-perspective root, no ``lifting.robust``): before and after ``lifting.root`` + ``robust``.
 
     python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
@@ -94,6 +94,7 @@ def main() -> None:
             row[f"{name}_root_jump_err_p99_mm"] = round(1000 * float(np.percentile(jump_err, 99)), 1)
             if "world" in result.meta:
                 row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
+                row[f"{name}_tilt_head_only_deg"] = round(tilt_degrees(result.meta["world"]["up_head"], up_gt), 2)
             for tag, ours in (("ours" if len(all_weights) == 1 and robust else name, arrays["keypoints3d_all"]),
                               (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
                 row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)

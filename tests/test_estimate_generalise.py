@@ -9,7 +9,7 @@ import torch
 from posecli import joints
 from posecli.lifting.pipeline import add_world_frame
 from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
-from posecli.lifting.world import ANKLE_HEIGHT, tilt_degrees, to_world, world_rotation
+from posecli.lifting.world import ANKLE_HEIGHT, floor_up, tilt_degrees, to_world, world_rotation
 from posecli.mocap.augment import bone_factors, resample_speed, resize_body, speed_span
 from posecli.mocap.dataset import MocapDataset, Sequence
 from posecli.models.sps_lifter import LifterConfig, build_lifter
@@ -151,6 +151,56 @@ def test_world_frame_of_a_tilted_camera_is_upright():
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-9)
     assert np.linalg.det(rot) == pytest.approx(1.0)
     np.testing.assert_allclose(to_world(np.zeros((1, 3)), rot, 0.0), 0.0, atol=1e-7)
+
+
+def _rotate_towards(u: np.ndarray, axis: np.ndarray, deg: float) -> np.ndarray:
+    """``u`` turned by ``deg`` about ``axis`` (Rodrigues)."""
+    k = axis / np.linalg.norm(axis)
+    a = np.radians(deg)
+    return u * np.cos(a) + np.cross(k, u) * np.sin(a) + k * (k @ u) * (1 - np.cos(a))
+
+
+def test_the_floor_under_the_feet_corrects_the_heads_up():
+    """A camera pitched 25 degrees down and rolled 10 films people on a floor. The up head is 9 degrees off (a
+    pitch error, the usual one). Someone wandering about the floor lets the feet set the up direction; someone
+    walking across the view fixes it about one axis only; someone standing still leaves the head's direction."""
+    rng = np.random.default_rng(3)
+    R = tilted_camera(25, 10)
+    up_true = R[:, 1]
+    head = _rotate_towards(up_true, R[:, 0], 9.0)  # world X in camera axes: a pitch error
+    assert tilt_degrees(head, up_true) == pytest.approx(9.0, abs=1e-6)
+
+    def person(path_xz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(path_xz)
+        world = standing_pose()[None].repeat(n, 0)
+        step = np.sin(np.arange(n) / 5.0)  # feet lift in turn, 12 cm at most
+        world[:, H.index("left_ankle"), 1] += 0.12 * np.clip(step, 0, None)
+        world[:, H.index("right_ankle"), 1] += 0.12 * np.clip(-step, 0, None)
+        world[..., [0, 2]] += path_xz[:, None]
+        cam = world @ R.T + np.array([0.0, 0.8, 5.0]) + rng.normal(0, 0.02, world.shape)  # 2 cm lifting noise
+        return cam, np.ones((n, 17), np.float32)
+
+    t = np.arange(150) / 30.0
+    wander = np.stack([1.5 * np.sin(1.3 * t), 1.5 * np.cos(1.3 * t)], 1)  # a 3 m circle
+    assert tilt_degrees(floor_up([person(wander)], head), up_true) < 3.0
+    # a walk across the view (along world X) only fixes the up direction about the viewing axis...
+    across = np.stack([np.linspace(-2, 2, 150), np.zeros(150)], 1)
+    rolled = _rotate_towards(up_true, R[:, 2], 8.0)  # a roll error: the walk's direction catches it
+    assert tilt_degrees(floor_up([person(across)], rolled), up_true) < 2.0
+    # ...while a pitch error, about the walking direction itself, stays (the feet cannot see it)
+    assert tilt_degrees(floor_up([person(across)], head), up_true) > 7.0
+    # standing still, or seen on too few frames: the head's direction, unchanged
+    still, _ = person(np.zeros((150, 2)))
+    assert tilt_degrees(floor_up([person(np.zeros((150, 2)))], head), head) < 1.0
+    assert tilt_degrees(floor_up([person(wander[:20])], head), head) < 1e-6
+    # two people: one wandering, one on stairs (feet 40 cm up and down) that counts for little
+    stairs_pts, stairs_conf = person(np.stack([np.linspace(-1, 1, 150), np.linspace(0, 3, 150)], 1))
+    stairs_pts = stairs_pts + np.outer(0.4 * np.sign(np.sin(np.arange(150) / 7.0)), up_true)[:, None]
+    assert tilt_degrees(floor_up([person(wander), (stairs_pts, stairs_conf)], head), up_true) < 2.0
+    # unseen ankles are not used: all of them hidden leaves the head's direction
+    pts, conf = person(wander)
+    conf[:, [H.index("left_ankle"), H.index("right_ankle")]] = 0
+    assert tilt_degrees(floor_up([(pts, conf)], head), head) < 1e-6
 
 
 def test_one_wrong_keypoint_does_not_move_the_person():

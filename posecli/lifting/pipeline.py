@@ -30,7 +30,7 @@ from .reproject import pull_to_keypoints
 from .robust import steady_root, suppress_2d_outliers
 from .root import root_from_correspondences
 from .windows import run_lifter
-from .world import average_up, floor_offset, to_world, world_rotation
+from .world import average_up, floor_offset, floor_up, to_world, world_rotation
 
 PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
 
@@ -180,13 +180,16 @@ def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
 
 def add_world_frame(tracks: list[Track]) -> dict | None:
     """Write ``keypoints3d_world`` (Y up, floor y = 0; ``world``) into every track, in place, from the up
-    direction all tracks' frames agree on (one static camera). Returns the frame's description for the
+    direction all tracks' frames agree on (one static camera), refined by the floor under their feet
+    (``world.floor_up``). Returns the frame's description for the
     file's meta, or None when the lifter has no up head."""
     ups = [t.arrays["up_camera"] for t in tracks if "up_camera" in t.arrays]
     weights = [t.keypoints[KEYPOINTS_3D].confidence.sum(-1) for t in tracks if "up_camera" in t.arrays]
-    up = average_up(ups, weights) if ups else None
-    if up is None:
+    head = average_up(ups, weights) if ups else None
+    if head is None:
         return None
+    up = floor_up([(t.arrays["keypoints3d_all"], t.keypoints[KEYPOINTS_3D].confidence) for t in tracks
+                   if "up_camera" in t.arrays], head)
     rot = world_rotation(up)
     floors = {}
     for t in tracks:
@@ -199,7 +202,8 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
         t.keypoints[KEYPOINTS_3D_WORLD] = Keypoints("h36m17", np.where(np.isfinite(kp.points), levelled, np.nan),
                                                     kp.confidence.copy())
         t.arrays["keypoints3d_world_all"] = levelled
-    return {"up_camera": [round(float(v), 5) for v in up], "rotation": np.round(rot, 6).tolist(),
+    return {"up_camera": [round(float(v), 5) for v in up], "up_head": [round(float(v), 5) for v in head],
+            "rotation": np.round(rot, 6).tolist(),
             "axes": "x right (horizontal), y up, z towards the camera; metres; floor y = 0 per track",
             "floor_below_camera_m": {str(k): -v for k, v in floors.items()}}
 
