@@ -45,14 +45,16 @@ def truth_track(tid: int, h36m_world: np.ndarray, shift: float) -> Track:
                  {"keypoints3d_all": h_cam})
 
 
-def make_dataset(root: Path, n: int = 40, missed: tuple[int, ...] = (20,)) -> dict:
+def make_dataset(root: Path, n: int = 40, missed: tuple[int, ...] = (20,), calibrated: bool = True) -> dict:
     """One clip, one view, two people (subjects 'A' and 'HELD'), and a detections file: person 1 detected with
-    2 px noise except on ``missed`` frames, person 2 detected throughout, plus a far-off false detection."""
+    2 px noise except on ``missed`` frames, person 2 detected throughout, plus a far-off false detection.
+    ``calibrated``: the truth file carries the camera's rotation (world -> camera, as ``to_camera``)."""
     rng = np.random.default_rng(0)
     a = synthetic_sequence(rng, "A", "a", n).joints["h36m17"]
     b = synthetic_sequence(rng, "HELD", "b", n).joints["h36m17"]
     a, b = a - a[:1, :1] * [1, 0, 1], b - b[:1, :1] * [1, 0, 1]
-    truth = Poses([truth_track(1, a, -1.0), truth_track(2, b, 1.0)], 30.0, 640, 480, n)
+    camera = {"R": np.diag([1.0, -1.0, 1.0])} if calibrated else {}
+    truth = Poses([truth_track(1, a, -1.0), truth_track(2, b, 1.0)], 30.0, 640, 480, n, camera=camera)
     (root / "clip_0000").mkdir(parents=True)
     write_poses(truth, root / "clip_0000/cam_01.npz")
     dets = []
@@ -134,6 +136,13 @@ def test_clip_is_normalised_as_estimate_does_and_mirrors_consistently(tmp_path):
     assert np.isfinite(batch["x"]).all() and np.isfinite(batch["joints"]).all()
     again = SynthClipSampler([tmp_path], 8, seed=1).sample(5)
     assert all(np.array_equal(batch[k], again[k]) for k in batch)
+    # the up target: world +Y in the camera's axes, on every frame; mirrored clips see it mirrored
+    assert batch["up"].shape == (5, 8, 3)
+    np.testing.assert_allclose(batch["up"], np.broadcast_to([0.0, -1.0, 0.0], (5, 8, 3)))
+    for person in s.people:
+        person.up = np.array([0.6, -0.8, 0.0], np.float32)  # a rolled camera (the projections do not matter here)
+    ups = {round(float(c["up"][0, 0]), 3) for c in (s.random_clip() for _ in range(40))}
+    assert ups == {0.6, -0.6}
 
 
 def test_detect_dataset_runs_the_detector_once(tmp_path):
@@ -167,11 +176,15 @@ def test_train_estimate_mixes_synth_with_mocap(tmp_path, capsys):
                        "-o", tmp_path / "x.safetensors")
     assert code == 1 and "mocap" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.safetensors").exists()
-    # the TCN (the default) does not read renders yet: one clear line, nothing written
+    # the TCN (the default) reads renders in windows of its receptive field around the N frames: 26 + 8 = 34
+    # frames, which only person 2 (detected on all 40 frames) has, 7 times
+    y = tmp_path / "y.safetensors"
     code, _, err = run(capsys, "train", "estimate", "--data", f"cmu:{root}", "--data", f"synth:{tmp_path / 'synth'}",
-                       "--steps", "2", "-o", tmp_path / "y.safetensors")
-    assert code == 1 and "--temporal attention" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "y.safetensors").exists()
+                       "--channels", "16", "--val-subjects", "102", "--steps", "2", "--batch", "4", "--length", "8",
+                       "-o", y, "-q")
+    assert code == 0, err
+    card = json.loads(y.with_suffix(".json").read_text())
+    assert card["model"] == "TCNLifter" and card["synth_detected_person_views"] == 1 and card["synth_windows"] == 7
 
 
 def test_batches_mix_synth_and_mocap_clips(tmp_path):
@@ -195,10 +208,16 @@ def test_batches_mix_synth_and_mocap_clips(tmp_path):
     logs = []
     train_lifter(mocap, cfg, synth=Recording(), on_step=lambda s, l: logs.append(l))
     assert asked == [2, 2, 2] and len(logs) == 3 and all(np.isfinite(l["loss"]) for l in logs)
-    # render clips have no up direction: the mocap half of the batch still trains the up head
     assert all(l["up"] > 0 and np.isfinite(l["up"]) for l in logs)
     asked.clear()
     logs.clear()
     cfg = EstimateTrainConfig(steps=2, batch=4, length=8, synth_fraction=1.0, model=LifterConfig(up_head=True))
     train_lifter(mocap, cfg, synth=Recording(), on_step=lambda s, l: logs.append(l))
-    assert asked == [4, 4] and all(l["up"] == 0 for l in logs)  # all-synth batches work too
+    assert asked == [4, 4] and all(l["up"] > 0 for l in logs)  # all-synth batches train the up head too
+    # renders without a calibration have no up direction: left out of the up loss, the rest still trains
+    make_dataset(tmp_path / "bare", calibrated=False)
+    bare = SynthClipSampler([tmp_path / "bare"], 9, seed=0)
+    assert np.isnan(bare.sample(2)["up"]).all()
+    logs.clear()
+    train_lifter(mocap, cfg, synth=bare, on_step=lambda s, l: logs.append(l))
+    assert all(l["up"] == 0 and np.isfinite(l["loss"]) for l in logs)

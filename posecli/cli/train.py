@@ -103,9 +103,6 @@ def estimate(
             receptive_blocks(receptive_field)
         except ValueError as exc:
             raise InputError(str(exc), "use --receptive-field 27, 81 or 243") from None
-        if synth_dirs:
-            raise InputError("synth:DIR clips train the SPS lifter only",
-                             "add --temporal attention, or drop synth:DIR")
     synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
     _train_and_save("estimate", "TCNLifter" if temporal == Temporal.tcn else "SPSLifter", out, mocap[0],
                     val_subjects, cfg, device,
@@ -132,14 +129,15 @@ def _synth_sampler(dirs: list[str], cfg, val_subjects: list[str]):
     """Detect every synth view not yet detected (cached beside it), then load the (detected 2D, 3D) clips,
     leaving out people who perform a held-out subject's motion."""
     from ..synth.detections import detect_dataset, views
+    from ..train.estimate import clip_frames
     from ..train.synth_clips import SynthClipSampler
 
     for d in dirs:
         with progress(f"detect {d}", len(views(d)), unit="views/s") as advance:
             detect_dataset(d, advance)
-    sampler = SynthClipSampler(dirs, cfg.length + 1, seed=cfg.seed, mirror=cfg.mirror,
-                               exclude_subjects=list(val_subjects))
-    note(f"synth: {len(sampler.people)} detected person-views, {sampler.windows} windows of {cfg.length + 1} frames")
+    frames = clip_frames(cfg)  # the TCN reads its receptive field around the N frames it is trained on
+    sampler = SynthClipSampler(dirs, frames, seed=cfg.seed, mirror=cfg.mirror, exclude_subjects=list(val_subjects))
+    note(f"synth: {len(sampler.people)} detected person-views, {sampler.windows} windows of {frames} frames")
     return sampler
 
 

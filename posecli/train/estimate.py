@@ -148,15 +148,11 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     sampler = ClipSampler(train, clip_frames(cfg), seed=cfg.seed, mirror=cfg.mirror,
                           avoid_glitches=cfg.avoid_glitches, augment=cfg.augment)
     n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
-    if n_synth and cfg.model.temporal == "tcn":
-        raise ValueError("synth clips are not supported for the TCN baseline")
     model.train()
     losses = _tcn_losses if cfg.model.temporal == "tcn" else _sps_losses
     for step in range(cfg.steps):
         parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
             [synth.sample(n_synth)] if n_synth else [])
-        for p in parts:  # render clips carry no up direction: NaN, left out of the up loss only
-            p.setdefault("up", np.full((*p["x"].shape[:2], 3), np.nan, np.float32))
         b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in parts[0]}
         loss, logs = losses(model, b, cfg, gen.manual_seed(cfg.seed + step))
         opt.zero_grad(set_to_none=True)

@@ -6,7 +6,9 @@ confusions, misses) with the truth of that body. A clip is ``length`` consecutiv
 view in which the detector found that person on every frame (``synth.detections``); frames without a match
 never enter, as ``estimate`` never sees them either (a track has no such frames). Targets are the render's
 H36M-17 joints of the Anny body (camera axes, root-relative) and their exact projections, normalised with the
-detected 2D's centre and scale exactly as ``estimate`` normalises at run time. Mirroring (x -> -x, left and
+detected 2D's centre and scale exactly as ``estimate`` normalises at run time, and the world's up direction in
+the render camera's axes (the target of the lifter's up head: with it the head learns gravity from what the
+detector reports on images, not only from modelled 2D). Mirroring (x -> -x, left and
 right swapped, in the image and in 3D) doubles the motions as for mocap.
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SynthPerson:
     joints3d: np.ndarray  # (T, 17, 3)
     joints2d: np.ndarray  # (T, 17, 2)
     starts: np.ndarray  # first frames of the windows detected throughout
+    up: np.ndarray  # (3,) world +Y in the camera's axes (synth cameras are static); NaN: no calibration
 
 
 def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str] = ()) -> list[SynthPerson]:
@@ -50,6 +53,8 @@ def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str]
                              "run posecli.synth.detections.detect_dataset", root)
         truth = read_poses(truth_file)
         who = subjects.get(str(truth_file.relative_to(root)), [])
+        rotation = truth.camera.get("R")  # world -> camera; NaN up (left out of the up loss) without it
+        up = np.asarray(rotation, np.float32)[:, 1] if rotation is not None else np.full(3, np.nan, np.float32)
         for k, (pts, conf) in enumerate(matched_detections(truth, read_poses(det_file))):
             if k < len(who) and who[k] in exclude_subjects:
                 continue
@@ -59,7 +64,8 @@ def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str]
             if not run.any():
                 continue
             people.append(SynthPerson(pts, conf, t.arrays["keypoints3d_all"].astype(np.float32),
-                                      t.keypoints[KEYPOINTS_2D_H36M].points.astype(np.float32), np.flatnonzero(run)))
+                                      t.keypoints[KEYPOINTS_2D_H36M].points.astype(np.float32), np.flatnonzero(run),
+                                      up))
     return people
 
 
@@ -82,17 +88,20 @@ class SynthClipSampler:
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         clips = [self.random_clip() for _ in range(batch)]
-        return {k: np.stack([c[k] for c in clips]) for k in ("x", "joints", "joints2d")}
+        return {k: np.stack([c[k] for c in clips]) for k in ("x", "joints", "joints2d", "up")}
 
     def random_clip(self) -> dict[str, np.ndarray]:
         p = self.people[self.rng.choice(len(self.people), p=self.weights)]
         s = int(p.starts[self.rng.integers(len(p.starts))])
         sl = slice(s, s + self.length)
-        det, conf, j3, j2 = p.detected[sl], p.confidence[sl], p.joints3d[sl], p.joints2d[sl]
+        det, conf, j3, j2, up = p.detected[sl], p.confidence[sl], p.joints3d[sl], p.joints2d[sl], p.up
         if self.mirror and self.rng.random() < 0.5:
             det, conf = mirror(det, "coco17"), conf[:, joints.COCO17.flip_permutation]
             j3, j2 = mirror(j3, "h36m17"), mirror(j2, "h36m17")
-        return make_clip(det, conf, j3, j2)
+            up = up * np.array([-1.0, 1.0, 1.0], np.float32)  # the mirror image of the scene: x -> -x
+        clip = make_clip(det, conf, j3, j2)
+        clip["up"] = np.broadcast_to(up, (len(det), 3)).astype(np.float32)
+        return clip
 
 
 def make_clip(detected: np.ndarray, confidence: np.ndarray, joints3d: np.ndarray, joints2d: np.ndarray) -> dict:
