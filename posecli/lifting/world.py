@@ -12,7 +12,9 @@ ankle's positions over a clip, as far as the person moved about, span directions
 person who walks across the view fixes the up direction about one axis, one who wanders fixes it fully, one
 who stands still not at all; the head's direction fills in what the feet leave open (a least-squares
 combination, below). A uniform error in a person's size scales all their positions from the camera and leaves
-the plane's normal unchanged, so the cue survives the lifter's size ambiguity. On CMU training subjects'
+the plane's normal unchanged, so the cue survives the lifter's size ambiguity. A camera that pans (turns about
+the vertical) keeps both the floor's plane and the up direction fixed in its axes; one that tilts during the
+clip breaks this, as it breaks the single up direction the head's average assumes. On CMU training subjects'
 projections (``docs/benchmarks.md``) it took the median tilt from 5.0 to 3.7 degrees (exact 2D) and 5.2 to 3.4
 (detector-like 2D); with real-footage cameras from 5.5 to 4.6 and 4.6 to 3.7.
 
