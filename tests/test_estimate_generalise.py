@@ -8,13 +8,14 @@ import torch
 
 from posecli import joints
 from posecli.lifting.pipeline import add_world_frame
+from posecli.lifting.perspective import view_rotations
 from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
 from posecli.lifting.world import ANKLE_HEIGHT, floor_up, tilt_degrees, to_world, world_rotation
 from posecli.mocap.augment import bone_factors, resample_speed, resize_body, speed_span
 from posecli.mocap.dataset import MocapDataset, Sequence
 from posecli.models.sps_lifter import LifterConfig, build_lifter
 from posecli.models.tcn_lifter import TCNLifter, receptive_blocks
-from posecli.poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Track
+from posecli.poses import KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Track
 from posecli.synth2d.cameras import look_at_rotation
 from posecli.train.estimate import EstimateTrainConfig, clip_frames, train_lifter
 
@@ -300,3 +301,53 @@ def test_keypoint_dropout_follows_the_batch_to_its_device():
     out = drop_keypoints(torch.ones(2, 3, 17, 3), torch.Generator().manual_seed(0))
     dropped = (out == 0).all(-1).sum(-1)
     assert ((dropped >= 3) & (dropped <= 5)).all()
+
+
+def test_view_rotation_takes_the_optical_axis_onto_the_persons_ray():
+    centre = np.array([[320.0, 240.0], [620.0, 240.0], [100.0, 450.0], [0.0, 0.0]])
+    rot = view_rotations(centre, (320.0, 240.0), 500.0, seen=np.array([True, True, True, False]))
+    np.testing.assert_allclose(rot[0], np.eye(3), atol=1e-12)  # at the principal point: nothing to turn
+    np.testing.assert_allclose(rot[3], np.eye(3))  # a frame with nobody seen
+    for r, c in zip(rot[1:3], centre[1:3]):
+        ray = np.array([(c[0] - 320) / 500, (c[1] - 240) / 500, 1.0])
+        np.testing.assert_allclose(r @ [0.0, 0.0, 1.0], ray / np.linalg.norm(ray), atol=1e-12)
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+    # 300 px right of centre at f = 500: 31 degrees about the camera's y axis, nothing about x
+    assert np.degrees(np.arccos(rot[1][2, 2])) == pytest.approx(np.degrees(np.arctan(300 / 500)))
+    np.testing.assert_allclose(rot[1] @ [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+
+
+def test_an_off_centre_person_is_lifted_in_the_cameras_axes():
+    """The lifter sees the same normalised 2D wherever the person stands; estimate turns its joints and up
+    direction by the person's viewing ray, so the same pose 200 px right of centre comes out turned by that
+    ray, and the centred one as the lifter gave it."""
+    from posecli.lifting.pipeline import lift_track
+
+    torch.manual_seed(0)
+    model = build_lifter(LifterConfig(temporal="tcn", channels=16, receptive_field=9, up_head=True)).eval()
+    coco, _ = joints.convert(standing_pose(), np.ones(17), "h36m17", "coco17")
+    coco = np.where(np.isfinite(coco), coco, standing_pose()[[10]])
+    pix = (coco[:, :2] * [200.0, -200.0] + [320.0, 400.0]).astype(np.float32)[None].repeat(20, 0)
+    pix += np.random.default_rng(0).normal(0, 1.0, pix.shape).astype(np.float32)
+    conf = np.ones((20, 17), np.float32)
+    hips = pix[:, [11, 12]].mean(1)
+
+    def lift(shift):
+        track = Track(1, np.arange(20), np.arange(20) / 30, {KEYPOINTS_2D: Keypoints("coco17", pix + shift, conf)})
+        with torch.inference_mode():
+            return lift_track(model, track, 9, 640, 480, focal=500.0, model_fps=30.0, robust=False)
+
+    centred = lift(np.array([320.0, 240.0]) - hips.mean(0))  # the hips at the principal point
+    off = lift(np.array([520.0, 240.0]) - hips.mean(0))  # the same pose 200 px to the right
+    ray = view_rotations(off.keypoints[KEYPOINTS_2D].points[:, [11, 12]].mean(1), (320.0, 240.0), 500.0)
+    turn = ray @ np.swapaxes(view_rotations(centred.keypoints[KEYPOINTS_2D].points[:, [11, 12]].mean(1),
+                                            (320.0, 240.0), 500.0), 1, 2)
+    assert np.degrees(np.arccos(turn[:, 2, 2])).min() > 20  # atan(200 / 500) = 21.8 degrees
+    np.testing.assert_allclose(off.arrays["up_camera"], np.einsum("tij,tj->ti", turn, centred.arrays["up_camera"]),
+                               atol=1e-5)
+    rel_c = centred.arrays["keypoints3d_all"] - centred.arrays["root"][:, None]
+    rel_o = off.arrays["keypoints3d_all"] - off.arrays["root"][:, None]
+    # the 12 limb joints are then pulled towards their own rays: compare the rest (pelvis, spine, thorax, head)
+    torso = [0, 7, 8, 9, 10]
+    np.testing.assert_allclose(rel_o[:, torso], np.einsum("tij,tkj->tki", turn, rel_c[:, torso]), atol=2e-3)

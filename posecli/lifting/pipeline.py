@@ -26,6 +26,7 @@ from ..models.sps_lifter import LifterConfig, build_lifter
 from .bones import constant_bones
 from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
+from .perspective import to_camera_axes, view_rotations
 from .reproject import pull_to_keypoints
 from .robust import steady_root, suppress_2d_outliers
 from .root import root_from_correspondences
@@ -84,9 +85,10 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     ``keypoints3d_lifter``. ``robust``: keypoints that jump away from their own path for a frame are
     treated as missed and the root's single-frame spikes removed (``robust``). ``root_mode``: "joints"
     places the root by perspective from the skeleton and its keypoints (``root``), "weak" from the
-    weak-perspective camera's scale alone (sessions 1-3). ``refine``: one body per track (``bones``) and
-    limbs pulled towards their keypoints (``reproject``; with the "joints" root); off = the lifter's raw
-    joints, as VideoPose3D outputs them."""
+    weak-perspective camera's scale alone (sessions 1-3). ``refine``: the lifter's joints and up turned
+    from its centred view to the camera's axes (``perspective``), one body per track (``bones``) and limbs
+    pulled towards their keypoints (``reproject``; with the "joints" root); off = the lifter's raw joints,
+    as VideoPose3D outputs them."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     if robust:
@@ -99,12 +101,17 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
         out = {k: interp_frames(v, grid, times) for k, v in out.items()}
     else:
         out = _lift_with_flip(model, x, length, device)
-    # One body per track (lifting.bones): on the training subjects' projections this cut MPJPE by 2.5 mm for
-    # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
-    rel, cam = (constant_bones(out["joints"]) if refine else out["joints"]), out["camera"]
     w_img, h_img = width or 1000, height or 1000
     f_px = focal or PHONE_FOCAL * max(w_img, h_img)
     principal = (w_img / 2, h_img / 2)
+    if refine:  # the lifter's view (the person centred) -> the camera's axes (lifting.perspective)
+        view = view_rotations(centre, principal, f_px, seen=(conf > 0).any(-1))
+        out["joints"] = to_camera_axes(out["joints"], view)
+        if "up" in out:
+            out["up"] = to_camera_axes(out["up"], view)
+    # One body per track (lifting.bones): on the training subjects' projections this cut MPJPE by 2.5 mm for
+    # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
+    rel, cam = (constant_bones(out["joints"]) if refine else out["joints"]), out["camera"]
     root = root_from_weak_camera(cam, centre, scale, w_img, h_img, f_px)
     if root_mode == "joints":
         root = root_from_correspondences(rel, pts, conf, f_px, principal, root)
