@@ -93,6 +93,25 @@ def test_detections_are_matched_to_the_right_person(tmp_path):
         assert np.isnan(pts[~found]).all()
 
 
+def test_a_following_cameras_up_is_read_per_frame(tmp_path):
+    """A following camera turns: each frame's up target comes from the track's own ``camera_R`` (world ->
+    camera per frame), not from the file's first-frame ``camera``."""
+    make_dataset(tmp_path)
+    f = tmp_path / "clip_0000/cam_01.npz"
+    truth = read_poses(f)
+    tilt = np.linspace(0.0, 0.5, 40)  # the camera pitches down 0 -> 29 degrees while following
+    c, s_ = np.cos(tilt), np.sin(tilt)
+    about_x = np.stack([np.stack([np.ones(40), 0 * c, 0 * c], -1), np.stack([0 * c, c, -s_], -1),
+                        np.stack([0 * c, s_, c], -1)], -2)
+    R = np.diag([1.0, -1.0, 1.0]) @ about_x  # to_camera's axes, turned about x
+    for t in truth.tracks:
+        t.arrays["camera_R"] = R.astype(np.float32)
+    write_poses(truth, f)
+    people = load_synth_people(tmp_path, 10)
+    np.testing.assert_allclose(people[1].up, R[:, :, 1], atol=1e-6)
+    assert not np.allclose(people[1].up[0], people[1].up[-1])
+
+
 def test_windows_skip_missed_frames_and_held_out_subjects(tmp_path):
     make_dataset(tmp_path, missed=(20,))
     people = load_synth_people(tmp_path, 10)
@@ -139,10 +158,13 @@ def test_clip_is_normalised_as_estimate_does_and_mirrors_consistently(tmp_path):
     # the up target: world +Y in the camera's axes, on every frame; mirrored clips see it mirrored
     assert batch["up"].shape == (5, 8, 3)
     np.testing.assert_allclose(batch["up"], np.broadcast_to([0.0, -1.0, 0.0], (5, 8, 3)))
-    for person in s.people:
-        person.up = np.array([0.6, -0.8, 0.0], np.float32)  # a rolled camera (the projections do not matter here)
-    ups = {round(float(c["up"][0, 0]), 3) for c in (s.random_clip() for _ in range(40))}
-    assert ups == {0.6, -0.6}
+    for person in s.people:  # frame f's up has x = f / 100: a clip must carry its own frames' values, in order
+        person.up = np.stack([np.arange(40) / 100, -np.ones(40), np.zeros(40)], -1).astype(np.float32)
+    clips = [s.random_clip() for _ in range(40)]
+    for c in clips:
+        x = np.abs(c["up"][:, 0])
+        np.testing.assert_allclose(np.diff(x), 0.01, atol=1e-6)  # consecutive frames
+    assert {bool(c["up"][-1, 0] > 0) for c in clips} == {True, False}  # mirrored clips: x -> -x
 
 
 def test_detect_dataset_runs_the_detector_once(tmp_path):

@@ -35,7 +35,7 @@ class SynthPerson:
     joints3d: np.ndarray  # (T, 17, 3)
     joints2d: np.ndarray  # (T, 17, 2)
     starts: np.ndarray  # first frames of the windows detected throughout
-    up: np.ndarray  # (3,) world +Y in the camera's axes (synth cameras are static); NaN: no calibration
+    up: np.ndarray  # (T, 3) world +Y in the camera's axes, per frame (following cameras turn); NaN: unknown
 
 
 def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str] = ()) -> list[SynthPerson]:
@@ -53,8 +53,6 @@ def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str]
                              "run posecli.synth.detections.detect_dataset", root)
         truth = read_poses(truth_file)
         who = subjects.get(str(truth_file.relative_to(root)), [])
-        rotation = truth.camera.get("R")  # world -> camera; NaN up (left out of the up loss) without it
-        up = np.asarray(rotation, np.float32)[:, 1] if rotation is not None else np.full(3, np.nan, np.float32)
         for k, (pts, conf) in enumerate(matched_detections(truth, read_poses(det_file))):
             if k < len(who) and who[k] in exclude_subjects:
                 continue
@@ -65,7 +63,7 @@ def load_synth_people(root: str | Path, length: int, exclude_subjects: list[str]
                 continue
             people.append(SynthPerson(pts, conf, t.arrays["keypoints3d_all"].astype(np.float32),
                                       t.keypoints[KEYPOINTS_2D_H36M].points.astype(np.float32), np.flatnonzero(run),
-                                      up))
+                                      _up_per_frame(t, truth, len(found))))
     return people
 
 
@@ -94,14 +92,25 @@ class SynthClipSampler:
         p = self.people[self.rng.choice(len(self.people), p=self.weights)]
         s = int(p.starts[self.rng.integers(len(p.starts))])
         sl = slice(s, s + self.length)
-        det, conf, j3, j2, up = p.detected[sl], p.confidence[sl], p.joints3d[sl], p.joints2d[sl], p.up
+        det, conf, j3, j2, up = p.detected[sl], p.confidence[sl], p.joints3d[sl], p.joints2d[sl], p.up[sl]
         if self.mirror and self.rng.random() < 0.5:
             det, conf = mirror(det, "coco17"), conf[:, joints.COCO17.flip_permutation]
             j3, j2 = mirror(j3, "h36m17"), mirror(j2, "h36m17")
             up = up * np.array([-1.0, 1.0, 1.0], np.float32)  # the mirror image of the scene: x -> -x
         clip = make_clip(det, conf, j3, j2)
-        clip["up"] = np.broadcast_to(up, (len(det), 3)).astype(np.float32)
+        clip["up"] = up
         return clip
+
+
+def _up_per_frame(track, truth, frames: int) -> np.ndarray:
+    """(T, 3) world +Y in camera axes: column 1 of each frame's world -> camera rotation (the track's
+    ``camera_R``, which a following camera turns; else the file's static ``camera`` R). NaN without either:
+    such clips are left out of the up loss."""
+    rotation = track.arrays.get("camera_R", truth.camera.get("R"))
+    if rotation is None:
+        return np.full((frames, 3), np.nan, np.float32)
+    up = np.asarray(rotation, np.float32)[..., :, 1]
+    return np.broadcast_to(up, (frames, 3)).astype(np.float32)
 
 
 def make_clip(detected: np.ndarray, confidence: np.ndarray, joints3d: np.ndarray, joints2d: np.ndarray) -> dict:
