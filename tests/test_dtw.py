@@ -180,7 +180,7 @@ def test_path_to_mapping_needs_a_path_over_all_frames():
         path_to_mapping(np.array([[0, 0], [1, 1]]), 5)
 
 
-# ----------------------------------------------------------------------------- compiled sweep (numba)
+# ----------------------------------------------------------------------------- compiled sweep (C)
 
 from posecli.align import METRICS, SubsequenceMatch, feature_dtw, feature_dtw_distance, matrix_dtw  # noqa: E402
 
@@ -240,6 +240,21 @@ def test_matrix_dtw_equals_the_numpy_sweep(n, m, band, integer):
             assert got.distance == want.distance
 
 
+@pytest.mark.parametrize("n,m,band", [(700, 650, None), (650, 700, 60), (1500, 40, None), (40, 1500, None)])
+def test_block_wise_backtrack_on_long_sequences(n, m, band):
+    """The kernel keeps one row of D in every ~sqrt(32 N) and recomputes decisions one block at a time while
+    walking back (700 rows: 5 blocks; 1500: 7): the path must still be the full-matrix one, including where
+    it crosses block edges vertically (N >> M) or along a row (N << M)."""
+    rng = np.random.default_rng(n + m)
+    a, b = rng.standard_normal((n, 5)), rng.standard_normal((m, 5))
+    want = dtw(cost_matrix(a, b, dtype=np.float64), band)
+    got = feature_dtw(a, b, band=band)
+    np.testing.assert_array_equal(got.path, want.path)
+    assert got.distance == pytest.approx(want.distance, rel=1e-9)
+    cost = random_costs(rng, n, m, True).astype(np.float32)  # many exact ties across the block edges
+    np.testing.assert_array_equal(matrix_dtw(cost, band).path, dtw(cost, band).path)
+
+
 def test_compiled_sweep_matches_the_textbook_reference():
     rng = np.random.default_rng(11)
     for n, m in SIZES:
@@ -268,7 +283,7 @@ def test_feature_dtw_refuses_what_the_numpy_sweep_refuses():
         feature_dtw(b[:3], b, band=2, subsequence=True)
 
 
-@pytest.mark.parametrize("n,m", [(1, 1), (1, 8), (5, 1), (4, 30), (12, 40), (30, 20)])
+@pytest.mark.parametrize("n,m", [(1, 1), (1, 8), (5, 1), (4, 30), (12, 40), (30, 20), (150, 90)])
 @pytest.mark.parametrize("integer", [False, True])
 def test_subsequence_matches_the_textbook_reference(n, m, integer):
     rng = np.random.default_rng(n * 31 + m)
@@ -311,3 +326,13 @@ def test_subsequence_finds_a_one_second_clip_in_six_seconds(seed):
         matrix_dtw(cost_matrix(query, reference, dtype=np.float64), subsequence=True).distance, rel=1e-9)
     whole = feature_dtw(query, reference)  # pinned to the corners: starts at B's frame 0, ends at 179
     assert whole.path[0, 1] == 0 and whole.path[-1, 1] == 179 and whole.distance > found.distance
+
+
+def test_missing_compiled_kernel_is_one_clear_error(monkeypatch):
+    """A source tree used without `pip install -e .` has no _dtw extension: DTW says how to build it."""
+    import posecli.align.dtw as dtw_module
+
+    monkeypatch.setattr(dtw_module, "_dtw", None)
+    with pytest.raises(PoseCliError, match="not built") as err:
+        feature_dtw(np.zeros((3, 2)), np.ones((4, 2)))
+    assert "pip install -e ." in str(err.value)

@@ -20,10 +20,11 @@ itself (400 MB as float32), so a band needs no layout of its own. ``dtw_distance
 Two implementations of that one recurrence:
 - ``dtw`` / ``dtw_distance`` (this file, numpy): over a precomputed cost matrix. The reference the compiled
   sweep is tested against, and what the benchmark shows as "before".
-- ``feature_dtw`` / ``feature_dtw_distance`` / ``matrix_dtw`` (:mod:`posecli.align._dtw_kernels`, numba): one
+- ``feature_dtw`` / ``feature_dtw_distance`` / ``matrix_dtw`` (``posecli/align/_dtw.c``, a C extension): one
   cell at a time, summing along the path as the textbook recurrence does. ``feature_dtw`` computes each cell's
-  cost on the fly from the two feature sequences, so the cost matrix is never held: with the path, memory is
-  the 2-bit planes plus two rows (25 MB at 10k x 10k instead of 400 MB + 25 MB). ``matrix_dtw`` takes a
+  cost on the fly from the two feature sequences, so the cost matrix is never held, and recovers the path by
+  checkpointing (every K-th row of D kept, decisions recomputed one block of rows at a time during the
+  backtrack): about 3 MB at 10k x 10k instead of 400 MB of costs + 25 MB of decision planes. ``matrix_dtw`` takes a
   precomputed matrix (``posecli align``'s Pr-VIPE costs, which are no feature-space metric). Both accumulate in
   float64; on the same costs, paths equal the numpy sweep's and distances agree to rounding (~1e-15 relative).
 - ``subsequence=True`` (compiled only): open begin and end on B. The query A is matched whole, B's part is
@@ -36,12 +37,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
-from posecli.align import _dtw_kernels as kernels
 from posecli.errors import PoseCliError
 
+try:
+    from posecli.align import _dtw
+except ImportError:  # a source tree used without `pip install -e .`: say so when DTW is first needed
+    _dtw = None
+
 METRICS = ("euclidean", "sqeuclidean", "cosine", "cityblock")
+# What a row's costs are made of in the C kernel: a precomputed matrix, or one of METRICS on the fly.
+_PRECOMPUTED = 0
+_KINDS = {"euclidean": 1, "sqeuclidean": 2, "cosine": 3, "cityblock": 4}
 # cost_matrix works in float64 blocks of about this many bytes before storing them in the output dtype.
 _CHUNK_BYTES = 32 << 20
 
@@ -113,10 +120,11 @@ def feature_dtw_distance(a: np.ndarray, b: np.ndarray, metric: str = "euclidean"
 def matrix_dtw(cost: np.ndarray, band: int | None = None, subsequence: bool = False) -> DtwResult:
     """The compiled sweep over a precomputed (N, M) cost matrix: ``dtw(cost, band)``'s path, or a subsequence."""
     cost = _check_cost(cost)
-    if cost.dtype.kind == "f" and cost.dtype not in (np.float32, np.float64):  # float16, longdouble: not compiled
+    if cost.dtype != np.float32:  # the kernel reads float32 or float64 rows; integers, float16 etc. are widened
         cost = cost.astype(np.float64)
-    empty, none = np.empty((0, 0)), np.empty(0)
-    return _run(kernels.PRECOMPUTED, empty, empty, none, none, cost, *cost.shape, band, subsequence, True)
+    none = np.empty(0)
+    return _run(_PRECOMPUTED, none, none, none, none, np.ascontiguousarray(cost), *cost.shape, band, subsequence,
+                True)
 
 
 def _features(a: np.ndarray, b: np.ndarray, metric: str):
@@ -126,28 +134,34 @@ def _features(a: np.ndarray, b: np.ndarray, metric: str):
                            "pass two non-empty (frames, features) arrays with the same feature count")
     if metric not in METRICS:
         raise PoseCliError(f"unknown metric {metric!r}", f"use one of {', '.join(METRICS)}")
-    a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
-    norms = (np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)) if metric == "cosine" else (a[:0, 0],) * 2
-    return kernels.KINDS[metric], a, b, *norms, np.empty((0, 0)), len(a), len(b)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    norms = (np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)) if metric == "cosine" else (np.empty(0),) * 2
+    # The kernel wants B transposed (features x frames): its cost loop runs over columns, features outer.
+    return (_KINDS[metric], np.ascontiguousarray(a), np.ascontiguousarray(b.T), *norms, np.empty(0), len(a),
+            len(b))
 
 
-def _run(kind, a, b, na, nb, cost, n, m, band, subsequence, want_path):
+def _run(kind, a, bt, na, nb, cost, n, m, band, subsequence, want_path):
     if subsequence:
         if band is not None:
             raise PoseCliError("a band does not apply to subsequence DTW (B's part is free)", "drop the band")
         lo, hi = np.zeros(n, np.int64), np.full(n, m - 1, np.int64)
     else:
         lo, hi = _windows(n, m, band)
-    planes = np.zeros((2, n, (m + 7) // 8) if want_path else (2, 0, 0), np.uint8)
-    distance, end, bad = kernels.sweep(kind, a, b, na, nb, cost, lo, hi, m, planes[0], planes[1], subsequence)
+    if _dtw is None:
+        raise PoseCliError("posecli's compiled DTW kernel (posecli/align/_dtw.c) is not built",
+                           "install posecli with pip (pip install -e . builds it; it needs a C compiler)")
+    path = np.empty((n + m, 2), np.int64) if want_path else None  # a path has at most n + m - 1 cells
+    d = a.shape[1] if a.ndim == 2 else 0
+    distance, _end, bad, length = _dtw.run(kind, a, bt, na, nb, cost, int(cost.dtype == np.float32), lo, hi, n, m,
+                                           d, int(subsequence), path)
     if bad >= 0:
         raise PoseCliError(f"the cost matrix has NaN or infinite values in row {bad} (inside the band)",
                            "compute costs from finite features" + (" (cosine: no all-zero frame)"
-                                                                   if kind == kernels.COSINE else ""))
+                                                                   if kind == _KINDS["cosine"] else ""))
     if not want_path:
         return float(distance)
-    path = kernels.backtrack(planes[0], planes[1], n, end, subsequence)
-    return (SubsequenceMatch if subsequence else DtwResult)(float(distance), path)
+    return (SubsequenceMatch if subsequence else DtwResult)(float(distance), path[:length].copy())
 
 
 def cost_matrix(a: np.ndarray, b: np.ndarray, metric: str = "euclidean", dtype=np.float32) -> np.ndarray:
@@ -157,6 +171,8 @@ def cost_matrix(a: np.ndarray, b: np.ndarray, metric: str = "euclidean", dtype=n
     (10k x 10k float32: 400 MB). ``cdist`` subtracts directly rather than expanding |a|^2 + |b|^2 - 2ab,
     which keeps identical frames at exactly 0.
     """
+    from scipy.spatial.distance import cdist  # here, not at import: scipy costs ~20 MB to every aligning process
+
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise PoseCliError(f"cannot compare frames of shapes {a.shape} and {b.shape}",
@@ -277,6 +293,18 @@ def _store_bits(plane_row: np.ndarray, start: int, bits: np.ndarray) -> None:
 
 
 def _backtrack(planes: np.ndarray, n: int, m: int) -> np.ndarray:
-    """The path from the decision planes: the compiled walk, shared with ``feature_dtw`` (one copy of the
-    tie order); the numpy sweep above stays an independent check of the accumulation."""
-    return kernels.backtrack(planes[0], planes[1], n, m - 1, False)
+    """The path from the decision planes, walked back from (N-1, M-1): a plain loop, the reference the C
+    kernel's block-wise walk is tested against."""
+    def bit(plane: np.ndarray, i: int, j: int) -> int:
+        return (int(plane[i, j >> 3]) >> (7 - (j & 7))) & 1
+
+    i, j, out = n - 1, m - 1, [(n - 1, m - 1)]
+    while i > 0 or j > 0:
+        if bit(planes[0], i, j):
+            j -= 1
+        elif bit(planes[1], i, j):
+            i -= 1
+        else:
+            i, j = i - 1, j - 1
+        out.append((i, j))
+    return np.array(out[::-1], np.int64)
