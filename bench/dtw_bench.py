@@ -4,10 +4,10 @@ Sequences: A and B of n frames, standard normal, 16 features, from ``default_rng
 dtaidistance's DTW on sequences returns sqrt(sum of squared Euclidean distances along the path), so ours is
 run with squared Euclidean costs and reports the sqrt of its distance: both then minimise the same sum.
 
-Cases: posecli's compiled sweep (the C extension posecli/align/_dtw.c) with costs on the fly (``feature_dtw``, with path, and ``feature_dtw_distance``),
-the numpy sweep on a precomputed float32 cost matrix (``cost_matrix`` + ``dtw``: what posecli did before, its
-cost-matrix time also given alone as ``cost_s``), subsequence DTW (``feature_dtw(..., subsequence=True)``: the
-query is B's frames [n/2, n/2 + n/5) plus N(0, 0.1) noise, searched in B; ``found`` gives the matched span),
+Cases: posecli's compiled sweep (the C extension posecli/align/_dtw.c) with costs on the fly (``feature_dtw``,
+with path, and ``feature_dtw_distance``), the numpy sweep on a precomputed float32 cost matrix (``cost_matrix``
++ ``dtw``: the reference, and what posecli did before; its cost-matrix time also given alone as ``cost_s``),
+subsequence DTW (``feature_dtw(..., subsequence=True)``: the query is B's frames [n/2, n/2 + n/5) plus N(0, 0.1) noise, searched in B; ``found`` gives the matched span),
 and dtaidistance's ``distance_fast``, ``warping_path_fast`` and its ``use_lowmem`` mode.
 
 Each case runs in a fresh subprocess that imports only its own tool, so that peak memory (``ru_maxrss``) is its
@@ -23,6 +23,7 @@ Prints one JSON object per row, then a table.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import resource
@@ -32,8 +33,6 @@ import sys
 import time
 
 import numpy as np
-
-import importlib.util
 
 HAVE_DTAI = importlib.util.find_spec("dtaidistance") is not None
 

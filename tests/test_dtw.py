@@ -330,9 +330,10 @@ def test_subsequence_finds_a_one_second_clip_in_six_seconds(seed):
 
 def test_missing_compiled_kernel_is_one_clear_error(monkeypatch):
     """A source tree used without `pip install -e .` has no _dtw extension: DTW says how to build it."""
-    import posecli.align.dtw as dtw_module
+    import sys
 
-    monkeypatch.setattr(dtw_module, "_dtw", None)
+    # posecli.align re-exports the function dtw, which shadows the module of that name as an attribute
+    monkeypatch.setattr(sys.modules["posecli.align.dtw"], "_dtw", None)
     with pytest.raises(PoseCliError, match="not built") as err:
         feature_dtw(np.zeros((3, 2)), np.ones((4, 2)))
     assert "pip install -e ." in str(err.value)

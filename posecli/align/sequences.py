@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kendalltau
 
-from ..errors import PoseCliError
-from ..poses import Track
 from ..embed.matching import match_matrix
 from ..embed.pipeline import embed_track
+from ..errors import PoseCliError
+from ..poses import Track
 from .dtw import matrix_dtw, path_to_mapping
 
 CHIRALITY = ("pair", "frame", "none")
