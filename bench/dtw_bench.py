@@ -4,11 +4,12 @@ Sequences: A and B of n frames, standard normal, 16 features, from ``default_rng
 dtaidistance's DTW on sequences returns sqrt(sum of squared Euclidean distances along the path), so ours is
 run with squared Euclidean costs and reports the sqrt of its distance: both then minimise the same sum.
 
-Cases: posecli's compiled sweep (the C extension posecli/align/_dtw.c) with costs on the fly (``feature_dtw``,
-with path, and ``feature_dtw_distance``), the numpy sweep on a precomputed float32 cost matrix (``cost_matrix``
-+ ``dtw``: the reference, and what posecli did before; its cost-matrix time also given alone as ``cost_s``),
-subsequence DTW (``feature_dtw(..., subsequence=True)``: the query is B's frames [n/2, n/2 + n/5) plus N(0, 0.1) noise, searched in B; ``found`` gives the matched span),
-and dtaidistance's ``distance_fast``, ``warping_path_fast`` and its ``use_lowmem`` mode.
+Cases: posecli's compiled sweep (the C extension posecli/align/_dtw.c) with costs on the fly (``feature_dtw``, with
+path, and ``feature_dtw_distance``), the numpy sweep on a precomputed float32 cost matrix (``cost_matrix`` +
+``dtw``: the reference, and what posecli did before; its cost-matrix time also given alone as ``cost_s``),
+subsequence DTW (``feature_dtw(..., subsequence=True)``: the query is B's frames [n/2, n/2 + n/5) plus N(0, 0.1)
+noise, searched in B; ``found`` gives the matched span), and dtaidistance's ``distance_fast``,
+``warping_path_fast`` and its ``use_lowmem`` mode.
 
 Each case runs in a fresh subprocess that imports only its own tool, so that peak memory (``ru_maxrss``) is its
 own; ``above_mb`` is that peak minus the ``baseline_*`` row of the same tool (imports and data only). The goal
