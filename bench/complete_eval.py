@@ -1,8 +1,12 @@
 """Held-out evaluation of amodal completion weights: hidden-joint MPJPE (deterministic, best-of-K for K = 1,
 10, 50), PSS (k-means, 50 clusters), diversity on hidden vs visible joints, and the baseline "interpolate the
 missing 2D + the shipped estimate model", all in one run (``posecli.train.amodal.evaluate_amodal``).
+``--leg-gaps``: instead, issue 20's three cases on clips filmed whole (knees and ankles hidden on every frame,
+in 1 s gaps with 1 s seen on each side, in the last second; ``evaluate_leg_gaps``), for several weights on the
+same clips and 2D.
 
     python bench/complete_eval.py weights/amodal.safetensors --data cmu:../shared/data/mocap --val-subjects 006
+    python bench/complete_eval.py weights/amodal.safetensors new.safetensors --leg-gaps
     python bench/complete_eval.py /tmp/amodal_try.safetensors --data /tmp/mocap.npz --max-frames 180 --ks 1 10
 """
 from __future__ import annotations
@@ -13,13 +17,14 @@ import time
 
 from posecli.amodal.pipeline import load_amodal
 from posecli.mocap.sources import load_mocap
-from posecli.train.amodal import evaluate_amodal
+from posecli.train.amodal import evaluate_amodal, evaluate_leg_gaps
 from posecli.weights_registry import MODELS, weights_dir
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("weights")
+    ap.add_argument("weights", nargs="+")
+    ap.add_argument("--leg-gaps", action="store_true", help="the three leg-gap cases (whole / gap / end)")
     ap.add_argument("--data", default="cmu:../shared/data/mocap")
     ap.add_argument("--val-subjects", nargs="+", default=["006"])
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 10, 50])
@@ -30,15 +35,20 @@ def main() -> None:
                     help="MD's own outputs as hypotheses (before anchoring them on ME's latents)")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
-    model, _ = load_amodal(args.weights)
     _, val = load_mocap(args.data).split(args.val_subjects)
     est = weights_dir() / MODELS["estimate"]
-    t = time.perf_counter()
-    res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
-                          estimate_weights=None if args.no_baseline or not est.is_file() else est,
-                          max_frames=args.max_frames, anchored=not args.raw_hypotheses)
-    res["seconds"] = round(time.perf_counter() - t, 1)
-    print(json.dumps(res, indent=2))
+    for path in args.weights:
+        model, _ = load_amodal(path)
+        t = time.perf_counter()
+        if args.leg_gaps:
+            res = evaluate_leg_gaps(model, val, k=max(args.ks), seed=args.seed, clean=args.clean,
+                                    max_frames=args.max_frames, anchored=not args.raw_hypotheses)
+        else:
+            res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
+                                  estimate_weights=None if args.no_baseline or not est.is_file() else est,
+                                  max_frames=args.max_frames, anchored=not args.raw_hypotheses)
+        res["seconds"] = round(time.perf_counter() - t, 1)
+        print(json.dumps({"weights": path, "clean": args.clean, **res}, indent=2))
 
 
 if __name__ == "__main__":

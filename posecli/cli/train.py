@@ -204,6 +204,10 @@ def amodal(
     = None,
     augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions, speeds 0.7-1.5x and "
                                           "real-footage cameras (as train estimate).")] = True,
+    occlude: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of training clips with a body part "
+                                           "hidden inside the frame for a while (legs, a limb, half the body, "
+                                           "scattered joints; 3 frames to the whole window), so the model learns "
+                                           "to bridge gaps from the frames around them.")] = 0.5,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
@@ -216,7 +220,7 @@ def amodal(
     The card holds held-out hidden-joint MPJPE, best-of-K, PSS and diversity."""
     from ..errors import InputError
     from ..models.amodal import AmodalConfig
-    from ..train.amodal import AmodalTrainConfig, evaluate_amodal, load_unlabelled, train_amodal
+    from ..train.amodal import AmodalTrainConfig, evaluate_amodal, evaluate_leg_gaps, load_unlabelled, train_amodal
     from ..weights_registry import MODELS, weights_dir
 
     if init is not None and not adapt:
@@ -233,14 +237,16 @@ def amodal(
                          "pass longer `posecli track` outputs")
     cfg = AmodalTrainConfig(steps=0 if init else steps, batch=batch, lr=lr, seed=seed,
                             adapt_steps=adapt_steps if adapt else 0, init=str(init) if init else None,
-                            augment=augment,
+                            augment=augment, occlude=occlude,
                             model=model_config)
     estimate_weights = weights_dir() / MODELS["estimate"]
     baseline = estimate_weights if estimate_weights.is_file() else None
     _train_and_save("amodal", "AmodalNet", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_amodal(tr, cfg, device=device, on_step=on_step, adapt=tracks),
-                    lambda m, va, clean: evaluate_amodal(m, va, clean=clean, estimate_weights=baseline,
-                                                         device=device, max_frames=eval_frames))
+                    lambda m, va, clean: {**evaluate_amodal(m, va, clean=clean, estimate_weights=baseline,
+                                                            device=device, max_frames=eval_frames),
+                                          "leg_gaps": evaluate_leg_gaps(m, va, clean=clean, device=device,
+                                                                        max_frames=eval_frames)})
 
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,

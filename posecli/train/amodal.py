@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from ..amodal.canonical import canonicalize, rotation_y
+from ..amodal.occlusion import leg_gap, random_occlusion
 from ..amodal.pipeline import (CLIP_LENGTH, MODEL_FPS, complete_clip, hidden_h36m, model_input, visible_joints)
 from ..mocap.dataset import MocapDataset
 from ..models.amodal import AmodalConfig, AmodalNet
@@ -55,6 +56,7 @@ class AmodalTrainConfig:
     mirror: bool = True
     avoid_glitches: bool = True
     augment: bool = False  # body sizes, speeds, real-footage cameras (train.clips)
+    occlude: float = 0.0  # share of clips with an occluder inside the frame (amodal.occlusion); CLI default 0.5
     model: AmodalConfig = field(default_factory=lambda: AmodalConfig(hidden=128))
 
     def to_dict(self) -> dict:
@@ -68,13 +70,15 @@ class AmodalTrainConfig:
         return p0, p1, max(0, self.steps - p0 - p1)
 
 
-def _clip_arrays(sampler: ClipSampler) -> dict[str, np.ndarray]:
+def _clip_arrays(sampler: ClipSampler, occlude: float = 0.0) -> dict[str, np.ndarray]:
     h36m, coco, rng, fps = sampler.random_window()
     clip = sampler.make_clip(h36m, coco, rng, fps)
     pts = clip.x[..., :2] * clip.scale[:, None, None] + clip.centre[:, None]
     vis = visible_joints(pts, clip.x[..., 2])
     if clip.visible is not None:
         vis &= clip.visible
+    if occlude and rng.random() < occlude:  # body parts hidden inside the frame for a while (amodal.occlusion)
+        vis &= ~random_occlusion(rng, len(vis))
     x, _, _ = model_input(pts, vis)
     canon, info = canonicalize(h36m)
     view = np.einsum("ij,tjk->tik", clip.rotation, rotation_y(-info.azimuth)).astype(np.float32)
@@ -82,8 +86,9 @@ def _clip_arrays(sampler: ClipSampler) -> dict[str, np.ndarray]:
     return {"x": x, "target": canon, "visible": ~hidden_h36m(vis), "view": view, "joints2d": rel2d.astype(np.float32)}
 
 
-def sample_batch(sampler: ClipSampler, batch: int, device: str = "cpu") -> dict[str, torch.Tensor]:
-    clips = [_clip_arrays(sampler) for _ in range(batch)]
+def sample_batch(sampler: ClipSampler, batch: int, device: str = "cpu", occlude: float = 0.0
+                 ) -> dict[str, torch.Tensor]:
+    clips = [_clip_arrays(sampler, occlude) for _ in range(batch)]
     return {k: torch.as_tensor(np.stack([c[k] for c in clips]), device=device) for k in clips[0]}
 
 
@@ -177,7 +182,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     params = _freeze(model, [model.me, model.md])
     opt = torch.optim.Adam(params, lr=cfg.lr)
     for _ in range(n1):
-        b = sample_batch(sampler, cfg.batch, device)
+        b = sample_batch(sampler, cfg.batch, device, cfg.occlude)
         enc = model.encode(b["x"])
         d = model.decode(enc, model.sample_ra(cfg.batch, device=device))
         le = masked_l1(enc["e"], b["target"])
@@ -195,7 +200,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     params = _freeze(model, [model.md])
     opt = torch.optim.Adam(params, lr=cfg.lr / 2, betas=(0.5, 0.9))
     for _ in range(n2):
-        b = sample_batch(sampler, cfg.batch, device)
+        b = sample_batch(sampler, cfg.batch, device, cfg.occlude)
         with torch.no_grad():
             enc = model.encode(b["x"])
         z_u, real = enc["z_u"], b["target"]
@@ -289,7 +294,7 @@ def adapt_encoder(model: AmodalNet, sampler: ClipSampler, tracks: list[dict[str,
             loss, opt, logs = la1 + la2 + lb, opt_u, {"phase": 3, "la1_mm": 1000 * la1.item(),
                                                        "la2_mm": 1000 * la2.item(), "lb_mm": 1000 * lb.item()}
         else:  # supervised batch: L_A^sup + L_content^X + L_B^sup (= content with r^ from the ground truth)
-            b = sample_batch(sampler, n, device)
+            b = sample_batch(sampler, n, device, cfg.occlude)
             enc = model.encode(b["x"])
             d = model.decode(enc, model.sample_ra(n, device=device))
             la = masked_l1(enc["e"], b["target"]) + masked_l1(d, b["target"], b["visible"])
@@ -358,6 +363,61 @@ def pss_centres(gt: np.ndarray, clusters: int = 50, seed: int = 0) -> np.ndarray
     return kmeans2(f, min(clusters, len(f)), seed=seed, minit="++")[0]
 
 
+def best_of(hyps: np.ndarray, gt: np.ndarray, hidden: np.ndarray, chunks: np.ndarray) -> np.ndarray:
+    """(T, 17, 3): per chunk of frames, the hypothesis (of (T, K, 17, 3)) with the lowest hidden-joint error."""
+    herr = (np.linalg.norm(hyps - gt[:, None], axis=-1) * hidden[:, None]).sum(-1)  # (T, K)
+    pick = np.zeros(len(gt), dtype=int)
+    for c in np.unique(chunks):
+        sel = chunks == c
+        pick[sel] = herr[sel].sum(0).argmin()
+    return hyps[np.arange(len(gt)), pick]
+
+
+def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed: int = 1234, clean: bool = False,
+                      device: str = "cpu", max_frames: int | None = None, anchored: bool = True) -> dict:
+    """Held-out sequences filmed whole by a static camera (no framing cuts), knees and ankles hidden as
+    ``amodal.occlusion.leg_gap``'s three cases: ``whole`` (every frame), ``gap`` (1 s hidden with 1 s seen
+    before and after, repeating) and ``end`` (the last second). Same clips and 2D for the three cases. Per case
+    the hidden-joint MPJPE of the deterministic output and of the best of ``k`` hypotheses (per 90-frame chunk),
+    the hypotheses' spread on hidden joints (mean pairwise distance, mm), and ``gap_over_whole``."""
+    sampler = ClipSampler(dataset, CLIP_LENGTH, seed=seed, videography=0.0,
+                          noise=(0.0, 0.0) if clean else (0.6, 1.5))
+    rng = np.random.default_rng(seed)
+    clips = []
+    for seq in dataset.sequences:
+        n = len(seq) if max_frames is None else min(len(seq), max_frames)
+        clip = sampler.make_clip(seq.joints["h36m17"][:n], seq.joints["coco17"][:n], rng, seq.fps)
+        pts = clip.x[..., :2] * clip.scale[:, None, None] + clip.centre[:, None]
+        clips.append((pts, visible_joints(pts, clip.x[..., 2]), canonicalize(seq.joints["h36m17"][:n])[0]))
+    out: dict = {}
+    for case in ("whole", "gap", "end"):
+        errs: dict[str, list] = {"deterministic": [], f"best_of_{k}": [], "spread": []}
+        for si, (pts, vis, gt) in enumerate(clips):
+            gap = leg_gap(len(pts), case)
+            x, _, _ = model_input(pts, vis & ~gap)
+            hidden = hidden_h36m(vis & ~gap) & hidden_h36m(~gap)  # the legs' joints, as far as this case hides
+            if not hidden.any():
+                continue
+            res = complete_clip(model, x, k, seed + si, device, raw=True, anchored=anchored)
+            hyps = np.where(hidden[:, None, :, None], res["d"], res["e"][:, None])
+            chunks = np.arange(len(pts)) // CLIP_LENGTH
+            pick = best_of(hyps, gt, hidden, chunks)
+            errs["deterministic"].append(np.linalg.norm(res["e"] - gt, axis=-1)[hidden])
+            errs[f"best_of_{k}"].append(np.linalg.norm(pick - gt, axis=-1)[hidden])
+            pair = np.linalg.norm(res["d"][:, :, None] - res["d"][:, None], axis=-1).mean((1, 2)) * k / max(k - 1, 1)
+            errs["spread"].append(pair[hidden])
+        out[case] = {("spread_hidden_mm" if name == "spread" else f"mpjpe_hidden_{name}_mm"):
+                     round(1000 * float(np.concatenate(v).mean()), 1) for name, v in errs.items()}
+        out[case]["hidden_joint_frames"] = int(sum(len(v) for v in errs["deterministic"]))
+    for name in ("deterministic", f"best_of_{k}"):
+        key = f"mpjpe_hidden_{name}_mm"
+        out[f"gap_over_whole_{name}"] = round(out["gap"][key] / out["whole"][key], 3)
+    out["best_of_over_deterministic"] = {case: round(out[case][f"mpjpe_hidden_best_of_{k}_mm"]
+                                                     / out[case]["mpjpe_hidden_deterministic_mm"], 3)
+                                         for case in ("whole", "gap", "end")}
+    return out
+
+
 def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...] = (1, 10, 50), seed: int = 1234,
                     clean: bool = False, estimate_weights=None, device: str = "cpu",
                     max_frames: int | None = None, anchored: bool = True) -> dict:
@@ -402,13 +462,7 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
         div_v.append(pair[~hidden])
         chunks = np.arange(n) // CLIP_LENGTH
         for k in ks:
-            err = np.linalg.norm(hyps[:, :k] - gt[:, None], axis=-1)  # (T, k, 17)
-            herr = (err * hidden[:, None]).sum(-1)  # per frame, per hypothesis
-            pick = np.zeros(n, dtype=int)
-            for c in np.unique(chunks):
-                sel = chunks == c
-                pick[sel] = herr[sel].sum(0).argmin()
-            best[k].append(hyps[np.arange(n), pick])
+            best[k].append(best_of(hyps[:, :k], gt, hidden, chunks))
         rows["gt"].append(gt)
         rows["e"].append(e)
         rows["hidden"].append(hidden)
