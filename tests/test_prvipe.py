@@ -123,6 +123,23 @@ def test_pair_sampler_shapes():
 
 # ------------------------------------------------------------------------------------------------ end to end
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3, 1.0])
+def test_keypoint_dropout_is_applied_at_the_rate_asked(dropout):
+    """A ``dropout`` share of inputs loses keypoints, each with probability U(0.05, 0.3) (mean 0.175); the others
+    keep all 13 (exact projections: no detector-like drops, noisy=0)."""
+    from posecli.train.vipe import DROP_RANGE
+
+    b = PairSampler(synthetic_dataset(), seed=1, noisy=0.0, dropout=dropout).sample(4000)
+    seen = np.concatenate([b["anchor"], b["positive"]])[:, 26:]  # the 13 visibility flags
+    hit = (seen < 1).any(1)
+    lost = 1 - seen[hit].mean() if hit.any() else 0.0
+    # an input drawn for dropout can lose nothing by chance: (1 - p)^13, about 13 % on average over the range
+    keep_all = np.mean([(1 - p) ** 13 for p in np.linspace(*DROP_RANGE, 1001)])
+    assert hit.mean() == pytest.approx(dropout * (1 - keep_all), abs=0.02)
+    if dropout:
+        assert lost == pytest.approx(np.mean(DROP_RANGE) / (1 - keep_all), rel=0.1)
+
+
 def test_train_few_steps_and_evaluate():
     data = synthetic_dataset()
     train, val = data.split(["102"])

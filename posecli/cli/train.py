@@ -156,6 +156,9 @@ def vipe(
     ema: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight EMA decay (paper: 0.9999).")] = 0.999,
     noisy: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of 2D inputs with detector-like noise.")]
     = 0.5,
+    dropout: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of 2D inputs that lose keypoints "
+                                           "(each of the 13 with probability 0.05-0.3): robustness to missed "
+                                           "and occluded joints.")] = 0.3,
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored poses.")] = True,
     cameras: Annotated[int, typer.Option(min=2, help="Cameras per held-out sequence for the retrieval metrics.")] = 4,
     augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions and real-footage camera "
@@ -172,7 +175,7 @@ def vipe(
     from ..train.vipe import VipeTrainConfig, evaluate_retrieval, train_vipe
 
     cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
-                          augment=augment,
+                          augment=augment, dropout=dropout,
                           model=VipeConfig(dim=dim, samples=samples))
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from ..amodal.canonical import canonicalize, rotation_y
 from ..amodal.occlusion import leg_gap, random_occlusion
-from ..amodal.pipeline import (CLIP_LENGTH, MODEL_FPS, complete_clip, hidden_h36m, model_input, visible_joints)
+from ..amodal.pipeline import CLIP_LENGTH, MODEL_FPS, complete_clip, hidden_h36m, model_input, visible_joints
 from ..mocap.dataset import MocapDataset
 from ..models.amodal import AmodalConfig, AmodalNet
 from .clips import ClipSampler, mirror

@@ -11,6 +11,10 @@ independent random perspective cameras (:class:`CameraSampler` defaults: the pap
   :func:`realistic_2d` detector-like noise (jitter, outliers, drops, left/right swaps) at a level drawn per batch
   in ``noise`` x BlazePose Full's; the rest are exact projections.
 - ``mirror``: half the poses are left/right mirrored (not in the paper; more poses from few subjects).
+- ``dropout`` (keypoint dropout, the occlusion augmentation of Pr-VIPE's follow-up work, not in this paper): that
+  fraction of all 2D inputs loses keypoints, each of the 13 with a probability drawn per input in
+  ``DROP_RANGE``; dropped keypoints enter as missing (visibility 0), as a detector's misses do. Real 2D misses
+  joints far more often than ``realistic_2d``'s independent drops (occluded limbs, people cut by the frame).
 Losses (means over the batch rather than the paper's sums; the learning rate absorbs the scale):
 - ratio loss max(0, D(a, p) - D(a, n) + log beta), D = -log p(m), with online semi-hard mining (FaceNet): n is the
   positive-view sample j, non-matching with the anchor (NP-MPJPE(y_a, y_j) > kappa), with the smallest D(a, n)
@@ -51,6 +55,7 @@ from ..synth2d import CameraSampler, realistic_2d
 from .clips import FOOTAGE_CAMERAS, mirror
 
 KS = (1, 10, 20)
+DROP_RANGE = (0.05, 0.3)  # per-keypoint drop probability of an input chosen for keypoint dropout
 
 
 @dataclass
@@ -67,6 +72,7 @@ class VipeTrainConfig:
     ema: float = 0.999
     noisy: float = 0.5  # fraction of 2D inputs with detector-like noise
     noise: tuple[float, float] = (0.6, 1.5)  # its level, x BlazePose Full's
+    dropout: float = 0.0  # fraction of 2D inputs with keypoints dropped (CLI default 0.3)
     mirror: bool = True
     augment: bool = False  # other body sizes/proportions and real-footage camera angles and lenses (train.clips)
     fallback: str = "hardest"  # no semi-hard negative: "hardest" non-matching, or "skip" the anchor
@@ -83,7 +89,8 @@ class PairSampler:
     """Batches of (anchor 2D, positive 2D, normalised 3D): one pose, two random cameras."""
 
     def __init__(self, dataset: MocapDataset, seed: int = 0, noisy: float = 0.5,
-                 noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True, augment: bool = False):
+                 noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True, augment: bool = False,
+                 dropout: float = 0.0):
         seqs = [s for s in dataset.sequences if len(s)]
         if not seqs:
             raise ValueError("no frames to sample poses from")
@@ -96,7 +103,7 @@ class PairSampler:
         # augment: the angles and lenses of train.clips.FOOTAGE_CAMERAS, at Pr-VIPE's distances
         self.cameras = CameraSampler(elevation=FOOTAGE_CAMERAS.elevation, roll=FOOTAGE_CAMERAS.roll,
                                      focal_mm=FOOTAGE_CAMERAS.focal_mm) if augment else CameraSampler()
-        self.noisy, self.noise, self.mirror, self.augment = noisy, noise, mirror, augment
+        self.noisy, self.noise, self.mirror, self.augment, self.dropout = noisy, noise, mirror, augment, dropout
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         idx = self.rng.integers(len(self.h36m), size=batch)
@@ -119,6 +126,13 @@ class PairSampler:
         if noisy.any():
             uv[noisy], conf[noisy] = realistic_2d(uv[noisy], self.rng, "coco17",
                                                   sigma_scale=float(self.rng.uniform(*self.noise)))
+        drop = self.rng.random(len(coco)) < self.dropout
+        if drop.any():  # keypoint dropout: only the model's 13 input joints matter
+            p = self.rng.uniform(*DROP_RANGE, size=(int(drop.sum()), 1))
+            lost = self.rng.random((int(drop.sum()), len(INPUT_INDEX))) < p
+            rows = conf[drop]
+            rows[:, INPUT_INDEX] = np.where(lost, 0.0, rows[:, INPUT_INDEX])
+            conf[drop] = rows
         return model_input(uv, conf)
 
 
@@ -197,7 +211,7 @@ def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
     sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
-                          augment=cfg.augment)
+                          augment=cfg.augment, dropout=cfg.dropout)
     model.train()
     for step in range(cfg.steps):
         b = sampler.sample(cfg.batch)
