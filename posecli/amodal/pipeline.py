@@ -11,9 +11,13 @@ a deterministic 3D motion and K hypotheses that differ only where the camera doe
 - Visible joints: the hypotheses take the deterministic output's visible joints (the paper's learned
   property made exact); a bone between a visible and a hidden joint can then stretch a little. The raw MD
   output is kept for evaluation (``raw=True``), where the diversity of visible joints measures what was learned.
-- Camera frame: canonical poses are turned into camera axes by the model's view head and placed at the
-  root the weak-perspective camera gives (``root_from_weak_camera``, as ``estimate``); sizes are those of
-  the canonical skeleton.
+- Camera frame: canonical poses are turned into camera axes by the model's view head and placed where
+  ``estimate`` places the same person, with the size ``estimate``'s lifter gives them (its root and its limb
+  segments' sum, ``lifting.bones.body_size``; the lifter runs on the same track, about 1 % of the work), so
+  one person gets one size and one distance from both commands. Without a lifter: the canonical skeleton,
+  placed where the visible joints' pixels put it by perspective (``lifting.root.root_from_correspondences``),
+  the weak-perspective camera's root where fewer than 4 limb joints are seen. (The canonical skeleton at the
+  weak camera's root put people 4-28 % deeper than ``estimate`` on the shared videos: ``bench/complete_root.py``.)
 """
 from __future__ import annotations
 
@@ -25,8 +29,18 @@ import torch
 
 from .. import joints
 from ..errors import PoseCliError
+from ..lifting.bones import body_size
 from ..lifting.normalize import normalize_2d
-from ..lifting.pipeline import PHONE_FOCAL, _interp_input, interp_frames, resample_times, root_from_weak_camera
+from ..lifting.pipeline import (
+    PHONE_FOCAL,
+    _interp_input,
+    interp_frames,
+    lift_track,
+    load_lifter,
+    resample_times,
+    root_from_weak_camera,
+)
+from ..lifting.root import root_from_correspondences
 from ..lifting.windows import run_windows
 from ..models.amodal import AmodalConfig, AmodalNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
@@ -98,7 +112,10 @@ def load_amodal(path: str | Path, device: str = "cpu") -> tuple[AmodalNet, dict]
 
 
 def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int | None, height: int | None,
-                   focal: float | None = None, device: str = "cpu") -> Track:
+                   focal: float | None = None, device: str = "cpu",
+                   placed: tuple[np.ndarray, float] | None = None) -> Track:
+    """``placed``: where ``estimate`` puts this person ((T, 3) root, camera frame) and how big it sees them
+    (``lifting.bones.body_size``, metres); None: the canonical skeleton, placed by its visible joints."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     vis = visible_joints(pts, conf, width, height)
@@ -112,8 +129,16 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
     else:
         out = complete_clip(model, x, k, seed, device)
     hidden = hidden_h36m(vis)
-    root = root_from_weak_camera(out["camera"], centre, scale, width, height, focal).astype(np.float32)
-    to_cam = lambda p: np.einsum("tij,t...j->t...i", out["rotation"], p)  # noqa: E731
+    size = placed[1] / body_size(out["e"]) if placed else 1.0
+    to_cam = lambda p: size * np.einsum("tij,t...j->t...i", out["rotation"], p)  # noqa: E731
+    if placed:
+        root = np.asarray(placed[0], np.float64)
+    else:
+        w_img, h_img = width or 1000, height or 1000
+        f_px = focal or PHONE_FOCAL * max(w_img, h_img)
+        root = root_from_weak_camera(out["camera"], centre, scale, width, height, focal)
+        root = root_from_correspondences(to_cam(out["e"]), pts, vis.astype(np.float32), f_px,
+                                         (w_img / 2, h_img / 2), root)
     det = to_cam(out["e"]) + root[:, None]
     hyps = to_cam(out["d"]) + root[:, None, None]
     seen = vis.any(-1)
@@ -131,18 +156,29 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
 
 
 def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0, focal: float | None = None,
-                   device: str = "cpu", advance=lambda n=1: None) -> Poses:
+                   device: str = "cpu", advance=lambda n=1: None, lifter: str | Path | None = None) -> Poses:
+    """``lifter``: ``estimate`` weights whose place and size for each person the completed skeleton takes (see
+    the module's text); None: the canonical skeleton, placed by its own visible joints."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):  # nobody: empty output
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to complete",
                            "give a video or a file written by `posecli track`")
     model, card = load_amodal(weights, device)
+    sizer = load_lifter(lifter, device) if lifter else None
     tracks = []
     for t in poses.tracks:
         if KEYPOINTS_2D in t.keypoints:
-            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device))
+            placed = None
+            if sizer is not None:
+                with torch.inference_mode():
+                    lifted = lift_track(sizer[0], t, sizer[1]["config"]["length"], poses.width, poses.height, focal,
+                                        device, float(sizer[1].get("fps", 30.0)))
+                root = lifted.arrays["root"]
+                placed = (root, body_size(lifted.arrays["keypoints3d_all"] - root[:, None]))
+            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device, placed))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "complete", "model": Path(weights).name, "model_sha256": card.get("sha256"),
+                 "placed_by": Path(lifter).name if lifter else "canonical skeleton",
                  "hypotheses": k, "seed": seed, "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)})
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

@@ -53,13 +53,16 @@ def complete(
 ) -> None:
     """Complete every tracked person's 3D motion, with K hypotheses for the joints the camera does not see."""
     from ..amodal.pipeline import complete_poses
-    from ..weights_registry import weight_path
+    from ..weights_registry import MODELS, weight_path, weights_dir
 
     out = out or Path(f"{source.stem}_completed.npz")
     check_output(out)
     weights_file = weight_path("amodal", weights)
     poses = poses_from(source, max_persons, False, start, end, every, fps)
-    result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device)
+    # each person's size as estimate's lifter sees it, so both commands put them at one distance
+    lifter = weights_dir() / MODELS["estimate"]
+    result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device,
+                            lifter=lifter if lifter.is_file() else None)
     with output_file(out) as path:
         write_poses(result, path, "npz")
     note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')}, {plural(k, 'hypothesis', 'hypotheses')} each")

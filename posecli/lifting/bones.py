@@ -28,3 +28,24 @@ def constant_bones(rel: np.ndarray, joint_set: str = "h36m17") -> np.ndarray:
         unit = np.where(ok[:, None], bone / np.where(ok, length, 1.0)[:, None], 0.0)
         out[:, j] = np.where(ok[:, None], out[:, p] + target * unit, out[:, j])
     return out.astype(np.asarray(rel).dtype)
+
+
+# Segments between the 12 limb joints (the points ``lifting.root`` places a skeleton by): limbs, the torso's
+# sides and its widths. Head and spine bones are left out: they do not enter the placement, and lifters
+# differ in how they split the trunk between them.
+_SEGMENTS = [(f"{s}_{a}", f"{s}_{b}") for s in ("left", "right")
+             for a, b in (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist"),
+                          ("hip", "shoulder"))] + [("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")]
+
+
+def body_size(rel: np.ndarray, joint_set: str = "h36m17") -> float:
+    """Sum of the median lengths over frames of the segments between the limb joints (metres): one number for
+    how big a body is, as far as its placement by the limb joints' pixels goes."""
+    js = joints.get(joint_set)
+    x = np.asarray(rel, np.float64)
+    total = 0.0
+    for a, b in _SEGMENTS:
+        length = np.linalg.norm(x[:, js.index(a)] - x[:, js.index(b)], axis=-1)
+        length = length[np.isfinite(length)]
+        total += float(np.median(length)) if len(length) else 0.0
+    return total
