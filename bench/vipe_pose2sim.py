@@ -62,10 +62,17 @@ def truth_h36m() -> np.ndarray:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped); "
+                    "alignment runs with the first")
+    args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
     set_quiet(True)
-    model, _ = load_vipe(weight_path("vipe"))
+    paths = [weight_path("vipe", w) for w in args.vipe]
+    models = [load_vipe(p)[0] for p in paths]
     gt = truth_h36m()
     n = len(gt)
     tracks = {}
@@ -81,22 +88,25 @@ def main() -> None:
         p, cf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
         pts[c, t.frames[keep]], conf[c, t.frames[keep]] = p[keep], cf[keep]
     views = RetrievalViews(pts, conf, normalize_3d(gt), np.zeros(n, np.int64))
-    emb = [embed_track(model, tracks[cam]) for cam in CAMS]
-    z = []
-    for c, cam in enumerate(CAMS):  # per camera, one row per video frame (NaN where nobody was seen)
-        full = {k: np.full((n, emb[c]["mu"].shape[1]), np.nan, np.float32) for k in ("mu", "sigma")}
-        keep = tracks[cam].frames < n
-        for k in full:
-            full[k][tracks[cam].frames[keep]] = emb[c][k][keep]
-        z.append(points(model, full, "sampled", seed=c))
+    results = {}
+    for path, model in zip(paths, models):
+        emb = [embed_track(model, tracks[cam]) for cam in CAMS]
+        z = []
+        for c, cam in enumerate(CAMS):  # per camera, one row per video frame (NaN where nobody was seen)
+            full = {k: np.full((n, emb[c]["mu"].shape[1]), np.nan, np.float32) for k in ("mu", "sigma")}
+            keep = tracks[cam].frames < n
+            for k in full:
+                full[k][tracks[cam].frames[keep]] = emb[c][k][keep]
+            z.append(points(model, full, "sampled", seed=c))
 
-    def vipe_ranker(a: int, b: int, k: int) -> np.ndarray:
-        return rank(lambda q: np.nan_to_num(scores(model, z[a][q], z[b]), nan=-1.0), n, k)
+        def vipe_ranker(a: int, b: int, k: int, model=model, z=z) -> np.ndarray:
+            return rank(lambda q: np.nan_to_num(scores(model, z[a][q], z[b]), nan=-1.0), n, k)
 
+        results["Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")] = cross_view_hits(views, vipe_ranker)
+    model = models[0]
     lift = make_lifter(weight_path("estimate"))
     feats = {"2D keypoints + Procrustes": [normalize_2d(pts[c], conf[c])[0] for c in range(len(CAMS))],
              "3D lifting + Procrustes": [normalize_3d(np.nan_to_num(lift(pts[c], conf[c]))) for c in range(len(CAMS))]}
-    results = {"Pr-VIPE": cross_view_hits(views, vipe_ranker)}
     for name, f in feats.items():
         results[name] = cross_view_hits(views, lambda a, b, k, f=f: rank(
             lambda q: pairwise_procrustes_distances(f[a][q], f[b]), n, k, largest=False))

@@ -47,22 +47,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="cmu:../shared/data/mocap")
     ap.add_argument("--val-subjects", nargs="+", default=["006"])
-    ap.add_argument("--vipe", default=None)
+    ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped)")
     ap.add_argument("--estimate", default=None)
     args = ap.parse_args()
     set_quiet(True)
     _, val = load_mocap(args.data).split(args.val_subjects)
-    vipe, _ = load_vipe(weight_path("vipe", args.vipe))
+    paths = [weight_path("vipe", w) for w in args.vipe]
     lift = make_lifter(weight_path("estimate", args.estimate))
     rows = []
     for clean in (False, True):
-        t0 = time.perf_counter()
-        ours = evaluate_retrieval(vipe, val, cameras=4, clean=clean, every=EVERY)
+        runs = []
+        for path in paths:
+            t0 = time.perf_counter()
+            res = evaluate_retrieval(load_vipe(path)[0], val, cameras=4, clean=clean, every=EVERY)
+            runs.append(("Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})"), res, time.perf_counter() - t0))
         t1 = time.perf_counter()
         base = evaluate_retrieval_baselines(val, lift, cameras=4, clean=clean, every=EVERY)
         t2 = time.perf_counter()
         label = "exact 2D" if clean else "detector-like 2D"
-        for name, res, secs in (("Pr-VIPE", ours, t1 - t0), ("2D keypoints + Procrustes", base["2d_keypoints"], None),
+        for name, res, secs in (*runs, ("2D keypoints + Procrustes", base["2d_keypoints"], None),
                                 ("3D lifting + Procrustes", base["3d_lifting"], t2 - t1)):
             row = {"input": label, "method": name, **{k: round(100 * res[k], 1) for k in ("hit@1", "hit@10", "hit@20")},
                    "frames": res["frames"], "camera_pairs": res["camera_pairs"]}
@@ -70,9 +73,9 @@ def main() -> None:
                 row["seconds"] = round(secs, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\ninput            | method                     | Hit@1 | Hit@10 | Hit@20")
+    print("\ninput            | method                           | Hit@1 | Hit@10 | Hit@20")
     for r in rows:
-        print(f"{r['input']:<16} | {r['method']:<26} | {r['hit@1']:5.1f} | {r['hit@10']:6.1f} | {r['hit@20']:6.1f}")
+        print(f"{r['input']:<16} | {r['method']:<32} | {r['hit@1']:5.1f} | {r['hit@10']:6.1f} | {r['hit@20']:6.1f}")
 
 
 if __name__ == "__main__":
