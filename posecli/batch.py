@@ -15,17 +15,24 @@ per video running the same command on whichever node Ray picks, with ``cpus``/``
 study spreads over an existing cluster (``address="auto"`` or ``"ray://HOST:PORT"``; inputs and outputs must
 be on storage every node sees). Without an address a local Ray instance is started for the run and stopped
 after it.
+
+Manifests: an input ending in ``.csv`` or ``.jsonl`` lists the videos itself, one per row, with a column (key)
+``input`` and optionally ``args`` (options for that file only, added after the run's ``--args``; a string, or in
+JSONL a list) and ``output`` (its output file, relative to ``-o``; default: mirrored as for other inputs).
+Relative input paths are read from the manifest's folder, as spreadsheets and study scripts write them.
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import atomic_path
@@ -34,7 +41,16 @@ from .errors import InputError, PoseCliError
 STEPS = ("track", "estimate", "embed", "complete")
 ENGINES = ("local", "ray")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
+MANIFEST_SUFFIXES = {".csv", ".jsonl"}
 FAILURES = "failures.json"
+
+
+@dataclass
+class Entry:
+    """One video to process: its path, options for it alone, and its output (relative to -o) when named."""
+    source: Path
+    args: list[str] = field(default_factory=list)
+    out: Path | None = None
 
 
 @dataclass
@@ -44,29 +60,86 @@ class Job:
     status: str = "todo"  # done (already there) / ok / failed
     seconds: float = 0.0
     error: str = ""
+    args: list[str] = field(default_factory=list)  # this file's own options (from a manifest)
 
 
-def find_inputs(items: list[Path]) -> list[Path]:
-    """Videos named directly or found (recursively, by suffix) in the folders given; sorted, no repeats."""
-    found: list[Path] = []
+def read_manifest(path: Path) -> list[Entry]:
+    """The rows of a ``.csv`` (header row) or ``.jsonl`` manifest: ``input`` [, ``args``, ``output``]."""
+    rows: list[tuple[int, dict]] = []
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets save CSV with a byte-order mark
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the manifest ({exc.__class__.__name__})", "give a UTF-8 .csv or .jsonl",
+                         path) from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if "input" not in (reader.fieldnames or []):
+            raise InputError("the manifest has no 'input' column", "put a header row: input,args,output", path)
+        rows = [(n + 2, row) for n, row in enumerate(reader)]
+    else:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict) or "input" not in row:
+                raise InputError(f"line {n} is not a JSON object with an \"input\"",
+                                 'write one {"input": "video.mp4", "args": "...", "output": "x.npz"} per line', path)
+            rows.append((n, row))
+    entries = []
+    for n, row in rows:
+        source = Path(str(row.get("input") or "").strip())
+        if not str(source) or str(source) == ".":
+            raise InputError(f"line {n} has no input", "name a video in every row", path)
+        source = source if source.is_absolute() else path.parent / source
+        if not source.is_file():
+            raise InputError(f"line {n}: {source} does not exist", "fix the path (relative ones are read from the "
+                             "manifest's folder)", path)
+        raw = row.get("args") or ""
+        args = [str(a) for a in raw] if isinstance(raw, list) else shlex.split(str(raw))
+        if any(a in ("-o", "--out") for a in args):
+            raise InputError(f"line {n}: args must not set -o", "use the output column instead", path)
+        out = str(row.get("output") or "").strip()
+        if out and (Path(out).is_absolute() or ".." in Path(out).parts):
+            raise InputError(f"line {n}: output {out!r} leaves the output folder", "give a path relative to -o",
+                             path)
+        entries.append(Entry(source.resolve(), args, Path(out) if out else None))
+    if not entries:
+        raise InputError("the manifest lists no videos", "add one row per video", path)
+    return entries
+
+
+def find_inputs(items: list[Path]) -> list[Entry]:
+    """Videos named directly, found (recursively, by suffix) in the folders given, or listed by manifests;
+    sorted within each folder, no repeats (the first mention wins)."""
+    found: list[Entry] = []
     for item in items:
         if item.is_dir():
-            found += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            found += [Entry(p) for p in sorted(p for p in item.rglob("*")
+                                               if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)]
+        elif item.is_file() and item.suffix.lower() in MANIFEST_SUFFIXES:
+            found += read_manifest(item)
         elif item.is_file():
-            found.append(item)
+            found.append(Entry(item))
         else:
-            raise InputError("does not exist", "give video files or folders of videos", item)
-    unique = list(dict.fromkeys(p.resolve() for p in found))
+            raise InputError("does not exist", "give video files, folders of videos or a manifest", item)
+    unique: dict[Path, Entry] = {}
+    for e in found:
+        unique.setdefault(e.source.resolve(), Entry(e.source.resolve(), e.args, e.out))
     if not unique:
         raise InputError(f"no videos found (suffixes {', '.join(sorted(VIDEO_SUFFIXES))})",
                          "give video files or folders holding them")
-    return unique
+    return list(unique.values())
 
 
-def plan(sources: list[Path], out_dir: Path) -> list[Job]:
-    """One job per input; outputs mirror the inputs below their common folder (``a/b/x.mp4`` -> ``OUT/a/b/x.npz``)."""
-    root = Path(os.path.commonpath([s.parent for s in sources]))
-    jobs = [Job(s, out_dir / s.relative_to(root).with_suffix(".npz")) for s in sources]
+def plan(entries: list[Entry], out_dir: Path) -> list[Job]:
+    """One job per input; outputs mirror the inputs below their common folder (``a/b/x.mp4`` -> ``OUT/a/b/x.npz``)
+    unless a manifest names them."""
+    root = Path(os.path.commonpath([e.source.parent for e in entries]))
+    jobs = [Job(e.source, out_dir / (e.out if e.out else e.source.relative_to(root).with_suffix(".npz")),
+                args=e.args) for e in entries]
     seen: dict[Path, Path] = {}
     for job in jobs:  # x.mp4 and x.mov in one folder would write one output
         if job.out in seen:
@@ -124,7 +197,8 @@ def run_batch(step: str, jobs: list[Job], args: list[str], workers: int, advance
         _run_on_ray(step, todo, args, workers, address, cpus, gpus, advance)
         return jobs
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for job, result in zip(todo, pool.map(lambda j: run_one(str(j.source), str(j.out), step, args), todo)):
+        for job, result in zip(todo, pool.map(lambda j: run_one(str(j.source), str(j.out), step, args + j.args),
+                                              todo)):
             _record(job, result)
             advance()
     return jobs
@@ -143,7 +217,7 @@ def _run_on_ray(step: str, todo: list[Job], args: list[str], workers: int, addre
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **kwargs)
     try:
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_one)
-        pending = {task.remote(str(j.source), str(j.out), step, args): j for j in todo}
+        pending = {task.remote(str(j.source), str(j.out), step, args + j.args): j for j in todo}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

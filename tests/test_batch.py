@@ -73,3 +73,38 @@ def test_batch_on_a_local_ray_instance_gives_the_same_outputs(tmp_path, capsys):
     failed = json.loads((tmp_path / "ray" / "failures.json").read_text())["failed"]
     assert [Path(f["input"]).name for f in failed] == ["bad.mp4"]
     assert capsys.readouterr().err == ""  # -q: not even Ray's own start-up lines
+
+
+def test_batch_reads_csv_and_jsonl_manifests_with_per_file_options(tmp_path, capsys):
+    """A manifest lists the videos (paths relative to it), options for one file only and named outputs; the
+    outputs equal the single-file command with the same options. Bad manifests fail in one line, before any work."""
+    study = tmp_path / "study"
+    (study / "clips").mkdir(parents=True)
+    shutil.copy(EXAMPLE, study / "clips" / "a.mp4")
+    make_video(study / "clips" / "b.mp4", n=6)
+    (study / "m.csv").write_text("input,args,output\nclips/a.mp4,--end 4,first/a_four.npz\nclips/b.mp4,,\n",
+                                 encoding="utf-8-sig")
+    out = tmp_path / "out"
+    assert main(["batch", "track", str(study / "m.csv"), "-o", str(out), "--args", "--every 2", "-q"]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npz")) == ["b.npz", "first/a_four.npz"]
+    assert main(["track", str(study / "clips" / "a.mp4"), "--every", "2", "--end", "4", "-o",
+                 str(tmp_path / "single.npz"), "-q"]) == 0
+    one, many = read_poses(tmp_path / "single.npz"), read_poses(out / "first" / "a_four.npz")
+    assert [len(t) for t in one.tracks] == [len(t) for t in many.tracks] and max(map(len, one.tracks)) == 2
+    for a, b in zip(one.tracks, many.tracks):
+        np.testing.assert_array_equal(a.keypoints[KEYPOINTS_2D].points, b.keypoints[KEYPOINTS_2D].points)
+    (study / "m.jsonl").write_text(json.dumps({"input": "clips/a.mp4", "args": ["--end", "4"]}) + "\n\n"
+                                   + json.dumps({"input": str(study / "clips" / "b.mp4")}) + "\n")
+    assert main(["batch", "track", str(study / "m.jsonl"), "-o", str(tmp_path / "j"), "--args", "--every 2",
+                 "-q"]) == 0
+    np.testing.assert_array_equal(read_poses(tmp_path / "j" / "a.npz").tracks[0].keypoints[KEYPOINTS_2D].points,
+                                  many.tracks[0].keypoints[KEYPOINTS_2D].points)
+    bad = {"no_input.csv": "video,args\nclips/a.mp4,\n", "missing.csv": "input\nclips/nope.mp4\n",
+           "sets_o.csv": "input,args\nclips/a.mp4,-o x.npz\n", "escapes.csv": "input,output\nclips/a.mp4,../x.npz\n",
+           "broken.jsonl": '{"input": "clips/a.mp4"}\nnot json\n', "empty.csv": "input,args\n"}
+    for name, text in bad.items():
+        (study / name).write_text(text)
+        code = main(["batch", "track", str(study / name), "-o", str(tmp_path / "never")])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and len(err.splitlines()) == 1 and err.startswith("posecli: error:"), (name, err)
+    assert not (tmp_path / "never").exists()

@@ -28,6 +28,8 @@ EPILOG = """Examples:
 
   posecli batch track /shared/videos -o /shared/tracks --engine ray --address auto   # on a Ray cluster
 
+  posecli batch estimate study.csv -o poses/   # a manifest: columns input[,args,output], one row per video
+
 Each video runs as its own `posecli STEP VIDEO -o OUT.npz` process (a bad file fails alone); outputs mirror
 the inputs' folders under -o; a rerun skips outputs that are already complete and retries the rest;
 OUT/failures.json lists the files that failed, with the step's error line. Exit status 1 if any failed."""
@@ -36,7 +38,8 @@ OUT/failures.json lists the files that failed, with the step's error line. Exit 
 @app.command(epilog=EPILOG)
 def batch(
     step: Annotated[str, typer.Argument(help="track, estimate, embed or complete.")],
-    inputs: Annotated[list[Path], typer.Argument(help="Videos and/or folders of videos (searched recursively).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, folders of videos (searched recursively) and/or "
+                                                 "manifests (.csv / .jsonl: input[, args, output] per video).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; outputs mirror the inputs).",
                                       file_okay=False)],
     workers: Annotated[int, typer.Option(min=1, max=64, help="Files processed at once (each step uses several "
