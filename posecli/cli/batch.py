@@ -13,6 +13,7 @@ from ..errors import PoseCliError
 from . import app
 from .options import Debug, Quiet
 
+
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
