@@ -275,3 +275,24 @@ def test_complete_takes_the_shared_frame_and_person_options_on_a_video(tmp_path,
     assert code == 0, capsys.readouterr().err
     out = read_poses(tmp_path / "c.npz")
     assert len(out.tracks) == 1 and out.tracks[0].frames.tolist() == [4, 6, 8, 10, 12, 14]
+
+
+def test_occlusion_masks_hide_what_they_say():
+    """leg_gap's three cases hide knees and ankles exactly where the evaluation says; random occluders hide one
+    group of joints over one contiguous span (or two), and the legs group comes up about 30 % of the time."""
+    from posecli.amodal.occlusion import GROUPS, LEGS, leg_gap, random_occlusion
+
+    t = np.arange(200)
+    gap = leg_gap(200, "gap")
+    assert (gap[:, LEGS].all(1) == ((t % 90 >= 30) & (t % 90 < 60))).all() and gap.sum() == 4 * 60
+    assert leg_gap(200, "whole")[:, LEGS].all() and leg_gap(200, "whole").sum() == 800
+    assert (leg_gap(200, "end")[:, LEGS].all(1) == (t >= 170)).all()
+    rng = np.random.default_rng(0)
+    legs_only = 0
+    for _ in range(2000):
+        m = random_occlusion(rng, 90)
+        rows = np.flatnonzero(m.any(1))
+        assert len(rows) == 0 or len(rows) >= 3  # spans are at least 3 frames (random joints may pick none)
+        cols = set(np.flatnonzero(m.any(0)))
+        legs_only += cols == set(GROUPS["legs"])
+    assert 0.18 < legs_only / 2000 < 0.32  # 0.3 x (no second occluder 0.75 + a second one on the same legs)

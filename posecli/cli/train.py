@@ -209,8 +209,8 @@ def amodal(
                                           "real-footage cameras (as train estimate).")] = True,
     occlude: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of training clips with a body part "
                                            "hidden inside the frame for a while (legs, a limb, half the body, "
-                                           "scattered joints; 3 frames to the whole window), so the model learns "
-                                           "to bridge gaps from the frames around them.")] = 0.5,
+                                           "scattered joints; 3 frames to the whole window). Off by default: 0.5 "
+                                           "did not teach the model to bridge gaps (docs/benchmarks.md).")] = 0.0,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,

@@ -56,7 +56,7 @@ class AmodalTrainConfig:
     mirror: bool = True
     avoid_glitches: bool = True
     augment: bool = False  # body sizes, speeds, real-footage cameras (train.clips)
-    occlude: float = 0.0  # share of clips with an occluder inside the frame (amodal.occlusion); CLI default 0.5
+    occlude: float = 0.0  # share of clips with an occluder inside the frame (amodal.occlusion); off: see the docs
     model: AmodalConfig = field(default_factory=lambda: AmodalConfig(hidden=128))
 
     def to_dict(self) -> dict:
