@@ -1,6 +1,7 @@
 """``posecli train ...``: the training recipes, each a thin wrapper over ``posecli.train.<recipe>``."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -259,9 +260,14 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     import torch
 
     from ..atomic import check_writable
+    from ..console import set_quiet
     from ..mocap.sources import load_mocap
+    from ..train.distributed import is_main_process
     from ..train.weights import git_commit, save_weights
 
+    main_process = is_main_process()  # under torchrun only rank 0 reports, evaluates and writes
+    if not main_process:
+        set_quiet(True)
     commit = git_commit()  # the code that trains, not whatever HEAD is when training ends
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -274,6 +280,8 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
             advance()
 
         model = train(train_set, on_step)
+    if not main_process:
+        return
     metrics = {"held_out_detector_like_2d": evaluate(model, val_set, False),
                "held_out_exact_2d": evaluate(model, val_set, True),
                "final_train_losses": {k: round(v, 4) for k, v in last.items()}}
@@ -282,5 +290,5 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences)},
-        "metrics": metrics, **(card_extra or {})})
+        "metrics": metrics, "processes": int(os.environ.get("WORLD_SIZE", "1")), **(card_extra or {})})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out_detector_like_2d']}")

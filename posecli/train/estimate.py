@@ -33,6 +33,7 @@ from ..metrics import accel_error, mpjpe, pa_mpjpe
 from ..mocap.dataset import MocapDataset
 from ..models.sps_lifter import LifterConfig, build_lifter, feature_forecast_loss
 from .clips import ClipSampler
+from .distributed import average_gradients, join, leave, prepare, sync_buffers
 from .synth_clips import SynthClipSampler
 
 
@@ -138,9 +139,11 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
                  synth: SynthClipSampler | None = None) -> torch.nn.Module:
     """``synth`` (from ``cfg.synth``, built by the caller so that detecting and loading happen before the
     progress bar) supplies ``round(cfg.synth_fraction * batch)`` clips of every batch."""
+    group = join(device, cfg.batch)  # under torchrun: this process's rank (train.distributed); else alone
+    device = group.device
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = build_lifter(cfg.model).to(device)
+    model = prepare(build_lifter(cfg.model).to(device), group)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -153,16 +156,20 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
     for step in range(cfg.steps):
         parts = ([sampler.sample(cfg.batch - n_synth)] if n_synth < cfg.batch else []) + (
             [synth.sample(n_synth)] if n_synth else [])
-        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts]), device=device) for k in parts[0]}
+        rows = group.shard(cfg.batch)  # every rank drew the same global batch; each trains on its own slice
+        b = {k: torch.as_tensor(np.concatenate([p[k] for p in parts])[rows], device=device) for k in parts[0]}
         loss, logs = losses(model, b, cfg, gen.manual_seed(cfg.seed + step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(model, group)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        if on_step is not None:
+        if on_step is not None and group.main:
             on_step(step, {"loss": loss.item(), **{k: v.item() * (1000 if k.endswith("_mm") else 1)
                                                   for k, v in logs.items()}})
+    sync_buffers(model, group)
+    leave(group)
     model.eval()
     return model
 

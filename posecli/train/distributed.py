@@ -1,0 +1,107 @@
+"""Data-parallel training under ``torchrun``, for ``posecli train estimate``.
+
+    torchrun --nproc-per-node 4 -m posecli train estimate --data cmu:../shared/data/mocap -o lifter.safetensors
+
+torchrun starts one process per GPU (or per CPU share) and sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
+MASTER_PORT; :func:`join` reads them (a plain run is a group of one and changes nothing). Backends: NCCL for
+CUDA (rank r uses GPU LOCAL_RANK), gloo on CPUs.
+
+How the global batch is split, so that the result does not depend on the number of processes: every rank draws
+the *same* global batch from the same seeded sampler and trains on its own equal slice of it; the gradients are
+averaged over the ranks after each backward pass (one all-reduce of all of them, :func:`average_gradients`),
+which for a loss that is a mean over the batch equals the single-process gradient of the whole batch. Not
+torch's DistributedDataParallel wrapper: SPS-Net's loss runs the model three times before one backward pass
+(two shifted clips and an occluded one), which DDP's per-forward bookkeeping does not allow.
+Drawing the whole batch on every rank repeats the (numpy) sampling work; it is the price of identical results
+(sampling ~0.1 s a batch, against a GPU step of a few hundredths: the sampler, not the GPU, bounds training
+speed in either case, docs/benchmarks.md). Caveats, written where they apply: BatchNorm layers (the TCN's) are
+converted to SyncBatchNorm on CUDA, so statistics are over the global batch; torch has no SyncBatchNorm on CPU,
+so with gloo each rank normalises over its own slice (close, not identical); dropout masks come from each rank's
+own random stream. The SPS lifter (LayerNorm, no BatchNorm) without dropout trains to the same weights as one
+process, up to float summation order (``tests/test_distributed.py``). Only rank 0 reports progress and writes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ..errors import PoseCliError
+
+
+@dataclass(frozen=True)
+class Group:
+    rank: int = 0
+    size: int = 1
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, batch: int) -> slice:
+        """This rank's rows of a global batch (equal slices: the batch must divide by the group's size)."""
+        per = batch // self.size
+        return slice(self.rank * per, (self.rank + 1) * per)
+
+
+def join(device: str, batch: int) -> Group:
+    """The process group torchrun describes in the environment (a group of one without it)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return Group(0, 1, device)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if batch % size:
+        raise PoseCliError(f"--batch {batch} does not split into {size} equal parts (one per process)",
+                           f"use a batch that is a multiple of {size}")
+    if device.startswith("cuda"):
+        device = f"cuda:{local}"
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=rank, world_size=size)
+    return Group(rank, size, device)
+
+
+def prepare(model: torch.nn.Module, group: Group) -> torch.nn.Module:
+    """The model as this rank trains it: rank 0's initial weights everywhere, SyncBatchNorm on CUDA."""
+    if group.size == 1:
+        return model
+    if group.device.startswith("cuda"):
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for t in (*model.parameters(), *model.buffers()):
+        dist.broadcast(t.data, 0)
+    return model
+
+
+def average_gradients(model: torch.nn.Module, group: Group) -> None:
+    """Every parameter's gradient replaced by its mean over the ranks (one flat all-reduce)."""
+    if group.size == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= group.size
+    offset = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        offset += g.numel()
+
+
+def sync_buffers(model: torch.nn.Module, group: Group) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) everywhere: what rank 0 saves is what every rank has."""
+    if group.size > 1:
+        for b in model.buffers():
+            dist.broadcast(b.data, 0)
+
+
+def leave(group: Group) -> None:
+    if group.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """Rank 0, or not under torchrun: the process that reports, evaluates and writes."""
+    return int(os.environ.get("RANK", "0")) == 0

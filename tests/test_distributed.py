@@ -1,0 +1,66 @@
+"""Data-parallel training (train.distributed): two gloo processes on loopback train as one process does."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from test_estimate_generalise import walking_dataset
+
+from posecli.errors import PoseCliError
+from posecli.mocap.dataset import MocapDataset
+from posecli.models.sps_lifter import LifterConfig
+from posecli.train.distributed import Group, join
+from posecli.train.estimate import EstimateTrainConfig, train_lifter
+
+# SPS-Net (LayerNorm, no BatchNorm) without dropout: nothing differs between one process and two but the order of
+# float sums. wocc = 0: the occlusion term's keypoint masks are drawn per rank, for its own slice.
+CFG = EstimateTrainConfig(steps=3, batch=8, length=8, lr=3e-3, wocc=0.0, occlusion_camera=False,
+                          model=LifterConfig(dim=32, regressor_hidden=32, dropout=0.0, up_head=True))
+
+
+def _data() -> MocapDataset:
+    return walking_dataset()
+
+
+def _rank(rank: int, size: int, port: int, out: str) -> None:
+    import os
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    losses = []
+    model = train_lifter(_data(), CFG, on_step=lambda s, logs: losses.append(logs["loss"]))
+    torch.save({"state": model.state_dict(), "losses": losses}, f"{out}.{rank}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_train_to_the_weights_of_one(tmp_path):
+    torch.set_num_threads(1)
+    alone = train_lifter(_data(), CFG).state_dict()
+    out = str(tmp_path / "ddp")
+    mp.spawn(_rank, args=(2, _free_port(), out), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    assert len(r0["losses"]) == 3 and r1["losses"] == []  # only rank 0 reports
+    for name, value in alone.items():
+        torch.testing.assert_close(r0["state"][name], r1["state"][name], rtol=0, atol=0)  # replicas in step
+        if name == "fuse.bias":  # cancels in the fusion's softmax: its true gradient is 0, Adam scales up noise
+            continue
+        torch.testing.assert_close(r0["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)  # = one process
+
+
+def test_a_group_of_one_and_the_batch_split(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert join("cpu", 7) == Group(0, 1, "cpu")
+    g = Group(1, 4, "cpu")
+    assert g.shard(32) == slice(8, 16) and not g.main
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(PoseCliError, match="does not split into 3"):
+        join("cpu", 32)
