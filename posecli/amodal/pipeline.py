@@ -31,15 +31,8 @@ from .. import joints
 from ..errors import PoseCliError
 from ..lifting.bones import body_size
 from ..lifting.normalize import normalize_2d
-from ..lifting.pipeline import (
-    PHONE_FOCAL,
-    _interp_input,
-    interp_frames,
-    lift_track,
-    load_lifter,
-    resample_times,
-    root_from_weak_camera,
-)
+from ..lifting.pipeline import (PHONE_FOCAL, _interp_input, interp_frames, lift_track, load_lifter, resample_times,
+                                root_from_weak_camera)
 from ..lifting.root import root_from_correspondences
 from ..lifting.windows import run_windows
 from ..models.amodal import AmodalConfig, AmodalNet
