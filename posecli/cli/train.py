@@ -207,7 +207,9 @@ def amodal(
                                                  "(needs --adapt): adapt a trained model to your own videos.")]
     = None,
     augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions, speeds 0.7-1.5x and "
-                                          "real-footage cameras (as train estimate).")] = True,
+                                          "real-footage cameras (as train estimate). Off by default: it lowered "
+                                          "held-out accuracy and the hypotheses' spread (docs/benchmarks.md).")]
+    = False,
     occlude: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of training clips with a body part "
                                            "hidden inside the frame for a while (legs, a limb, half the body, "
                                            "scattered joints; 3 frames to the whole window). Off by default: 0.5 "
