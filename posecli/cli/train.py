@@ -163,7 +163,8 @@ def vipe(
     mirror: Annotated[bool, typer.Option(help="Also train on left/right mirrored poses.")] = True,
     cameras: Annotated[int, typer.Option(min=2, help="Cameras per held-out sequence for the retrieval metrics.")] = 4,
     augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions and real-footage camera "
-                                          "angles and lenses (as train estimate).")] = True,
+                                          "angles and lenses (as train estimate). Off by default, as the shipped "
+                                          "model: no clear held-out gain (docs/benchmarks.md).")] = False,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
