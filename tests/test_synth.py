@@ -150,12 +150,21 @@ def contents(folder):
 
 def same(a, b) -> bool:
     """Truth arrays bit for bit; decoded videos within encoder noise (a rare one-pixel difference in a GL
-    render shifts H.264's rate control, seen in resumed runs: mean |diff| 0.1-0.6 levels; the cause is not pinned down yet)."""
+    render shifts H.264's rate control, seen in resumed runs: mean |diff| 0.1-0.6 levels; the cause is not pinned down yet).
+    On a difference, the keys that differ are printed (pytest shows them), so a rare failure says what it was."""
     def equal(k):
         if k.endswith(".mp4"):
             return a[k].shape == b[k].shape and np.abs(a[k].astype(int) - b[k]).mean() < 2.0
-        return np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f")
-    return a.keys() == b.keys() and all(equal(k) for k in a)
+        return a[k].shape == b[k].shape and np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f")
+    if a.keys() != b.keys():
+        print("keys differ:", sorted(set(a) ^ set(b)))
+        return False
+    bad = [k for k in a if not equal(k)]
+    for k in bad[:5]:
+        diff = a[k].astype(float) - b[k] if a[k].shape == b[k].shape and a[k].dtype.kind in "fiub" else None
+        print("differs:", k, a[k].dtype, a[k].shape, "" if diff is None else
+              f"{int(np.count_nonzero(np.nan_to_num(diff)))} values, max |diff| {np.nanmax(np.abs(diff))}")
+    return not bad
 
 
 def test_same_seed_same_dataset_and_truth_is_consistent(tmp_path, mocap):
