@@ -41,8 +41,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_processes_train_to_the_weights_of_one(tmp_path):
+@pytest.fixture
+def one_thread():
+    """One torch thread while the test runs (the ranks use one each), restored after it: later tests compare
+    this process's float results with fresh worker processes' (tests/test_synth.py), and torch's reductions
+    round differently with another thread count."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_two_gloo_processes_train_to_the_weights_of_one(tmp_path, one_thread):
     alone = train_lifter(_data(), CFG).state_dict()
     out = str(tmp_path / "ddp")
     mp.spawn(_rank, args=(2, _free_port(), out), nprocs=2, join=True)
