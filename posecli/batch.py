@@ -95,8 +95,8 @@ def read_manifest(path: Path) -> list[Entry]:
             raise InputError(f"line {n} has no input", "name a video in every row", path)
         source = source if source.is_absolute() else path.parent / source
         if not source.is_file():
-            raise InputError(f"line {n}: {source} does not exist", "fix the path (relative ones are read from the "
-                             "manifest's folder)", path)
+            raise InputError(f"line {n}: {source} does not exist",
+                             "fix the path; relative paths are read from the manifest's folder", path)
         raw = row.get("args") or ""
         args = [str(a) for a in raw] if isinstance(raw, list) else shlex.split(str(raw))
         if any(a in ("-o", "--out") for a in args):

@@ -90,13 +90,6 @@ def average_gradients(model: torch.nn.Module, group: Group) -> None:
         offset += g.numel()
 
 
-def sync_buffers(model: torch.nn.Module, group: Group) -> None:
-    """Rank 0's buffers (BatchNorm running statistics) everywhere: what rank 0 saves is what every rank has."""
-    if group.size > 1:
-        for b in model.buffers():
-            dist.broadcast(b.data, 0)
-
-
 def leave(group: Group) -> None:
     if group.size > 1 and dist.is_initialized():
         dist.destroy_process_group()

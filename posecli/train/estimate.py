@@ -33,7 +33,7 @@ from ..metrics import accel_error, mpjpe, pa_mpjpe
 from ..mocap.dataset import MocapDataset
 from ..models.sps_lifter import LifterConfig, build_lifter, feature_forecast_loss
 from .clips import ClipSampler
-from .distributed import average_gradients, join, leave, prepare, sync_buffers
+from .distributed import average_gradients, join, leave, prepare
 from .synth_clips import SynthClipSampler
 
 
@@ -168,7 +168,6 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
         if on_step is not None and group.main:
             on_step(step, {"loss": loss.item(), **{k: v.item() * (1000 if k.endswith("_mm") else 1)
                                                   for k, v in logs.items()}})
-    sync_buffers(model, group)
     leave(group)
     model.eval()
     return model

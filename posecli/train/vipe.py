@@ -128,6 +128,7 @@ class PairSampler:
         if noisy.any():
             uv[noisy], conf[noisy] = realistic_2d(uv[noisy], self.rng, "coco17",
                                                   sigma_scale=float(self.rng.uniform(*self.noise)))
+        # drawn even with dropout 0: the shipped weights (session 9) were trained with this random stream
         drop = self.rng.random(len(coco)) < self.dropout
         if drop.any():  # keypoint dropout: only the model's 13 input joints matter
             p = self.rng.uniform(*DROP_RANGE, size=(int(drop.sum()), 1))
