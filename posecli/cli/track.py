@@ -8,16 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from ..console import note, plural
+from ..errors import InputError
 from ..formats import write_poses
 from ..track.backends import BACKENDS
 from ..track.pipeline import TrackOptions, track_video
 from . import app
-from .options import Debug, End, Every, Fps, OptOut, Quiet, Start
+from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
 from .pipes import check_output, describe, output_file
 
 
 class Backend(str, Enum):
     blazepose = "blazepose"
+    blazepose_torch = "blazepose-torch"
     mediapipe_single = "mediapipe-single"
 
 
@@ -41,6 +43,8 @@ EPILOG = """Examples:
 
   posecli track frames/ --fps 25 -o tracks.npz                # a folder of images
 
+  posecli track dance.mp4 --backend blazepose-torch --device cuda   # BlazePose on the GPU
+
   posecli track dance.mp4 -o - | posecli estimate - -o poses.npz   # -o -: to stdout, -: from stdin
 
 Output: per person track, COCO-17 'keypoints2d' (pixels, confidence per joint), the raw BlazePose-33
@@ -54,8 +58,11 @@ def track(
     out: OptOut = None,
     fmt: Annotated[TrackFormat, typer.Option("--format", "-f", help="npz: posecli pose file; "
                                              "json: COCO keypoint results (image_id = frame).")] = TrackFormat.npz,
-    backend: Annotated[Backend, typer.Option(help="2D model: multi-person BlazePose, or MediaPipe's "
-                                             "one-person legacy solution for reference.")] = Backend.blazepose,
+    backend: Annotated[Backend, typer.Option(help="2D model: multi-person BlazePose run by LiteRT (fastest on a "
+                                             "CPU), the same models ported to torch (any --device, all people "
+                                             "of a frame in one batch), or MediaPipe's one-person legacy "
+                                             "solution for reference.")] = Backend.blazepose,
+    device: Device = "cpu",
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
@@ -86,11 +93,16 @@ def track(
     """Find every person in every frame, give each a stable ID, and write their 2D keypoints."""
     out = out or Path(f"{video.stem}_tracks.{'json' if fmt is TrackFormat.json else 'npz'}")
     check_output(out)  # fail before minutes of work, not after
-    if backend is Backend.blazepose:
-        model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
-                                      pyramid_every=pyramid_every)
-    else:
+    if backend is not Backend.blazepose_torch and device.split(":")[0] != "cpu":
+        raise InputError(f"--backend {backend.value} runs on the CPU only, not on {device}",
+                         "add --backend blazepose-torch to run BlazePose on that device")
+    if backend is Backend.mediapipe_single:
         model = BACKENDS["mediapipe-single"]()
+    else:
+        model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
+                                      pyramid_every=pyramid_every,
+                                      runtime="torch" if backend is Backend.blazepose_torch else "litert",
+                                      device=device)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         stitch=stitch, reid=reid, min_height=min_height)

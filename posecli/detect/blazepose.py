@@ -33,12 +33,14 @@ class BlazePoseMulti:
     """Detect -> ROI -> landmarks for every person in a frame."""
 
     def __init__(self, num_threads: int = DEFAULT_THREADS, min_detection_score: float = 0.5,
-                 min_pose_score: float = 0.5, duplicate_overlap: float = DUPLICATE_OVERLAP, tiled_detection: bool = True):
+                 min_pose_score: float = 0.5, duplicate_overlap: float = DUPLICATE_OVERLAP, tiled_detection: bool = True,
+                 runtime: str = "litert", device: str = "cpu"):
         # Tiled detection by default: the single whole-image pass often misses the second person
         # (see PersonDetector.detect); mediapipe-identical results for the people it does find.
         self.tiled_detection = tiled_detection
-        self.detector = PersonDetector(num_threads=num_threads, min_score=min_detection_score)
-        self.landmarks = LandmarkModel(num_threads=num_threads, min_score=min_pose_score)
+        # ``runtime``: "litert" (mediapipe's own runtime, CPU) or "torch" (the port in tflite_torch, on ``device``)
+        self.detector = PersonDetector(num_threads, min_detection_score, runtime=runtime, device=device)
+        self.landmarks = LandmarkModel(num_threads, min_pose_score, runtime=runtime, device=device)
         self.duplicate_overlap = duplicate_overlap
 
     def process(self, image: np.ndarray, max_persons: int | None = None) -> list[PersonLandmarks]:
@@ -58,7 +60,7 @@ class BlazePoseMulti:
         duplicates another result (see :func:`drop_duplicates`), or when ``max_persons`` earlier
         entries are already filled.
         """
-        results = [self.landmarks.run(image, roi) for roi in rois]
+        results = self.landmarks.run_many(image, list(rois))
         if dedupe:
             results = drop_duplicates(results, self.duplicate_overlap)
         if max_persons is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..boxes import box_iou
 from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
-from .models import DETECTOR_FILE, DEFAULT_THREADS, model_path, open_interpreter
+from .models import DEFAULT_THREADS, DETECTOR_FILE, open_runner
 from .roi import Roi, apply_affine, check_image, letterbox_roi, warp_crop
 
 SCORE_CLIP = 100.0
@@ -110,17 +110,17 @@ def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
 
 
 class PersonDetector:
-    """The BlazePose person detector (``pose_detection.tflite``) run with LiteRT."""
+    """The BlazePose person detector (``pose_detection.tflite``) run with LiteRT or, ported, with torch
+    (``runtime="torch"``, on ``device``)."""
 
-    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU):
+    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU,
+                 runtime: str = "litert", device: str = "cpu"):
         self.min_score = min_score
         self.nms_iou = nms_iou
-        self._interp = open_interpreter(model_path(DETECTOR_FILE), num_threads)
-        self._input = self._interp.get_input_details()[0]["index"]
-        # Tell the two outputs apart by shape, not by order: (1, 2254, 12) boxes, (1, 2254, 1) scores.
-        outs = self._interp.get_output_details()
-        self._boxes = next(o["index"] for o in outs if o["shape"][-1] == 12)
-        self._scores = next(o["index"] for o in outs if o["shape"][-1] == 1)
+        self._model = open_runner(DETECTOR_FILE, runtime, device, num_threads)
+        # Tell the two outputs apart by shape, not by order: (2254, 12) boxes, (2254, 1) scores.
+        self._boxes = next(n for n, shape in self._model.outputs.items() if shape[-1] == 12)
+        self._scores = next(n for n, shape in self._model.outputs.items() if shape[-1] == 1)
         self.anchors = generate_anchors()
         if self.anchors.shape[0] != NUM_ANCHORS:
             raise AssertionError("anchor grid does not match the detector model")
@@ -137,11 +137,11 @@ class PersonDetector:
         """
         image = check_image(image)
         h, w = image.shape[:2]
-        found = self._detect_in(image, letterbox_roi(w, h))
+        found = self._detect_in(image, [letterbox_roi(w, h)])[0]
         if not tiled:
             return found
         for level in range(1, levels + 1):
-            extra = [d for tile in tile_rois(w, h, level) for d in self._detect_in(image, tile)]
+            extra = [d for tile in self._detect_in(image, tile_rois(w, h, level)) for d in tile]
             for det in sorted(extra, key=lambda d: -d.score):
                 if not found or box_iou(det.box, np.array([d.box for d in found])).max() <= self.nms_iou:
                     found.append(det)
@@ -149,21 +149,20 @@ class PersonDetector:
 
     def detect_in(self, image: np.ndarray, region: Roi) -> list[Detection]:
         """One detector pass over a square region of the image (zero outside it), in image pixels."""
-        return self._detect_in(check_image(image), region)
+        return self._detect_in(check_image(image), [region])[0]
 
-    def _detect_in(self, image: np.ndarray, region: Roi) -> list[Detection]:
-        """One detector pass over the square ``region`` (zero outside the image: the letterbox)."""
-        tensor = warp_crop(image, region, INPUT_SIZE, border="zero") * (2.0 / 255.0) - 1.0
-        self._interp.set_tensor(self._input, tensor[None].astype(np.float32))
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._boxes)
-        logits = self._interp.get_tensor(self._scores)
-        scores, boxes, kps = decode(raw, logits, self.anchors, self.min_score)
-        # Detector coordinates are normalised to the 224 square: map them to image pixels (this
-        # also removes the letterbox padding, DetectionLetterboxRemovalCalculator's job).
-        to_image = region.crop_to_image(1)
-        result = []
-        for score, box, kp in weighted_nms(scores, boxes, kps, self.nms_iou):
-            corners = apply_affine(to_image, box.reshape(2, 2))
-            result.append(Detection(score, corners.reshape(4), apply_affine(to_image, kp)))
-        return result
+    def _detect_in(self, image: np.ndarray, regions: list[Roi]) -> list[list[Detection]]:
+        """One detector pass over each square region (zero outside the image: the letterbox), as one batch."""
+        batch = np.stack([warp_crop(image, r, INPUT_SIZE, border="zero") for r in regions]) if regions else \
+            np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+        out = self._model(batch * np.float32(2.0 / 255.0) - np.float32(1.0))
+        results = []
+        for region, raw, logits in zip(regions, out[self._boxes], out[self._scores]):
+            scores, boxes, kps = decode(raw, logits, self.anchors, self.min_score)
+            # Detector coordinates are normalised to the 224 square: map them to image pixels (this
+            # also removes the letterbox padding, DetectionLetterboxRemovalCalculator's job).
+            to_image = region.crop_to_image(1)
+            results.append([Detection(score, apply_affine(to_image, box.reshape(2, 2)).reshape(4),
+                                      apply_affine(to_image, kp))
+                            for score, box, kp in weighted_nms(scores, boxes, kps, self.nms_iou)])
+        return results

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import DEFAULT_THREADS, LANDMARK_FILE, model_path, open_interpreter
+from .models import DEFAULT_THREADS, LANDMARK_FILE, open_runner
 from .roi import Roi, apply_affine, check_image, roi_from_points, warp_crop
 
 INPUT_SIZE = 256
@@ -91,34 +91,46 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class LandmarkModel:
-    """BlazePose "full" landmark model run on a rotated ROI crop with LiteRT."""
+    """BlazePose "full" landmark model run on rotated ROI crops with LiteRT or, ported, with torch
+    (``runtime="torch"``, on ``device``; all of a frame's people in one batch)."""
 
-    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_POSE_SCORE):
+    def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_POSE_SCORE,
+                 runtime: str = "litert", device: str = "cpu"):
         self.min_score = min_score
-        self._interp = open_interpreter(model_path(LANDMARK_FILE), num_threads)
-        self._input = self._interp.get_input_details()[0]["index"]
-        # Identify outputs by size rather than order (order is not part of the model's contract).
-        by_size = {int(np.prod(o["shape"])): o["index"] for o in self._interp.get_output_details()}
+        self._model = open_runner(LANDMARK_FILE, runtime, device, num_threads)
+        # Identify outputs by size rather than order (order is not part of the model's contract); the
+        # segmentation mask is not used (the torch port then does not compute it).
+        by_size = {int(np.prod(shape)): name for name, shape in self._model.outputs.items()}
         self._landmarks = by_size[NUM_POINTS * 5]
         self._flag = by_size[1]
         self._heatmap = by_size[64 * 64 * NUM_POINTS]
         self._world = by_size[NUM_POINTS * 3]
+        self._model.select([self._landmarks, self._flag, self._heatmap, self._world])
 
     def run(self, image: np.ndarray, roi: Roi) -> PersonLandmarks | None:
         """Landmarks of the person in ``roi`` of an (H, W, 3) RGB uint8 image; None if no pose there."""
+        return self.run_many(image, [roi])[0]
+
+    def run_many(self, image: np.ndarray, rois: list[Roi]) -> list[PersonLandmarks | None]:
+        """:meth:`run` for several ROIs of one image, as one batch; result ``i`` belongs to ``rois[i]``."""
         image = check_image(image)
-        if roi.size <= 1:  # a degenerate ROI cannot hold a person (and would make a singular warp)
-            return None
-        crop = warp_crop(image, roi, INPUT_SIZE, border="replicate") * (1.0 / 255.0)
-        self._interp.set_tensor(self._input, crop[None].astype(np.float32))
-        self._interp.invoke()
-        score = float(self._interp.get_tensor(self._flag).reshape(-1)[0])
+        # A degenerate ROI cannot hold a person (and would make a singular warp).
+        todo = [i for i, roi in enumerate(rois) if roi.size > 1]
+        crops = [warp_crop(image, rois[i], INPUT_SIZE, border="replicate") for i in todo]
+        batch = np.stack(crops) if crops else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+        out = self._model(batch * np.float32(1.0 / 255.0))
+        results: list[PersonLandmarks | None] = [None] * len(rois)
+        for k, i in enumerate(todo):
+            results[i] = self._person(rois[i], float(out[self._flag][k].reshape(-1)[0]), out[self._landmarks][k],
+                                      out[self._heatmap][k], out[self._world][k])
+        return results
+
+    def _person(self, roi: Roi, score: float, raw: np.ndarray, heatmap: np.ndarray,
+                world: np.ndarray) -> PersonLandmarks | None:
         if score < self.min_score:
             return None
-        raw = self._interp.get_tensor(self._landmarks).reshape(NUM_POINTS, 5).astype(np.float64)
-        heatmap = self._interp.get_tensor(self._heatmap)[0]
-        world = self._interp.get_tensor(self._world).reshape(NUM_POINTS, 3)[:NUM_LANDMARKS].astype(np.float64)
-
+        raw = raw.reshape(NUM_POINTS, 5).astype(np.float64)
+        world = world.reshape(NUM_POINTS, 3)[:NUM_LANDMARKS].astype(np.float64)
         xy = refine_with_heatmap(raw[:, :2] / INPUT_SIZE, heatmap)
         points = apply_affine(roi.crop_to_image(1), xy)  # normalised crop -> image pixels
         c, s = np.cos(roi.angle), np.sin(roi.angle)

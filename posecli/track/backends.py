@@ -1,7 +1,8 @@
 """2D pose backends behind one interface: a frame in, the people in it out (as tracker observations).
 
-``blazepose``: multi-person, BlazePose's detector and landmark models run directly (posecli.detect), following
-each person with a landmark-derived ROI between detector runs, as MediaPipe does for one person.
+``blazepose``: multi-person, BlazePose's detector and landmark models run directly (posecli.detect) by LiteRT or,
+ported to torch, on any torch device, following each person with a landmark-derived ROI between detector runs, as
+MediaPipe does for one person.
 ``mediapipe-single``: MediaPipe's legacy Pose solution (one person, its own smoothing), kept as a reference.
 A user-supplied model (e.g. an RTMPose ONNX file) plugs in by subclassing ``PoseBackend``.
 """
@@ -67,11 +68,13 @@ class BlazePoseBackend(PoseBackend):
     OVERLAP_IN_DOUBT = 0.3  # overlap (of the smaller box) between two followed people that triggers detection
 
     def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
-                 pyramid_every: int = 30, model=None):
+                 pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu"):
         from ..detect import BlazePoseMulti
 
-        # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests)
-        self.model = model if model is not None else BlazePoseMulti(min_pose_score=min_pose_score)
+        # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
+        # ``runtime``: "litert" or "torch" (BlazePose ported to torch, on ``device``)
+        self.model = model if model is not None else BlazePoseMulti(min_pose_score=min_pose_score, runtime=runtime,
+                                                                    device=device)
         self.detect_every = max(1, detect_every)
         # The level-2 tile grid (detector.tile_rois) finds people too small for the whole image and the
         # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
