@@ -105,8 +105,11 @@ def main() -> None:
         results["Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")] = cross_view_hits(views, vipe_ranker)
     model = models[0]
     lift = make_lifter(weight_path("estimate"))
+    # the videos' own frame rate (60 fps): every frame is given
+    fps = 1.0 / float(np.median(np.diff(tracks[CAMS[0]].times)))
     feats = {"2D keypoints + Procrustes": [normalize_2d(pts[c], conf[c])[0] for c in range(len(CAMS))],
-             "3D lifting + Procrustes": [normalize_3d(np.nan_to_num(lift(pts[c], conf[c]))) for c in range(len(CAMS))]}
+             "3D lifting + Procrustes": [normalize_3d(np.nan_to_num(lift(pts[c], conf[c], every=1, fps=fps)))
+                                         for c in range(len(CAMS))]}
     for name, f in feats.items():
         results[name] = cross_view_hits(views, lambda a, b, k, f=f: rank(
             lambda q: pairwise_procrustes_distances(f[a][q], f[b]), n, k, largest=False))

@@ -9,6 +9,9 @@ Full's level) and exact projections. Methods:
 - 2D keypoints: 13 normalised keypoints, 2D Procrustes distance;
 - 3D lifting: the shipped estimate model (SPS lifter) on each camera's held-out clip (every 5th frame, its
   real 6 fps timing, resampled to the model's 30 fps inside), NP-MPJPE between lifted poses.
+With a temporal Pr-VIPE (``--window``, default the largest window of the models compared) every method runs on
+other views: each held-out sequence filmed whole at 30 fps with time-correlated detector noise; Pr-VIPE models see
+their window around each kept frame (a single-frame model the frame itself), the lifter the whole 30 fps clip.
 
     python bench/vipe_retrieval.py [--data cmu:../shared/data/mocap] [--val-subjects 006]
 """
@@ -34,9 +37,10 @@ EVERY, FPS = 5, 30.0
 def make_lifter(weights):
     model, card = load_lifter(weights)
 
-    def lift(points2d: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    def lift(points2d: np.ndarray, conf: np.ndarray, every: int = EVERY, fps: float = FPS) -> np.ndarray:
+        """Lift one clip of ``fps`` frames/s of which every ``every``-th frame is given."""
         n = len(points2d)
-        t = Track(0, np.arange(n), np.arange(n) * EVERY / FPS, {KEYPOINTS_2D: Keypoints("coco17", points2d, conf)})
+        t = Track(0, np.arange(n), np.arange(n) * every / fps, {KEYPOINTS_2D: Keypoints("coco17", points2d, conf)})
         out = lift_track(model, t, card["config"]["length"], None, None, model_fps=float(card.get("fps", 30.0)))
         return out.arrays["keypoints3d_all"] - out.arrays["root"][:, None]
 
@@ -49,25 +53,30 @@ def main() -> None:
     ap.add_argument("--val-subjects", nargs="+", default=["006"])
     ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped)")
     ap.add_argument("--estimate", default=None)
+    ap.add_argument("--window", type=int, default=None, help="Views for temporal models: whole clips filmed at "
+                    "30 fps with time-correlated noise, every model and baseline on them (default: the largest "
+                    "window among --vipe; 1 = the single-frame protocol)")
     args = ap.parse_args()
     set_quiet(True)
     _, val = load_mocap(args.data).split(args.val_subjects)
     paths = [weight_path("vipe", w) for w in args.vipe]
+    models = [load_vipe(p)[0] for p in paths]
+    window = args.window or max(m.config.window for m in models)
     lift = make_lifter(weight_path("estimate", args.estimate))
     rows = []
     for clean in (False, True):
         runs = []
-        for path in paths:
+        for path, model in zip(paths, models):
             t0 = time.perf_counter()
-            res = evaluate_retrieval(load_vipe(path)[0], val, cameras=4, clean=clean, every=EVERY)
+            res = evaluate_retrieval(model, val, cameras=4, clean=clean, every=EVERY, window=window)
             runs.append(("Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})"), res, time.perf_counter() - t0))
         t1 = time.perf_counter()
-        base = evaluate_retrieval_baselines(val, lift, cameras=4, clean=clean, every=EVERY)
+        base = evaluate_retrieval_baselines(val, lift, cameras=4, clean=clean, every=EVERY, window=window)
         t2 = time.perf_counter()
         label = "exact 2D" if clean else "detector-like 2D"
         for name, res, secs in (*runs, ("2D keypoints + Procrustes", base["2d_keypoints"], None),
                                 ("3D lifting + Procrustes", base["3d_lifting"], t2 - t1)):
-            row = {"input": label, "method": name, **{k: round(100 * res[k], 1) for k in ("hit@1", "hit@10", "hit@20")},
+            row = {"input": label, "views_window": window, "method": name, **{k: round(100 * res[k], 1) for k in ("hit@1", "hit@10", "hit@20")},
                    "frames": res["frames"], "camera_pairs": res["camera_pairs"]}
             if secs is not None:
                 row["seconds"] = round(secs, 1)

@@ -165,6 +165,8 @@ def vipe(
     augment: Annotated[bool, typer.Option(help="Train on other body sizes/proportions and real-footage camera "
                                           "angles and lenses (as train estimate). Off by default, as the shipped "
                                           "model: no clear held-out gain (docs/benchmarks.md).")] = False,
+    window: Annotated[int, typer.Option(min=1, help="Temporal Pr-VIPE: embed each frame from this many frames "
+                                        "around it (odd; 30 fps spacing); 1 = the paper's single-frame model.")] = 1,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -173,12 +175,15 @@ def vipe(
     """Train Pr-VIPE (2D pose -> view-invariant probabilistic embedding), with a card.
 
     The card holds held-out cross-view retrieval Hit@1/10/20."""
+    from ..errors import InputError
     from ..models.prvipe import VipeConfig
     from ..train.vipe import VipeTrainConfig, evaluate_retrieval, train_vipe
 
+    if window % 2 == 0:
+        raise InputError(f"--window {window} is even", "use an odd window (the frame embedded is its centre), e.g. 9")
     cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
                           augment=augment, dropout=dropout,
-                          model=VipeConfig(dim=dim, samples=samples))
+                          model=VipeConfig(dim=dim, samples=samples, window=window))
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),
                     lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device))

@@ -82,6 +82,19 @@ def mirror_input(x: np.ndarray) -> np.ndarray:
     return np.concatenate([pts.reshape(*x.shape[:-1], 2 * NUM_INPUT), seen], -1) + 0.0  # -0.0 -> 0.0
 
 
+def window_indices(times: np.ndarray, window: int, fps: float) -> np.ndarray:
+    """(T,) increasing frame times (s) -> (T, W) indices of the frames nearest to t + k / fps, k = -(W // 2) ..
+    W // 2: the frames a temporal model sees around each frame, at the rate it was trained at whatever the
+    clip's own rate; past either end of the clip, the end frame repeats (the model was trained the same way)."""
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0:
+        return np.zeros((0, window), np.int64)
+    want = times[:, None] + (np.arange(window) - window // 2) / fps
+    right = np.clip(np.searchsorted(times, want), 0, len(times) - 1)
+    left = np.clip(right - 1, 0, len(times) - 1)
+    return np.where(np.abs(times[left] - want) <= np.abs(times[right] - want), left, right)
+
+
 def normalize_3d(points: np.ndarray) -> np.ndarray:
     """H36M-17 (..., 17, 3) -> pelvis at the origin, pelvis->spine->thorax path of length 1."""
     p = np.asarray(points, dtype=np.float64)

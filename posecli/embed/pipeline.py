@@ -19,7 +19,7 @@ from ..models.prvipe import PrVIPE, VipeConfig
 from ..poses import KEYPOINTS_2D, Poses, Track
 from ..train.weights import load_weights
 from . import embed_inputs
-from .normalize import NUM_INPUT, mirror_input, model_input
+from .normalize import NUM_INPUT, mirror_input, model_input, window_indices
 
 MU, SIGMA, VALID, SAMPLES = "embedding_mu", "embedding_sigma", "embedding_valid", "embedding_samples"
 MIN_VISIBLE = 6  # of the 13 input keypoints (e.g. one whole side of the body)
@@ -32,8 +32,14 @@ def load_vipe(path: str | Path, device: str = "cpu") -> tuple[PrVIPE, dict]:
     return model.to(device).eval(), card
 
 
-def track_inputs(track: Track, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """A track's model inputs (T, 39) and validity (T,), from its 2D layer in any joint set with COCO's joints."""
+def track_inputs(track: Track, mirrored: bool = False, config: VipeConfig | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A track's model inputs (T, 39) and validity (T,), from its 2D layer in any joint set with COCO's joints.
+
+    A temporal model (``config.window`` > 1) gets (T, W * 39): each frame's window of frames at the model's rate,
+    picked by time (:func:`window_indices`), so a 60 fps clip or one with gaps gives the spacing it was trained
+    on. Validity stays the frame's own: an embedding is of that frame's pose.
+    """
     if KEYPOINTS_2D not in track.keypoints:
         raise PoseCliError(f"track {track.id} has no 2D keypoints ('keypoints2d') to embed",
                            "give a video or a file written by `posecli track`")
@@ -41,13 +47,17 @@ def track_inputs(track: Track, mirrored: bool = False) -> tuple[np.ndarray, np.n
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     x = model_input(pts, conf)
     valid = x[:, 2 * NUM_INPUT:].sum(1) >= MIN_VISIBLE
-    return (mirror_input(x) if mirrored else x), valid
+    if mirrored:
+        x = mirror_input(x)
+    if config is not None and config.window > 1:
+        x = x[window_indices(track.times, config.window, config.window_fps)].reshape(len(x), -1)
+    return x, valid
 
 
 def embed_track(model: PrVIPE, track: Track, mirrored: bool = False, samples: int | None = None, seed: int = 0,
                 device: str = "cpu") -> dict[str, np.ndarray]:
     """{"mu", "sigma" (T, d) with NaN on invalid frames, "valid" (T,), "samples" (T, K, d)} for one track."""
-    x, valid = track_inputs(track, mirrored)
+    x, valid = track_inputs(track, mirrored, model.config)
     out = embed_inputs(model, x, samples, seed=seed, device=device)
     for key in ("mu", "sigma", "samples"):
         out[key][~valid] = np.nan

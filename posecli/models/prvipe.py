@@ -11,7 +11,8 @@ reference leaves TensorFlow's random default): a starts at 1 and b at sqrt(2 d),
 two draws from the N(0, I) prior that sigma ~ 1 at initialisation (and the KL term) keeps samples near. With b = 0
 every pair would start at p ~ 0.05, where the sigmoid is flat and the losses give almost no gradient.
 
-The input is :func:`posecli.embed.normalize.model_input`: 13 normalised (x, y) and 13 visibility flags.
+The input is :func:`posecli.embed.normalize.model_input`: 13 normalised (x, y) and 13 visibility flags; a temporal
+model (``VipeConfig.window`` > 1) takes that of each frame of a short window around the frame embedded.
 """
 from __future__ import annotations
 
@@ -34,7 +35,12 @@ class VipeConfig:
     blocks: int = 2
     dropout: float = 0.3
     samples: int = 20  # K
-    inputs: int = 3 * NUM_INPUT  # 13 x (x, y) + 13 visibility flags
+    inputs: int = 3 * NUM_INPUT  # 13 x (x, y) + 13 visibility flags, per frame of the window
+    # Temporal Pr-VIPE (not in the paper; issue 20): the model input is ``window`` frames' inputs side by side,
+    # spaced 1 / ``window_fps`` s apart and centred on the frame embedded (its 3D pose is the label).  1: the
+    # paper's single-frame model.
+    window: int = 1
+    window_fps: float = 30.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +63,7 @@ class PrVIPE(nn.Module):
     def __init__(self, config: VipeConfig | None = None):
         super().__init__()
         self.config = c = config or VipeConfig()
-        self.stem = nn.Sequential(*_layer(c.inputs, c.width, c.dropout))
+        self.stem = nn.Sequential(*_layer(c.inputs * c.window, c.width, c.dropout))
         self.blocks = nn.Sequential(*[ResidualBlock(c.width, c.dropout) for _ in range(c.blocks)])
         self.mu = nn.Linear(c.width, c.dim)
         self.sigma = nn.Linear(c.width, c.dim)
@@ -65,7 +71,7 @@ class PrVIPE(nn.Module):
         self.b = nn.Parameter(torch.tensor(math.sqrt(2.0 * c.dim)))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, inputs) -> {"mu": (B, d), "sigma": (B, d)}."""
+        """(B, window * inputs) -> {"mu": (B, d), "sigma": (B, d)}."""
         h = self.blocks(self.stem(x))
         return {"mu": self.mu(h), "sigma": F.elu(self.sigma(h)) + 1.0}
 

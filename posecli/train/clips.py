@@ -121,11 +121,11 @@ class ClipSampler:
 
 
 def mirror(points: np.ndarray, joint_set: str) -> np.ndarray:
-    """(T, J, 2 or 3): the mirror image of a motion (x -> -x, left and right joints swapped): another plausible motion, which
-    doubles what 6 training subjects show (e.g. a left-footed balance becomes a right-footed one)."""
+    """(..., J, 2 or 3): the mirror image of a motion (x -> -x, left and right joints swapped): another plausible
+    motion, which doubles what 6 training subjects show (e.g. a left-footed balance becomes a right-footed one)."""
     sign = np.ones(points.shape[-1], dtype=points.dtype)
     sign[0] = -1.0  # 2D (image x) or 3D (camera/world x)
-    return points[:, joints.get(joint_set).flip_permutation] * sign
+    return points[..., joints.get(joint_set).flip_permutation, :] * sign
 
 
 def glitch_mask(seq, span_s: float = 1.0) -> np.ndarray:

@@ -46,9 +46,9 @@ import torch
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from ..embed import embed_poses
+from ..embed import embed_inputs
 from ..embed.normalize import (INPUT_INDEX, model_input, normalize_2d, normalize_3d, np_mpjpe_matrix,
-                               pairwise_procrustes_distances, procrustes_distances)
+                               pairwise_procrustes_distances, procrustes_distances, window_indices)
 from ..embed.retrieval import hit_at_k, rank
 from ..mocap.augment import resize_body
 from ..mocap.dataset import MocapDataset
@@ -88,55 +88,83 @@ class VipeTrainConfig:
 # ------------------------------------------------------------------------------------------------ training data
 
 class PairSampler:
-    """Batches of (anchor 2D, positive 2D, normalised 3D): one pose, two random cameras."""
+    """Batches of (anchor 2D, positive 2D, normalised 3D): one pose, two random cameras.
+
+    ``window`` > 1 (temporal Pr-VIPE): each input is the window of frames around the pose (the sequence's own
+    frames at its rate, the end frame repeated past either end, as at inference), filmed by the same static
+    camera; detector-like noise is then correlated over the window's frames (AR(1), rho 0.8 at 30 fps, as
+    ``train estimate``'s clips) and keypoint dropout hides the same joints in all of them (an occluder stays).
+    """
 
     def __init__(self, dataset: MocapDataset, seed: int = 0, noisy: float = 0.5,
                  noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True, augment: bool = False,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, window: int = 1):
         seqs = [s for s in dataset.sequences if len(s)]
         if not seqs:
             raise ValueError("no frames to sample poses from")
         h36m = np.concatenate([s.joints["h36m17"] for s in seqs]).astype(np.float64)
         coco = np.concatenate([s.joints["coco17"] for s in seqs]).astype(np.float64)
         root = h36m[:, :1].copy()
-        # Every pose at the world origin, so one batched camera sampler (aimed at the origin) films them all.
-        self.h36m, self.coco = h36m - root, coco - root
+        # Every pose at the world origin, so one batched camera sampler (aimed at the origin) films them all; a
+        # window is moved by its centre frame's root, so the motion within it is kept.
+        self.h36m, self.coco, self.root = h36m - root, coco - root, root
+        ends = np.cumsum([len(s) for s in seqs])
+        self.first = np.repeat(ends - [len(s) for s in seqs], [len(s) for s in seqs])  # first frame of its sequence
+        self.last = np.repeat(ends - 1, [len(s) for s in seqs])
+        self.window = window
         self.rng = np.random.default_rng(seed)
         # augment: the angles and lenses of train.clips.FOOTAGE_CAMERAS, at Pr-VIPE's distances
         self.cameras = CameraSampler(elevation=FOOTAGE_CAMERAS.elevation, roll=FOOTAGE_CAMERAS.roll,
                                      focal_mm=FOOTAGE_CAMERAS.focal_mm) if augment else CameraSampler()
         self.noisy, self.noise, self.mirror, self.augment, self.dropout = noisy, noise, mirror, augment, dropout
 
+    def _frames(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B,) centre frames -> H36M-17 and COCO-17 joints, (B, 17, 3) or (B, W, 17, 3) with a window."""
+        if self.window == 1:
+            return self.h36m[idx], self.coco[idx]
+        span = np.clip(idx[:, None] + np.arange(self.window) - self.window // 2, self.first[idx, None],
+                       self.last[idx, None])
+        shift = self.root[span] - self.root[idx][:, None]  # (B, W, 1, 3): where each frame is from the centre's root
+        return self.h36m[span] + shift, self.coco[span] + shift
+
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         idx = self.rng.integers(len(self.h36m), size=batch)
-        h36m, coco = self.h36m[idx], self.coco[idx]
+        h36m, coco = self._frames(idx)
         if self.mirror:
             flip = self.rng.random(batch) < 0.5
             h36m[flip], coco[flip] = mirror(h36m[flip], "h36m17"), mirror(coco[flip], "coco17")
         if self.augment:  # each pose by another body (sizes about the root: poses sit at the origin)
             for i in range(batch):
-                h, c = resize_body(h36m[i:i + 1], coco[i:i + 1], self.rng)
-                h36m[i], coco[i] = h[0] - h[0, :1], c[0] - h[0, :1]
-        return {"anchor": self.view(coco), "positive": self.view(coco), "poses3d": normalize_3d(h36m)}
+                h, c = resize_body(h36m[i].reshape(-1, 17, 3), coco[i].reshape(-1, 17, 3), self.rng)
+                centre = h[len(h) // 2, 0]
+                h36m[i], coco[i] = (h - centre).reshape(h36m[i].shape), (c - centre).reshape(coco[i].shape)
+        centre = h36m if self.window == 1 else h36m[:, self.window // 2]
+        return {"anchor": self.view(coco), "positive": self.view(coco), "poses3d": normalize_3d(centre)}
 
     def view(self, coco: np.ndarray) -> np.ndarray:
-        """(B, 17, 3) world joints -> (B, 39) model input, each pose through its own random camera."""
-        cams = self.cameras.sample_batch(self.rng, np.zeros(3), len(coco))
+        """(B, 17, 3) or (B, W, 17, 3) world joints -> (B, W * 39) model input, each through its own random camera."""
+        b = len(coco)
+        cams = self.cameras.sample_batch(self.rng, np.zeros(3), b)
         uv, _ = cams.project(coco)
-        conf = np.ones(uv.shape[:2])
-        noisy = self.rng.random(len(coco)) < self.noisy
+        uv = uv.reshape(b, self.window, 17, 2)
+        conf = np.ones(uv.shape[:-1])
+        noisy = self.rng.random(b) < self.noisy
         if noisy.any():
-            uv[noisy], conf[noisy] = realistic_2d(uv[noisy], self.rng, "coco17",
-                                                  sigma_scale=float(self.rng.uniform(*self.noise)))
+            # Frames in time order, windows one after another: the AR(1) noise runs on across a window's end
+            # into the next (unrelated) window, which leaves each window's own noise as correlated as wanted.
+            rho = 0.0 if self.window == 1 else 0.8
+            u, c = realistic_2d(uv[noisy].reshape(-1, 17, 2), self.rng, "coco17",
+                                sigma_scale=float(self.rng.uniform(*self.noise)), rho=rho)
+            uv[noisy], conf[noisy] = u.reshape(-1, self.window, 17, 2), c.reshape(-1, self.window, 17)
         # drawn even with dropout 0: the shipped weights (session 9) were trained with this random stream
-        drop = self.rng.random(len(coco)) < self.dropout
+        drop = self.rng.random(b) < self.dropout
         if drop.any():  # keypoint dropout: only the model's 13 input joints matter
             p = self.rng.uniform(*DROP_RANGE, size=(int(drop.sum()), 1))
             lost = self.rng.random((int(drop.sum()), len(INPUT_INDEX))) < p
             rows = conf[drop]
-            rows[:, INPUT_INDEX] = np.where(lost, 0.0, rows[:, INPUT_INDEX])
+            rows[..., INPUT_INDEX] = np.where(lost[:, None], 0.0, rows[..., INPUT_INDEX])
             conf[drop] = rows
-        return model_input(uv, conf)
+        return model_input(uv, conf).reshape(b, -1)
 
 
 # ------------------------------------------------------------------------------------------------------- losses
@@ -214,7 +242,7 @@ def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
     sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
-                          augment=cfg.augment, dropout=cfg.dropout)
+                          augment=cfg.augment, dropout=cfg.dropout, window=cfg.model.window)
     model.train()
     for step in range(cfg.steps):
         b = sampler.sample(cfg.batch)
@@ -240,6 +268,11 @@ class RetrievalViews:
     confidence: np.ndarray  # (C, N, 17)
     poses3d: np.ndarray  # (N, 17, 3) H36M-17, normalised (labels)
     sequence: np.ndarray  # (N,) index of the source sequence; frames of one sequence are in time order
+    # With a window (temporal models): each frame's window of frames (C, N, W, 17, 2) / (C, N, W), and per
+    # sequence its whole clip at full rate (C, T, 17, 2), (C, T, 17) with the kept frames' indices into it.
+    windows: np.ndarray | None = None
+    window_confidence: np.ndarray | None = None
+    clips: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @property
     def cameras(self) -> int:
@@ -257,7 +290,7 @@ def dedup_poses(poses: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False, seed: int = 1234,
-                    every: int = 5, dedup: float = 0.02) -> RetrievalViews:
+                    every: int = 5, dedup: float = 0.02, window: int = 1, window_fps: float = 30.0) -> RetrievalViews:
     """Every ``every``-th frame of each sequence, near-duplicates (NP-MPJPE <= ``dedup``) removed, rendered by
     ``cameras`` static cameras per sequence (a multi-view capture: the same cameras for all frames of a
     sequence, new ones for the next, as H3.6M's 4 cameras per session), fitted so the person stays in frame.
@@ -265,10 +298,16 @@ def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False
     Duplicates are removed within a sequence (O(n^2) per sequence, not over the whole set): near-identical poses
     are overwhelmingly a person holding still within one take. The same frames are kept for every camera.
     ``clean=False``: detector-like 2D (:func:`realistic_2d` at BlazePose Full's level, frames independent).
+
+    ``window`` > 1: the whole sequence is filmed at its own rate, detector-like noise correlated over time
+    (AR(1), rho 0.8, as at 30 fps), and each kept frame also gets its window of ``window`` frames at
+    ``window_fps`` (:func:`window_indices`): the input of a temporal model.  A single-frame model or a baseline
+    uses the kept frames themselves, so all are compared on the same 2D (but not on the same 2D as with
+    ``window=1``: another random stream).
     """
     rng = np.random.default_rng(seed)
     sampler = CameraSampler(fit_in_frame=True)
-    pts, conf, poses, seq_ids = [], [], [], []
+    pts, conf, poses, seq_ids, wins, wconf, clips = [], [], [], [], [], [], []
     for si, seq in enumerate(dataset.sequences):
         idx = np.arange(0, len(seq), every)
         if not len(idx):
@@ -278,20 +317,48 @@ def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False
         h36m, coco = h36m[keep], coco[keep]
         cams = sampler.sample_batch(rng, h36m[:, 0].mean(0), cameras,
                                     points=np.concatenate([h36m, coco[:, INPUT_INDEX]], 1))
-        uv, _ = cams.project(coco[None])  # (C, n, 17, 2)
-        if clean:
-            c = np.where(np.isfinite(uv).all(-1), 1.0, 0.0)
+        if window == 1:
+            uv, _ = cams.project(coco[None])  # (C, n, 17, 2)
+            if clean:
+                c = np.where(np.isfinite(uv).all(-1), 1.0, 0.0)
+            else:
+                noisy = [realistic_2d(uv[i], rng, "coco17") for i in range(cameras)]
+                uv, c = np.stack([u for u, _ in noisy]), np.stack([c for _, c in noisy])
         else:
-            noisy = [realistic_2d(uv[i], rng, "coco17") for i in range(cameras)]
-            uv, c = np.stack([u for u, _ in noisy]), np.stack([c for _, c in noisy])
+            full, _ = cams.project(seq.joints["coco17"].astype(np.float64)[None])  # (C, T, 17, 2)
+            if clean:
+                fc = np.where(np.isfinite(full).all(-1), 1.0, 0.0)
+            else:
+                noisy = [realistic_2d(full[i], rng, "coco17", rho=0.8) for i in range(cameras)]
+                full, fc = np.stack([u for u, _ in noisy]), np.stack([c for _, c in noisy])
+            kept = idx[keep]
+            span = window_indices(np.arange(len(seq)) / seq.fps, window, window_fps)[kept]  # (n, W)
+            uv, c = full[:, kept], fc[:, kept]
+            wins.append(full[:, span])
+            wconf.append(fc[:, span])
+            clips.append((full, fc, kept))
         pts.append(uv)
         conf.append(c)
         poses.append(normalize_3d(h36m))
         seq_ids.append(np.full(len(h36m), si))
     if not poses:
         raise ValueError("no held-out frames to evaluate retrieval on")
-    return RetrievalViews(np.concatenate(pts, 1), np.concatenate(conf, 1), np.concatenate(poses),
-                          np.concatenate(seq_ids))
+    views = RetrievalViews(np.concatenate(pts, 1), np.concatenate(conf, 1), np.concatenate(poses),
+                           np.concatenate(seq_ids))
+    if window > 1:
+        views.windows, views.window_confidence, views.clips = np.concatenate(wins, 1), np.concatenate(wconf, 1), clips
+    return views
+
+
+def view_inputs(model: PrVIPE, views: RetrievalViews, camera: int) -> np.ndarray:
+    """One camera's model inputs: (N, 39) for a single-frame model, (N, W * 39) for a temporal one."""
+    w = model.config.window
+    if w == 1:
+        return model_input(views.points2d[camera], views.confidence[camera])
+    if views.windows is None or views.windows.shape[2] != w:
+        raise ValueError(f"a model with a window of {w} frames needs views made with window={w}")
+    x = model_input(views.windows[camera], views.window_confidence[camera])  # (N, W, 39)
+    return x.reshape(len(x), -1)
 
 
 def cross_view_hits(views: RetrievalViews, ranker: Callable[[int, int, int], np.ndarray],
@@ -316,17 +383,19 @@ def cross_view_hits(views: RetrievalViews, ranker: Callable[[int, int, int], np.
 @torch.no_grad()
 def evaluate_retrieval(model: PrVIPE, dataset: MocapDataset, cameras: int = 4, clean: bool = False,
                        seed: int = 1234, every: int = 5, dedup: float = 0.02, ks: Sequence[int] = KS,
-                       kappa: float = 0.1, scoring: str = "sampled", device: str = "cpu") -> dict[str, float]:
+                       kappa: float = 0.1, scoring: str = "sampled", device: str = "cpu",
+                       window: int | None = None) -> dict[str, float]:
     """Pr-VIPE cross-view retrieval Hit@k on held-out sequences (:func:`retrieval_views`).
 
     ``scoring="sampled"``: rank the index by the paper's K x K sampled matching probability (one fixed set of
     samples per frame, seeded: reproducible). ``"mean"``: by the distance between means, the fast shortcut for
-    big indexes (it ignores the variances).
+    big indexes (it ignores the variances). ``window``: the views' window (:func:`retrieval_views`; default the
+    model's own), so that single-frame and temporal models can be compared on the same 2D.
     """
-    views = retrieval_views(dataset, cameras, clean, seed, every, dedup)
+    cfg = model.config
+    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window or cfg.window, cfg.window_fps)
     model = model.to(device).eval()
-    emb = [embed_poses(model, views.points2d[c], views.confidence[c], seed=seed + c, device=device)
-           for c in range(cameras)]
+    emb = [embed_inputs(model, view_inputs(model, views, c), seed=seed + c, device=device) for c in range(cameras)]
     key = {"sampled": "samples", "mean": "mu"}[scoring]
     z = [torch.as_tensor(e[key], device=device) for e in emb]
 
@@ -338,29 +407,36 @@ def evaluate_retrieval(model: PrVIPE, dataset: MocapDataset, cameras: int = 4, c
     return cross_view_hits(views, ranker, ks, kappa)
 
 
-def evaluate_retrieval_baselines(dataset: MocapDataset, lift: Callable[[np.ndarray, np.ndarray], np.ndarray]
-                                 | None = None, cameras: int = 4, clean: bool = False, seed: int = 1234,
+def evaluate_retrieval_baselines(dataset: MocapDataset, lift: Callable[..., np.ndarray] | None = None,
+                                 cameras: int = 4, clean: bool = False, seed: int = 1234,
                                  every: int = 5, dedup: float = 0.02, ks: Sequence[int] = KS,
-                                 kappa: float = 0.1) -> dict[str, dict[str, float]]:
+                                 kappa: float = 0.1, window: int = 1,
+                                 window_fps: float = 30.0) -> dict[str, dict[str, float]]:
     """The paper's baselines on the same views as :func:`evaluate_retrieval` (same arguments, same frames):
 
     - ``2d_keypoints``: the 13 normalised 2D keypoints (missing ones at the hip centre), ranked by their 2D
       Procrustes distance (rotation in the image plane, scale, translation removed);
     - ``3d_lifting`` (when ``lift`` is given): ``lift(points2d (n, 17, 2), confidence (n, 17)) -> H36M-17 (n, 17, 3)``,
       called once per camera and sequence (frames in time order, every ``every``-th, so a temporal lifter sees a
-      subsampled clip), ranked by NP-MPJPE between lifted poses.
+      subsampled clip), ranked by NP-MPJPE between lifted poses.  With ``window`` > 1 (the views of a temporal
+      model) the lifter gets what a temporal model sees and more: each sequence's whole clip at its own rate,
+      ``lift(points2d, confidence, every=1)``, and its kept frames are compared.
     Both need N^2 Procrustes fits per camera pair: seconds for a few hundred frames, slow for thousands.
     """
-    views = retrieval_views(dataset, cameras, clean, seed, every, dedup)
+    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window, window_fps)
     n = len(views.poses3d)
     feats = {"2d_keypoints": [normalize_2d(views.points2d[c], views.confidence[c])[0] for c in range(cameras)]}
     if lift is not None:
         lifted = []
         for c in range(cameras):
             pose = np.zeros((n, 17, 3))
-            for s in np.unique(views.sequence):
+            for i, s in enumerate(np.unique(views.sequence)):
                 m = views.sequence == s
-                pose[m] = lift(views.points2d[c][m], views.confidence[c][m])
+                if views.clips is None:
+                    pose[m] = lift(views.points2d[c][m], views.confidence[c][m])
+                else:
+                    full, fc, kept = views.clips[i]
+                    pose[m] = lift(full[c], fc[c], every=1)[kept]
             lifted.append(normalize_3d(np.nan_to_num(pose)))
         feats["3d_lifting"] = lifted
     results = {}
