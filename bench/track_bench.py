@@ -2,7 +2,7 @@
 
 Rows per video: ``bare-mediapipe`` (PyAV decode + ``mp.solutions.pose.Pose.process``, nothing else: the loop
 users write by hand), ``mediapipe-single`` (that model inside posecli's pipeline) and ``blazepose`` (posecli's
-multi-person runner, the default), each with the fps ratio to the bare loop. Prints one JSON object per row,
+multi-person runner, the default; ``blazepose-torch``: its models ported to torch), each with the fps ratio to the bare loop. Prints one JSON object per row,
 then a table. Usage:
 
     python bench/track_bench.py [VIDEO ...]        # default: three clips from ../shared/data/videos
@@ -57,6 +57,8 @@ def bare_mediapipe(video: Path) -> dict:
 
 
 VARIANTS = {"mediapipe-single": ("mediapipe-single", {}), "blazepose": ("blazepose", {}),
+            # the same models ported to torch (track --backend blazepose-torch), on the CPU here
+            "blazepose-torch": ("blazepose", {"runtime": "torch"}),
             # without the periodic small-person search (track --pyramid-every 0): what it costs
             "blazepose-no-pyramid": ("blazepose", {"pyramid_every": 0})}
 
