@@ -184,3 +184,71 @@ def test_cli_train_vipe_writes_weights_and_card(tmp_path, capsys):
     from posecli.train.weights import load_weights
     model = PrVIPE(VipeConfig(**card["config"]["model"]))
     load_weights(model, w)
+
+
+# ------------------------------------------------------------------------------------------------ temporal Pr-VIPE
+
+def test_window_indices_by_time_clamped_at_the_ends():
+    from posecli.embed.normalize import window_indices
+
+    t60 = np.arange(10) / 60.0  # a 60 fps clip, windows of 5 frames at 30 fps: every second frame
+    idx = window_indices(t60, 5, 30.0)
+    np.testing.assert_array_equal(idx[4], [0, 2, 4, 6, 8])
+    np.testing.assert_array_equal(idx[0], [0, 0, 0, 2, 4])  # before the start: the first frame repeats
+    np.testing.assert_array_equal(idx[9], [5, 7, 9, 9, 9])
+    gaps = np.array([0.0, 1 / 30, 2 / 30, 1.0, 1 + 1 / 30])  # a second missing in the middle
+    # nearest in time, not in order: across the gap the frame itself is nearer than the one before it
+    np.testing.assert_array_equal(window_indices(gaps, 3, 30.0)[3], [3, 3, 4])
+    np.testing.assert_array_equal(window_indices(gaps, 3, 30.0)[1], [0, 1, 2])
+    assert window_indices(np.zeros(0), 3, 30.0).shape == (0, 3)
+
+
+def test_window_sampler_moves_with_the_sequence_and_stops_at_its_ends():
+    data = synthetic_dataset()
+    sampler = PairSampler(data, seed=0, noisy=0.0, mirror=False, window=5)
+    b = sampler.sample(64)
+    assert b["anchor"].shape == (64, 5 * 39) and b["poses3d"].shape == (64, 17, 3)
+    frames = b["anchor"].reshape(64, 5, 39)
+    assert (frames[:, :, 26:] == 1).all()  # exact projections: every keypoint seen in every frame
+    # swinging limbs: the window's frames differ, most from the centre at the ends
+    step = np.abs(frames[:, 1:, :26] - frames[:, :-1, :26]).mean((0, 2))
+    assert step.min() > 0
+    # the centre frame's pose is the label: a window drawn at a sequence's first frame repeats it twice before
+    idx = np.array([0, sampler.last[0]])
+    h36m, _ = sampler._frames(idx)
+    np.testing.assert_array_equal(h36m[0, 0], h36m[0, 2])
+    np.testing.assert_array_equal(h36m[0, 1], h36m[0, 2])
+    np.testing.assert_array_equal(h36m[1, 3], h36m[1, 2])
+    np.testing.assert_allclose(h36m[:, 2, 0], 0, atol=1e-9)  # centred on the centre frame's root
+    assert np.abs(h36m[0, 3] - h36m[0, 2]).max() > 0.01  # the next frames of the sequence: the limbs moved
+
+
+def test_temporal_model_trains_embeds_by_time_and_evaluates():
+    from posecli.embed.pipeline import embed_track
+    from posecli.poses import KEYPOINTS_2D, Keypoints, Track
+
+    data = synthetic_dataset()
+    train, val = data.split(["102"])
+    cfg = VipeTrainConfig(steps=2, batch=16, model=VipeConfig(width=64, window=3))
+    model = train_vipe(train, cfg)
+    res = evaluate_retrieval(model, val, cameras=2, clean=False, seed=0)
+    assert res["camera_pairs"] == 2 and 0 <= res["hit@1"] <= res["hit@20"] <= 1
+    single = train_vipe(train, VipeTrainConfig(steps=2, batch=16, model=VipeConfig(width=64)))
+    assert evaluate_retrieval(single, val, cameras=2, window=3)["frames"] == res["frames"]  # same views
+    with pytest.raises(ValueError, match="window=3"):
+        evaluate_retrieval(model, val, cameras=2, window=5)
+    # A 60 fps track and the same track at 30 fps (every other frame): at the frames they share, the model sees
+    # the same windows (picked by time), so the embeddings agree.
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(100, 400, (40, 17, 2)).cumsum(0) / 10
+    full = Track(1, np.arange(40), np.arange(40) / 60.0, {KEYPOINTS_2D: Keypoints("coco17", pts, np.ones((40, 17)))})
+    half = full.subset(np.arange(40) % 2 == 0)
+    a, b = embed_track(model, full), embed_track(model, half)
+    np.testing.assert_allclose(a["mu"][4:-4:2], b["mu"][2:-2], atol=1e-5)
+    assert not np.allclose(a["mu"][4], a["mu"][5])
+
+
+def test_cli_train_vipe_refuses_an_even_window(capsys):
+    code = main(["train", "vipe", "--window", "4", "-o", "/tmp/never.safetensors"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--window 4 is even" in err and len(err.strip().splitlines()) == 1
