@@ -64,6 +64,10 @@ class LiteRtRunner:
         self._wanted = list(names)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if len(batch) == 1:  # the common case (one person): the model's own batch of 1, no stacking copy
+            self._interp.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
+            self._interp.invoke()
+            return {n: self._interp.get_tensor(self._index[n]) for n in self._wanted}
         results: dict[str, list[np.ndarray]] = {n: [] for n in self._wanted}
         for item in batch:
             self._interp.set_tensor(self._input, np.ascontiguousarray(item[None], dtype=np.float32))
