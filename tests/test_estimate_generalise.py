@@ -11,7 +11,7 @@ from posecli.lifting.perspective import view_rotations
 from posecli.lifting.pipeline import add_world_frame
 from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
 from posecli.lifting.world import ANKLE_HEIGHT, floor_up, tilt_degrees, to_world, world_rotation
-from posecli.mocap.augment import bone_factors, resample_speed, resize_body, speed_span
+from posecli.mocap.augment import bone_factors, lean_upper_body, resample_speed, resize_body, speed_span
 from posecli.mocap.dataset import MocapDataset, Sequence
 from posecli.models.sps_lifter import LifterConfig, build_lifter
 from posecli.models.tcn_lifter import TCNLifter, receptive_blocks
@@ -111,6 +111,30 @@ def test_resized_bodies_stay_symmetric_on_the_floor():
         # COCO limb points ride with their H36M joints
         np.testing.assert_allclose(nc[:, joints.COCO17.index("left_wrist")], nh[:, H.index("left_wrist")], atol=1e-5)
     assert 0.7 < min(sizes) < 0.9 and 1.1 < max(sizes) < 1.3
+
+
+def test_leaning_tilts_the_trunk_and_keeps_the_legs():
+    data = walking_dataset(40).sequences[0]
+    h, c = data.joints["h36m17"].astype(np.float64), data.joints["coco17"].astype(np.float64)
+    trunk = [H.index(n) for n in ("pelvis", "thorax")]
+    legs = [H.index(n) for n in ("right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle")]
+
+    def lean_deg(x):  # angle of pelvis -> thorax from the vertical, per frame
+        d = x[:, trunk[1]] - x[:, trunk[0]]
+        return np.degrees(np.arccos(d[:, 1] / np.linalg.norm(d, axis=-1)))
+
+    angles = []
+    for seed in range(20):
+        nh, nc = lean_upper_body(h, c, np.random.default_rng(seed))
+        np.testing.assert_array_equal(nh[:, legs], h[:, legs])  # the legs and the feet on the floor stay
+        np.testing.assert_array_equal(nh[:, 0], h[:, 0])
+        for a, b in (("left_shoulder", "left_elbow"), ("head", "neck_nose"), ("thorax", "right_shoulder")):
+            np.testing.assert_allclose(np.linalg.norm(nh[:, H.index(a)] - nh[:, H.index(b)], axis=-1),
+                                       np.linalg.norm(h[:, H.index(a)] - h[:, H.index(b)], axis=-1), atol=1e-9)
+        np.testing.assert_allclose(nc[:, joints.COCO17.index("left_wrist")], nh[:, H.index("left_wrist")], atol=1e-9)
+        np.testing.assert_array_equal(nc[:, joints.COCO17.index("left_knee")], c[:, joints.COCO17.index("left_knee")])
+        angles.append(np.abs(lean_deg(nh) - lean_deg(h)).max())
+    assert max(angles) <= 30 + lean_deg(h).max() and max(angles) > 15  # up to 30 degrees more (or less) lean
 
 
 def test_speed_resampling():

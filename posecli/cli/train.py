@@ -62,6 +62,9 @@ def estimate(
                                          "convolutions, 27 frames of context).")] = "mlp",
     augment: Annotated[bool, typer.Option(help="Body sizes 0.8-1.2x and proportions, speeds 0.7-1.5x, "
                                           "real-footage cameras (elevation -30..50, roll +-30, 18-70 mm).")] = True,
+    lean: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of clips whose trunk, head and arms are "
+                                        "tilted 0-30 degrees about the pelvis (leaning, bowing), so the up "
+                                        "direction is not read off the trunk alone.")] = 0.0,
     up_head: Annotated[bool, typer.Option(help="Learn the world's up direction in camera axes (estimate's "
                                           "upright keypoints3d_world).")] = True,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
@@ -93,7 +96,7 @@ def estimate(
                          "(synth:DIR may be added any number of times)")
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
-                              synth=synth_dirs, synth_fraction=synth_fraction, augment=augment,
+                              synth=synth_dirs, synth_fraction=synth_fraction, augment=augment, lean=lean,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
                                                  encoder=encoder,
                                                  channels=channels, receptive_field=receptive_field))

@@ -10,6 +10,10 @@ lands too far for a small person) and their speeds. These make other plausible p
   ``prepare``'s output) or, for the face, with the head.
 - :func:`resample_speed`: the motion played 0.7-1.5x as fast (linear interpolation in time), as another
   person would perform it.
+- :func:`lean_upper_body`: the trunk, head and arms tilted about the pelvis, legs unchanged (someone leaning
+  forward to balance, reaching, bowing): CMU's people keep their trunk near vertical, so a lifter learns to read
+  the camera's pitch off the trunk and sees a leaning person's camera look down too steeply (the Pose2Sim
+  trial's performer leans 26 degrees in the median frame). The up label is the world's and does not move.
 """
 from __future__ import annotations
 
@@ -36,6 +40,30 @@ _COCO_FOLLOWS = {
 _H = joints.H36M17
 _FOLLOW_IDX = np.array([_H.joints.index(_COCO_FOLLOWS[n]) for n in joints.COCO17.joints])
 _ANKLES = [_H.joints.index("left_ankle"), _H.joints.index("right_ankle")]
+
+
+_UPPER_H36M = np.array([_H.joints.index(n) for n in ("spine", "thorax", "neck_nose", "head", "left_shoulder",
+                                                     "left_elbow", "left_wrist", "right_shoulder", "right_elbow",
+                                                     "right_wrist")])
+_UPPER_COCO = np.array([i for i, n in enumerate(joints.COCO17.joints) if _H.joints.index(_COCO_FOLLOWS[n]) in
+                        set(_UPPER_H36M.tolist())])
+
+
+def lean_upper_body(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, max_deg: float = 30.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 17, 3) world joints (Y up) -> the same motion with the upper body tilted about each frame's pelvis by
+    one angle drawn uniformly in [0, ``max_deg``] about a horizontal axis of random direction (forward,
+    backward, sideways, relative to the world: the same tilt for the whole clip)."""
+    theta = np.radians(rng.uniform(0.0, max_deg))
+    phi = rng.uniform(0.0, 2 * np.pi)
+    axis = np.array([np.cos(phi), 0.0, np.sin(phi)])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k  # Rodrigues
+    pelvis = np.asarray(h36m, np.float64)[:, :1]
+    h, c = np.asarray(h36m, np.float64).copy(), np.asarray(coco, np.float64).copy()
+    h[:, _UPPER_H36M] = (h[:, _UPPER_H36M] - pelvis) @ rot.T + pelvis
+    c[:, _UPPER_COCO] = (c[:, _UPPER_COCO] - pelvis) @ rot.T + pelvis
+    return h.astype(np.asarray(h36m).dtype), c.astype(np.asarray(coco).dtype)
 
 
 def bone_factors(rng: np.random.Generator, sigma: float = 0.04, clip: float = 0.10) -> np.ndarray:
