@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posecli.detect import BlazePoseMulti, roi_from_detection
-from posecli.detect import models
+from posecli.detect import BlazePoseMulti, models, roi_from_detection
 from posecli.detect.tflite_torch import load_tflite
 from posecli.video import probe, read_frames
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from posecli.detect import BlazePoseMulti, Roi
-from posecli.detect import models
+from posecli.detect import BlazePoseMulti, Roi, models
 from posecli.detect.tflite_torch import _DepthToSpace, _same_pads, densify, load_tflite
 from posecli.errors import PoseCliError
 
@@ -74,7 +73,8 @@ def test_same_padding_puts_the_odd_pixel_after():
 
 # ---------------------------------------------------------------- whole networks
 
-@pytest.mark.parametrize(("parts", "side", "low"), [(models.DETECTOR_FILE, 224, -1.0), (models.LANDMARK_FILE, 256, 0.0)])
+@pytest.mark.parametrize(("parts", "side", "low"),
+                         [(models.DETECTOR_FILE, 224, -1.0), (models.LANDMARK_FILE, 256, 0.0)])
 def test_port_matches_litert_on_the_same_input(parts, side, low):
     x = np.random.default_rng(1).uniform(low, 1.0, size=(2, side, side, 3))  # the model's input range
     ref = models.LiteRtRunner(models.model_path(parts))(x.astype(np.float32))
