@@ -49,8 +49,6 @@ class LiteRtRunner:
     """A model run by LiteRT (XNNPACK, CPU).  ``runner(batch)`` -> {output name: (N, ...) array}; the model's
     batch is 1, so a batch runs item by item."""
 
-    runtime = "litert"
-
     def __init__(self, path: Path, num_threads: int = DEFAULT_THREADS):
         self._interp = open_interpreter(path, num_threads)
         self._input = self._interp.get_input_details()[0]["index"]
@@ -79,8 +77,6 @@ class LiteRtRunner:
 
 class TorchRunner:
     """The same model converted to torch (``tflite_torch``), on any torch device, a whole batch per call."""
-
-    runtime = "torch"
 
     def __init__(self, path: Path, device: str = "cpu"):
         import torch
