@@ -65,8 +65,7 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped); "
-                    "alignment runs with the first")
+    ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped)")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
@@ -103,7 +102,6 @@ def main() -> None:
             return rank(lambda q: np.nan_to_num(scores(model, z[a][q], z[b]), nan=-1.0), n, k)
 
         results["Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")] = cross_view_hits(views, vipe_ranker)
-    model = models[0]
     lift = make_lifter(weight_path("estimate"))
     # the videos' own frame rate (60 fps): every frame is given
     fps = 1.0 / float(np.median(np.diff(tracks[CAMS[0]].times)))
@@ -120,24 +118,27 @@ def main() -> None:
     print(json.dumps({"note": "fraction of frame pairs whose true poses match (chance level of Hit@1)",
                       "value": round(float(close), 3)}))
     warp = np.unique(np.round(99 * (np.arange(70) / 69) ** 1.4).astype(int))
-    rows = []
-    for a, b in permutations(range(len(CAMS)), 2):
-        ta, tb = tracks[CAMS[a]], tracks[CAMS[b]]
-        for kind, tb_used in (("synchronous", tb), ("warped", tb.subset(np.isin(tb.frames, warp)))):
-            res = align_tracks(model, ta, tb_used)
-            matched = np.interp(res.mapping(), np.arange(len(tb_used)), tb_used.frames)  # B video frame per A frame
-            true_pos = ta.frames  # synchronised cameras: A's frame f shows the instant of B's frame f
-            rows.append({"a": CAMS[a], "b": CAMS[b], "b_timing": kind, "frames_b": len(tb_used),
-                         "mean_abs_frame_error": round(float(np.abs(matched - true_pos).mean()), 2),
-                         "kendall_tau": round(kendall_tau(res.mapping()), 3), "mirrored": res.mirrored,
-                         "distance": round(res.distance, 3)})
-            print(json.dumps(rows[-1]), flush=True)
-    for kind in ("synchronous", "warped"):
-        sel = [r for r in rows if r["b_timing"] == kind]
-        print(json.dumps({"align_summary": kind, "pairs": len(sel),
-                          "mean_abs_frame_error": round(float(np.mean([r["mean_abs_frame_error"] for r in sel])), 2),
-                          "kendall_tau": round(float(np.mean([r["kendall_tau"] for r in sel])), 3),
-                          "mirrored_pairs": sum(r["mirrored"] for r in sel)}))
+    for path, model in zip(paths, models):
+        name = "Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")
+        rows = []
+        for a, b in permutations(range(len(CAMS)), 2):
+            ta, tb = tracks[CAMS[a]], tracks[CAMS[b]]
+            for kind, tb_used in (("synchronous", tb), ("warped", tb.subset(np.isin(tb.frames, warp)))):
+                res = align_tracks(model, ta, tb_used)
+                matched = np.interp(res.mapping(), np.arange(len(tb_used)), tb_used.frames)  # B frame per A frame
+                true_pos = ta.frames  # synchronised cameras: A's frame f shows the instant of B's frame f
+                rows.append({"model": name, "a": CAMS[a], "b": CAMS[b], "b_timing": kind, "frames_b": len(tb_used),
+                             "mean_abs_frame_error": round(float(np.abs(matched - true_pos).mean()), 2),
+                             "kendall_tau": round(kendall_tau(res.mapping()), 3), "mirrored": res.mirrored,
+                             "distance": round(res.distance, 3)})
+                print(json.dumps(rows[-1]), flush=True)
+        for kind in ("synchronous", "warped"):
+            sel = [r for r in rows if r["b_timing"] == kind]
+            error = float(np.mean([r["mean_abs_frame_error"] for r in sel]))
+            print(json.dumps({"align_summary": kind, "model": name, "pairs": len(sel),
+                              "mean_abs_frame_error": round(error, 2),
+                              "kendall_tau": round(float(np.mean([r["kendall_tau"] for r in sel])), 3),
+                              "mirrored_pairs": sum(r["mirrored"] for r in sel)}))
 
 
 if __name__ == "__main__":
