@@ -149,3 +149,40 @@ def test_port_finds_the_same_people_as_litert(litert, ported, relpath, index, pe
         assert np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean() < 1.0  # pixels, on a 1920-px frame
         assert np.abs(a.world - b.world).max() < 0.005  # metres
         assert abs(a.score - b.score) < 1e-4
+
+
+# ---------------------------------------------------------------- the command
+
+def test_track_with_the_port_gives_litert_s_people(tmp_path, capsys):
+    from posecli.cli import main
+    from posecli.formats import read_poses
+    from posecli.poses import KEYPOINTS_2D
+
+    video = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+    outs = {}
+    for backend in ("blazepose", "blazepose-torch"):
+        outs[backend] = tmp_path / f"{backend}.npz"
+        code = main(["track", str(video), "--end", "4", "--backend", backend, "-o", str(outs[backend]), "-q"])
+        assert code == 0, capsys.readouterr().err
+    a, b = (read_poses(outs[k]) for k in outs)
+    assert [len(t) for t in a.tracks] == [len(t) for t in b.tracks] and a.tracks
+    assert b.meta["command"] == "track"
+    for ta, tb in zip(a.tracks, b.tracks):
+        pa, pb = ta.keypoints[KEYPOINTS_2D].points, tb.keypoints[KEYPOINTS_2D].points
+        assert np.nanmedian(np.linalg.norm(pa - pb, axis=-1)) < 0.5  # pixels, 4 frames into the tracking loop
+
+
+@pytest.mark.parametrize("args", [["--device", "cuda"], ["--backend", "mediapipe-single", "--device", "cuda:0"],
+                                  ["--backend", "blazepose-torch", "--device", "cuda"]])
+def test_track_on_an_unusable_device_is_one_line(tmp_path, capsys, args):
+    """(On a CUDA machine the first two would say that LiteRT and MediaPipe run on the CPU only.)"""
+    from posecli.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "t.npz"
+    code = main(["track", str(Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"), *args,
+                 "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "cuda is not available" in err.lower() and len(err.strip().splitlines()) == 1
+    assert not out.exists() and "internal error" not in err.lower()

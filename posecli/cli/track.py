@@ -13,7 +13,7 @@ from ..formats import write_poses
 from ..track.backends import BACKENDS
 from ..track.pipeline import TrackOptions, track_video
 from . import app
-from .options import Debug, Device, End, Every, Fps, OptOut, Quiet, Start
+from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
 from .pipes import check_output, describe, output_file
 
 
@@ -62,7 +62,10 @@ def track(
                                              "CPU), the same models ported to torch (any --device, all people "
                                              "of a frame in one batch), or MediaPipe's one-person legacy "
                                              "solution for reference.")] = Backend.blazepose,
-    device: Device = "cpu",
+    device: Annotated[Optional[str], typer.Option(
+        "--device", callback=lambda v: None if v is None else check_device(v),
+        help="Torch device for --backend blazepose-torch: cpu, cuda, cuda:1, mps, or auto (the default: CUDA "
+             "when present). The other backends run on the CPU.")] = None,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
@@ -93,7 +96,9 @@ def track(
     """Find every person in every frame, give each a stable ID, and write their 2D keypoints."""
     out = out or Path(f"{video.stem}_tracks.{'json' if fmt is TrackFormat.json else 'npz'}")
     check_output(out)  # fail before minutes of work, not after
-    if backend is not Backend.blazepose_torch and device.split(":")[0] != "cpu":
+    if backend is Backend.blazepose_torch:
+        device = device or check_device("auto")
+    elif device is not None and device.split(":")[0] != "cpu":
         raise InputError(f"--backend {backend.value} runs on the CPU only, not on {device}",
                          "add --backend blazepose-torch to run BlazePose on that device")
     if backend is Backend.mediapipe_single:
@@ -102,7 +107,7 @@ def track(
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
-                                      device=device)
+                                      device=device or "cpu")
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         stitch=stitch, reid=reid, min_height=min_height)
