@@ -129,11 +129,44 @@ def tracking_loop(video: Path, frames: int) -> dict:
     return {f"loop_{k}": v for k, v in port.items()} | {f"loop_jitter_{k}": v for k, v in ref.items()}
 
 
+def low_precision(video: Path, frames: int, device: str) -> dict:
+    """The port in float16 and bfloat16 (weights and activations) against float32, on the ROIs of float32's
+    detections: landmark pixel differences and detector score differences (on a CPU these dtypes are emulated
+    slowly; the numbers are what a GPU's half precision would change, not its speed)."""
+    import torch
+
+    ref = BlazePoseMulti(runtime="torch", device=device)
+    out = {}
+    for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        low = BlazePoseMulti(runtime="torch", device=device)
+        for m in (low.landmarks, low.detector):
+            m._model = models.TorchRunner(m._model.path, device, dtype)
+        low.landmarks._model.select(list(ref.landmarks._model.outputs))
+        px, worst, scores = [], [], []
+        total = probe(video).frames
+        for frame in read_frames(video, 0, None, max(1, total // frames)):
+            dets = ref.detector.detect(frame.image)
+            low_dets = low.detector.detect(frame.image)
+            if len(dets) == len(low_dets):
+                scores.extend(abs(a.score - b.score) for a, b in zip(dets, low_dets))
+            rois = [roi_from_detection(d) for d in dets]
+            for a, b in zip(ref.landmarks.run_many(frame.image, rois), low.landmarks.run_many(frame.image, rois)):
+                if a is not None and b is not None:
+                    d = np.linalg.norm(a.keypoints - b.keypoints, axis=1)
+                    px.append(d.mean())
+                    worst.append(d.max())
+        out |= {f"{name}_px_mean": round(float(np.mean(px)), 3) if px else None,
+                f"{name}_px_worst_joint_max": round(float(np.max(worst)), 2) if worst else None,
+                f"{name}_detector_score_max_diff": float(f"{max(scores):.3g}") if scores else None}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("videos", nargs="*", type=Path)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--precision", action="store_true", help="also float16 / bfloat16 against float32")
     args = ap.parse_args()
     videos = args.videos or DEFAULT
     missing = [v for v in videos if not v.exists()]
@@ -150,6 +183,8 @@ def main() -> None:
     rows = []
     for v in videos:
         rows.append(compare(v, litert, ported, args.frames) | tracking_loop(v, 5 * args.frames))
+        if args.precision:
+            rows[-1] |= low_precision(v, args.frames, args.device)
         print(json.dumps(rows[-1]), flush=True)
     print("\nvideo                    | people L/T | px mean | px p95 max | detector ms L/T | tiled ms L/T "
           "| landmarks ms/person L/T | track loop px median/mean/p95: port | LiteRT jittered")

@@ -78,12 +78,14 @@ class LiteRtRunner:
 class TorchRunner:
     """The same model converted to torch (``tflite_torch``), on any torch device, a whole batch per call."""
 
-    def __init__(self, path: Path, device: str = "cpu"):
+    def __init__(self, path: Path, device: str = "cpu", dtype=None):
         import torch
 
         from .tflite_torch import load_tflite
 
-        self.device = torch.device(device)
+        # ``dtype``: float32 (default) everywhere posecli runs it; float16 / bfloat16 only for measuring what lower
+        # precision would change (bench/blazepose_torch.py: more than the tolerance, so not used)
+        self.path, self.device, self.dtype = path, torch.device(device), dtype or torch.float32
         self._module = load_tflite(path)
         self.outputs = dict(zip(self._module.output_names, self._module.output_shapes))
         self._place()
@@ -93,7 +95,7 @@ class TorchRunner:
 
         # NHWC input seen as NCHW is already channels-last in memory; channels-last weights keep the convolutions
         # from reordering it (2.5-6x faster on the CPU, measured on the detector; the layout cuDNN prefers too).
-        self._module = self._module.to(self.device, memory_format=torch.channels_last)
+        self._module = self._module.to(self.device, self.dtype, memory_format=torch.channels_last)
 
     def select(self, names: list[str]) -> None:
         """Compute only these outputs: the layers that feed only the others are dropped."""
@@ -107,7 +109,7 @@ class TorchRunner:
             return {n: np.zeros((0, *s), np.float32) for n, s in zip(self._module.output_names,
                                                                          self._module.output_shapes)}
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device, self.dtype)
             outs = self._module(x)
             return {n: o.float().cpu().numpy() for n, o in zip(self._module.output_names, outs)}
 
