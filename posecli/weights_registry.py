@@ -10,9 +10,10 @@ from pathlib import Path
 from .errors import PoseCliError
 
 # "estimate" is the default lifter (the VideoPose3D-style TCN since session 4: it won on held-out subjects,
-# docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`.
+# docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`; "vipe_temporal"
+# the temporal Pr-VIPE (9 frames of 2D per embedding), selectable with `embed / retrieve --model vipe-temporal`.
 MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
-          "vipe": "vipe.safetensors", "amodal": "amodal.safetensors", "mcss": "mcss.safetensors",
+          "vipe": "vipe.safetensors", "vipe_temporal": "vipe_temporal.safetensors", "amodal": "amodal.safetensors", "mcss": "mcss.safetensors",
           "css": "css.safetensors"}
 
 

@@ -216,6 +216,25 @@ def test_cli_embed_and_retrieve(tmp_path, motion, capsys):
     assert "p(match)" in capsys.readouterr().out
 
 
+def test_cli_temporal_model_embeds_and_retrieves_across_views(tmp_path, motion):
+    """--model vipe-temporal: the shipped temporal Pr-VIPE; each frame's embedding depends on its neighbours."""
+    a, b = project(motion, 0.0), project(motion, 120.0)
+    pose_file(tmp_path / "a.npz", a)
+    pose_file(tmp_path / "b.npz", b)
+    emb = tmp_path / "a_emb.npz"
+    assert main(["embed", str(tmp_path / "a.npz"), "--model", "vipe-temporal", "-o", str(emb), "-q"]) == 0
+    mu = read_poses(emb).tracks[0].arrays["embedding_mu"]
+    single = tmp_path / "single.npz"
+    assert main(["embed", str(tmp_path / "a.npz"), "-o", str(single), "-q"]) == 0
+    assert mu.shape == (60, 16) and np.isfinite(mu).all()
+    assert not np.allclose(mu, read_poses(single).tracks[0].arrays["embedding_mu"])  # another model
+    res = tmp_path / "all.json"
+    assert main(["retrieve", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--model", "vipe-temporal", "-k", "1",
+                 "-o", str(res), "-q"]) == 0
+    err = [abs(q["matches"][0]["frame"] - q["query"]["frame"]) for q in json.loads(res.read_text())]
+    assert len(err) == 60 and np.mean(err) < 6  # as the single-frame model in test_cli_embed_and_retrieve
+
+
 def test_cli_bad_inputs_one_line(tmp_path, motion, capsys):
     pose_file(tmp_path / "a.npz", project(motion))
     capsys.readouterr()
@@ -250,13 +269,16 @@ def test_cli_align_with_nobody_in_a_gives_an_empty_result_like_track(tmp_path, m
     assert report["path"] == [] and report["b_for_a"] == [] and report["distance"] is None
 
 
-def test_shipped_vipe_reproduces_its_card(shared_data):
-    """The shipped weights (fp16) on the held-out subject give the card's exact-2D retrieval figures."""
+@pytest.mark.parametrize("name", ["vipe", "vipe_temporal"])
+def test_shipped_vipe_reproduces_its_card(shared_data, name):
+    """The shipped weights (fp16) on the held-out subject give the card's exact-2D retrieval figures (the temporal
+    model on its own views: whole sequences at 30 fps, windows of 9 frames)."""
     from posecli.embed.pipeline import load_vipe
     from posecli.mocap.sources import load_mocap
     from posecli.train.vipe import evaluate_retrieval
 
-    model, card = load_vipe(shipped())
+    model, card = load_vipe(weight_path(name))
+    assert model.config.window == (9 if name == "vipe_temporal" else 1)
     _, val = load_mocap(f"cmu:{shared_data / 'mocap'}").split(card["split"]["val_subjects"])
     res = evaluate_retrieval(model, val, cameras=4, clean=True)
     expected = card["metrics"]["held_out_exact_2d"]

@@ -22,7 +22,12 @@ MaxPersons = Annotated[Optional[int], typer.Option(min=1, help="Keep at most N p
 
 class EmbedModel(str, Enum):
     vipe = "vipe"
+    vipe_temporal = "vipe-temporal"
     mcss = "mcss"
+
+    @property
+    def registry(self) -> str:
+        return self.value.replace("-", "_")
 
 
 class Scoring(str, Enum):
@@ -35,6 +40,8 @@ EMBED_EPILOG = """Examples:
   posecli embed dance.mp4 -o dance_emb.npz
 
   posecli track dance.mp4 -o tracks.npz && posecli embed tracks.npz -o dance_emb.npz --samples 20
+
+  posecli embed dance.mp4 --model vipe-temporal -o dance_emb.npz   # 9 frames of 2D per embedding
 
 Output: the input's tracks plus, per frame, 'embedding_mu' and 'embedding_sigma' (16-d Gaussian: mean and
 standard deviation), 'embedding_valid' (enough of the body seen) and, with --samples K, 'embedding_samples'.
@@ -52,8 +59,10 @@ def embed(
     out: OptOut = None,
     samples: Annotated[Optional[int], typer.Option(min=1, help="Also store K samples per frame.")] = None,
     weights: Weights = None,
-    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); mcss: MCSS on "
-                                              "image crops (a video is needed).")] = EmbedModel.vipe,
+    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); vipe-temporal: "
+                                              "Pr-VIPE on the 2D of the 9 frames around each frame (better on "
+                                              "noisy 2D, worse for align); mcss: MCSS on image crops (a video "
+                                              "is needed).")] = EmbedModel.vipe,
     max_persons: MaxPersons = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples (reproducible).")] = 0,
     start: Start = 0,
@@ -83,7 +92,7 @@ def embed(
         poses = poses_from(source, max_persons, False, start, end, every, fps)
         result = mcss_poses(poses, source, weights_file, device=device)
     else:
-        weights_file = weight_path("vipe", weights)
+        weights_file = weight_path(model.registry, weights)
         poses = poses_from(source, max_persons, False, start, end, every, fps)
         result = embed_file(poses, weights_file, samples=samples, seed=seed, device=device)
     with output_file(out) as path:
@@ -115,7 +124,8 @@ def retrieve(
     scoring: Annotated[Scoring, typer.Option(help="sampled (paper) or mean (fast).")] = Scoring.sampled,
     out: OptOut = None,
     weights: Weights = None,
-    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); mcss: MCSS image "
+    model: Annotated[EmbedModel, typer.Option(help="vipe: Pr-VIPE on 2D keypoints (default); vipe-temporal: "
+                                              "Pr-VIPE on 9 frames of 2D around each frame; mcss: MCSS image "
                                               "embeddings (videos, or files from embed --model mcss); scores "
                                               "are then L2 distances.")] = EmbedModel.vipe,
     max_persons: MaxPersons = None,
@@ -145,7 +155,7 @@ def retrieve(
         idx = image_search.build_index([(p, load(p)) for p in index])
         results = image_search.search(q, idx, k)
     else:
-        vipe, _ = load_vipe(weight_path("vipe", weights), device)
+        vipe, _ = load_vipe(weight_path(model.registry, weights), device)
         q = PoseIndex.build(vipe, [(query, poses_from(query, max_persons))], device=device, tracks=track, frame=frame)
         idx = PoseIndex.build(vipe, [(p, poses_from(p, max_persons)) for p in index], device=device, mirror=mirror)
         results = search(vipe, q, idx, k, scoring.value, min_prob, seed, exclude_self=True)
