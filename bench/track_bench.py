@@ -60,14 +60,16 @@ VARIANTS = {"mediapipe-single": ("mediapipe-single", {}), "blazepose": ("blazepo
             # the same models ported to torch (track --backend blazepose-torch), on the CPU here
             "blazepose-torch": ("blazepose", {"runtime": "torch"}),
             # without the periodic small-person search (track --pyramid-every 0): what it costs
-            "blazepose-no-pyramid": ("blazepose", {"pyramid_every": 0})}
+            "blazepose-no-pyramid": ("blazepose", {"pyramid_every": 0}),
+            # one person followed (track --max-persons 1): what the bare loop does
+            "blazepose-one-person": ("blazepose", {"max_persons": 1})}
 
 
 def run(video: Path, variant: str) -> dict:
     backend_name, kwargs = VARIANTS[variant]
     backend = BACKENDS[backend_name](**kwargs)
     t0 = time.perf_counter()
-    poses = track_video(video, backend, TrackOptions())
+    poses = track_video(video, backend, TrackOptions(max_persons=kwargs.get("max_persons")))
     wall = time.perf_counter() - t0
     frames_with_person = len(set(np.concatenate([t.frames for t in poses.tracks]).tolist())) if poses.tracks else 0
     return {"video": f"{video.parent.name}/{video.name}", "backend": variant, "frames": poses.num_frames,
