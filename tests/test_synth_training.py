@@ -243,3 +243,68 @@ def test_batches_mix_synth_and_mocap_clips(tmp_path):
     logs.clear()
     train_lifter(mocap, cfg, synth=bare, on_step=lambda s, l: logs.append(l))
     assert all(l["up"] == 0 and np.isfinite(l["loss"]) for l in logs)
+
+
+def test_vipe_pairs_are_one_instant_in_two_views(tmp_path):
+    """Pr-VIPE's synth pairs: the detections of one person at one frame in two views, the 3D of that frame; a
+    frame missed in either view never enters (nor, for a temporal model, any window over it); held-out subjects
+    stay out."""
+    from posecli.embed.normalize import model_input, normalize_3d
+    from posecli.train.vipe_synth import SynthPairSampler, load_view_pairs
+
+    root = tmp_path / "synth"
+    make_two_view_dataset(root)
+
+    pairs = load_view_pairs(root)
+    assert len(pairs) == 2 and 20 not in pairs[0].centres and len(pairs[0].centres) == 39
+    assert len(load_view_pairs(root, exclude_subjects=["HELD"])) == 1
+    windowed = load_view_pairs(root, window=9)[0].centres
+    assert not set(range(16, 25)) & set(windowed) and windowed.min() == 4 and windowed.max() == 35
+
+    sampler = SynthPairSampler([root], seed=0, mirror=False, exclude_subjects=["HELD"])
+    b = sampler.sample(16)
+    p = sampler.pairs[0]
+    truth3d = normalize_3d(p.joints3d)
+    inputs = [model_input(*view) for view in (p.a, p.b)]
+    for anchor, positive, pose in zip(b["anchor"], b["positive"], b["poses3d"]):
+        f = int(np.argmin(np.abs(truth3d - pose).reshape(40, -1).max(1)))
+        np.testing.assert_allclose(pose, truth3d[f], atol=1e-6)
+        assert f != 20 and sorted([anchor.tobytes(), positive.tobytes()]) == sorted(
+            [inputs[0][f].tobytes(), inputs[1][f].tobytes()])
+    temporal = SynthPairSampler([root], window=9, seed=0, exclude_subjects=["HELD"]).sample(4)
+    assert temporal["anchor"].shape == (4, 9 * 39) and temporal["poses3d"].shape == (4, 17, 3)
+
+
+def make_two_view_dataset(root: Path) -> None:
+    """:func:`make_dataset` plus a second camera: the same people seen 1.5 m further left, detected with its own
+    noise, person 1 throughout."""
+    make_dataset(root)
+    truth1 = read_poses(root / "clip_0000/cam_01.npz")
+    rng = np.random.default_rng(5)
+    tracks, dets = [], []
+    for t in truth1.tracks:
+        cam = t.arrays["keypoints3d_all"] + np.float32([1.5, 0, 0])
+        uv = project(cam)
+        tracks.append(Track(t.id, t.frames, t.times, {KEYPOINTS_2D: Keypoints("coco17", uv, np.ones((40, 17)))},
+                            {"keypoints3d_all": cam}))
+        dets.append(Track(t.id, t.frames, t.times, {KEYPOINTS_2D: Keypoints(
+            "coco17", uv + rng.normal(0, 2, uv.shape).astype(np.float32), np.full((40, 17), 0.9, np.float32))}))
+    write_poses(Poses(tracks, 30.0, 640, 480, 40), root / "clip_0000/cam_02.npz")
+    write_poses(Poses(dets, 30.0, 640, 480, 40), root / "clip_0000/cam_02.detections.npz")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["clips"][0]["views"].append({"name": "cam_02", "video": "clip_0000/cam_02.mp4",
+                                          "poses": "clip_0000/cam_02.npz"})
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_train_vipe_mixes_synth_pairs_with_mocap(tmp_path, capsys):
+    make_two_view_dataset(tmp_path / "synth")
+    root = mocap_folder(tmp_path)
+    w = tmp_path / "vipe.safetensors"
+    code, _, err = run(capsys, "train", "vipe", "--data", f"cmu:{root}", "--synth", tmp_path / "synth",
+                       "--val-subjects", "102", "--steps", "2", "--batch", "8", "--cameras", "2", "-o", w, "-q")
+    assert code == 0, err
+    card = json.loads(w.with_suffix(".json").read_text())
+    assert card["config"]["synth"] == [str(tmp_path / "synth")] and card["config"]["synth_fraction"] == 0.5
+    assert card["synth_data"][0]["clips"] == 1 and card["synth_person_view_pairs"] == 2
+    assert card["synth_pair_frames"] == 39 + 40

@@ -112,10 +112,11 @@ def estimate(
                     val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step, synth=synth),
                     lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device),
-                    card_extra=_synth_provenance(synth_dirs, synth) if synth else None)
+                    card_extra=_synth_provenance(synth_dirs, {"synth_detected_person_views": len(synth.people),
+                                                              "synth_windows": synth.windows}) if synth else None)
 
 
-def _synth_provenance(dirs: list[str], sampler) -> dict:
+def _synth_provenance(dirs: list[str], counts: dict) -> dict:
     """What the card must say for a synth dataset to be made again: how each was rendered, and how much of it
     the detector found."""
     from ..synth.detections import load_manifest
@@ -125,20 +126,36 @@ def _synth_provenance(dirs: list[str], sampler) -> dict:
         m = load_manifest(d)
         data.append({"dir": d, "mocap": m.get("mocap"), "options": m.get("options"), "clips": len(m["clips"]),
                      "backgrounds": m.get("backgrounds"), "posecli": m.get("posecli")})
-    return {"synth_data": data, "synth_detected_person_views": len(sampler.people),
-            "synth_windows": sampler.windows}
+    return {"synth_data": data, **counts}
+
+
+def _detect_synth(dirs: list[str]) -> None:
+    """Run BlazePose on every synth view not yet detected (cached beside it)."""
+    from ..synth.detections import detect_dataset, views
+
+    for d in dirs:
+        with progress(f"detect {d}", len(views(d)), unit="views/s") as advance:
+            detect_dataset(d, advance)
+
+
+def _synth_pairs(dirs: list[str], cfg, val_subjects: list[str]):
+    """Pr-VIPE's synth pairs (train.vipe_synth), held-out subjects' motions left out."""
+    from ..train.vipe_synth import SynthPairSampler
+
+    _detect_synth(dirs)
+    pairs = SynthPairSampler(dirs, cfg.model.window, seed=cfg.seed, mirror=cfg.mirror,
+                             exclude_subjects=list(val_subjects))
+    note(f"synth: {len(pairs.pairs)} person view pairs, {pairs.frames} frames detected in both views")
+    return pairs
 
 
 def _synth_sampler(dirs: list[str], cfg, val_subjects: list[str]):
     """Detect every synth view not yet detected (cached beside it), then load the (detected 2D, 3D) clips,
     leaving out people who perform a held-out subject's motion."""
-    from ..synth.detections import detect_dataset, views
     from ..train.estimate import clip_frames
     from ..train.synth_clips import SynthClipSampler
 
-    for d in dirs:
-        with progress(f"detect {d}", len(views(d)), unit="views/s") as advance:
-            detect_dataset(d, advance)
+    _detect_synth(dirs)
     frames = clip_frames(cfg)  # the TCN reads its receptive field around the N frames it is trained on
     sampler = SynthClipSampler(dirs, frames, seed=cfg.seed, mirror=cfg.mirror, exclude_subjects=list(val_subjects))
     note(f"synth: {len(sampler.people)} detected person-views, {sampler.windows} windows of {frames} frames")
@@ -170,6 +187,11 @@ def vipe(
                                           "model: no clear held-out gain (docs/benchmarks.md).")] = False,
     window: Annotated[int, typer.Option(min=1, help="Temporal Pr-VIPE: embed each frame from this many frames "
                                         "around it (odd; 30 fps spacing); 1 = the paper's single-frame model.")] = 1,
+    synth: Annotated[Optional[list[Path]], typer.Option(help="A `posecli synth` dataset (any number): pairs of "
+                                                        "BlazePose's 2D of one instant in two rendered views "
+                                                        "(detected once, kept beside the views).")] = None,
+    synth_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of every batch drawn from "
+                                                  "--synth.")] = 0.5,
     seed: int = 0,
     device: Device = "cpu",
     quiet: Quiet = False,
@@ -184,12 +206,16 @@ def vipe(
 
     if window % 2 == 0:
         raise InputError(f"--window {window} is even", "use an odd window (the frame embedded is its centre), e.g. 9")
+    dirs = [str(d) for d in synth or []]
     cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
-                          augment=augment, dropout=dropout,
+                          augment=augment, dropout=dropout, synth=dirs, synth_fraction=synth_fraction,
                           model=VipeConfig(dim=dim, samples=samples, window=window))
+    pairs = _synth_pairs(dirs, cfg, val_subjects) if dirs else None
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
-                    lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step),
-                    lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device))
+                    lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step, synth=pairs),
+                    lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device),
+                    card_extra=_synth_provenance(dirs, {"synth_person_view_pairs": len(pairs.pairs),
+                                                        "synth_pair_frames": pairs.frames}) if pairs else None)
 
 
 @train_app.command("amodal", epilog="Examples:\n\n  posecli train amodal --data cmu:../shared/data/mocap "

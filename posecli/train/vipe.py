@@ -78,6 +78,10 @@ class VipeTrainConfig:
     mirror: bool = True
     augment: bool = False  # other body sizes/proportions and real-footage camera angles and lenses (train.clips)
     fallback: str = "hardest"  # no semi-hard negative: "hardest" non-matching, or "skip" the anchor
+    # ``posecli synth`` datasets: this share of every batch is BlazePose's 2D of one instant in two rendered views
+    # (train.vipe_synth), the rest mocap projections
+    synth: list[str] = field(default_factory=list)
+    synth_fraction: float = 0.5
     seed: int = 0
     model: VipeConfig = field(default_factory=VipeConfig)
 
@@ -235,17 +239,22 @@ def _ema(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | i
 
 
 def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
-               on_step: Callable[[int, dict[str, float]], None] | None = None) -> PrVIPE:
-    """Train Pr-VIPE; returns the EMA model in eval mode."""
+               on_step: Callable[[int, dict[str, float]], None] | None = None, synth=None) -> PrVIPE:
+    """Train Pr-VIPE; returns the EMA model in eval mode. ``synth`` (a :class:`train.vipe_synth.SynthPairSampler`
+    built by the caller from ``cfg.synth``) supplies ``round(cfg.synth_fraction * batch)`` pairs of every batch."""
     torch.manual_seed(cfg.seed)
     model = PrVIPE(cfg.model).to(device)
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
     sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
                           augment=cfg.augment, dropout=cfg.dropout, window=cfg.model.window)
+    n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
     model.train()
     for step in range(cfg.steps):
-        b = sampler.sample(cfg.batch)
+        b = sampler.sample(cfg.batch - n_synth)
+        if n_synth:
+            r = synth.sample(n_synth)
+            b = {k: np.concatenate([b[k], r[k]]) for k in ("anchor", "positive", "poses3d")}
         x = torch.as_tensor(np.concatenate([b["anchor"], b["positive"]]), device=device)
         out = model(x)  # anchors and positives in one batch: shared batch-norm statistics
         losses = vipe_losses(model, out, model.sample(out), b["poses3d"], cfg)
