@@ -53,8 +53,8 @@ def load_view_pairs(root: str | Path, window: int = 1, exclude_subjects: list[st
                 both = (ca.sum(-1) > 0) & (cb.sum(-1) > 0)
                 ok = np.convolve(both.astype(int), np.ones(window, int), "same") == window if window > 1 else both
                 if ok.any():
-                    pairs.append(_ViewPair((pa, ca), (pb, cb), ta.tracks[k].arrays["keypoints3d_all"].astype(np.float64),
-                                           np.flatnonzero(ok)))
+                    truth3d = ta.tracks[k].arrays["keypoints3d_all"].astype(np.float64)
+                    pairs.append(_ViewPair((pa, ca), (pb, cb), truth3d, np.flatnonzero(ok)))
     return pairs
 
 
