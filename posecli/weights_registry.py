@@ -13,8 +13,8 @@ from .errors import PoseCliError
 # docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`; "vipe_temporal"
 # the temporal Pr-VIPE (9 frames of 2D per embedding), selectable with `embed / retrieve --model vipe-temporal`.
 MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
-          "vipe": "vipe.safetensors", "vipe_temporal": "vipe_temporal.safetensors", "amodal": "amodal.safetensors", "mcss": "mcss.safetensors",
-          "css": "css.safetensors"}
+          "vipe": "vipe.safetensors", "vipe_temporal": "vipe_temporal.safetensors", "amodal": "amodal.safetensors",
+          "mcss": "mcss.safetensors", "css": "css.safetensors"}
 
 
 def weights_dir() -> Path:

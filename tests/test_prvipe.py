@@ -214,13 +214,16 @@ def test_window_sampler_moves_with_the_sequence_and_stops_at_its_ends():
     step = np.abs(frames[:, 1:, :26] - frames[:, :-1, :26]).mean((0, 2))
     assert step.min() > 0
     # the centre frame's pose is the label: a window drawn at a sequence's first frame repeats it twice before
-    idx = np.array([0, sampler.last[0]])
+    idx = np.array([0, len(data.sequences[0]) - 1])
     h36m, _ = sampler._frames(idx)
     np.testing.assert_array_equal(h36m[0, 0], h36m[0, 2])
     np.testing.assert_array_equal(h36m[0, 1], h36m[0, 2])
     np.testing.assert_array_equal(h36m[1, 3], h36m[1, 2])
     np.testing.assert_allclose(h36m[:, 2, 0], 0, atol=1e-9)  # centred on the centre frame's root
     assert np.abs(h36m[0, 3] - h36m[0, 2]).max() > 0.01  # the next frames of the sequence: the limbs moved
+    # windows are picked by time: mocap at 60 fps gives every second frame for the model's 30 fps
+    fast = MocapDataset([type(s)(s.subject, s.name, 60.0, s.joints, s.attrs) for s in data.sequences])
+    np.testing.assert_array_equal(PairSampler(fast, window=5).span[10], [6, 8, 10, 12, 14])
 
 
 def test_temporal_model_trains_embeds_by_time_and_evaluates():

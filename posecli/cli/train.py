@@ -144,7 +144,7 @@ def _synth_pairs(dirs: list[str], cfg, val_subjects: list[str]):
 
     _detect_synth(dirs)
     pairs = SynthPairSampler(dirs, cfg.model.window, seed=cfg.seed, mirror=cfg.mirror,
-                             exclude_subjects=list(val_subjects))
+                             exclude_subjects=list(val_subjects), window_fps=cfg.model.window_fps)
     note(f"synth: {len(pairs.pairs)} person view pairs, {pairs.frames} frames detected in both views")
     return pairs
 

@@ -153,8 +153,9 @@ class PersonDetector:
 
     def _detect_in(self, image: np.ndarray, regions: list[Roi]) -> list[list[Detection]]:
         """One detector pass over each square region (zero outside the image: the letterbox), as one batch."""
-        batch = np.stack([warp_crop(image, r, INPUT_SIZE, border="zero") for r in regions]) if regions else \
-            np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+        if not regions:  # tile_rois gives none for a near-square image
+            return []
+        batch = np.stack([warp_crop(image, r, INPUT_SIZE, border="zero") for r in regions])
         out = self._model(batch * np.float32(2.0 / 255.0) - np.float32(1.0))
         results = []
         for region, raw, logits in zip(regions, out[self._boxes], out[self._scores]):

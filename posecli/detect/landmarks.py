@@ -116,10 +116,11 @@ class LandmarkModel:
         image = check_image(image)
         # A degenerate ROI cannot hold a person (and would make a singular warp).
         todo = [i for i, roi in enumerate(rois) if roi.size > 1]
-        crops = [warp_crop(image, rois[i], INPUT_SIZE, border="replicate") for i in todo]
-        batch = np.stack(crops) if crops else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
-        out = self._model(batch * np.float32(1.0 / 255.0))
         results: list[PersonLandmarks | None] = [None] * len(rois)
+        if not todo:  # nobody followed yet, or only degenerate ROIs
+            return results
+        batch = np.stack([warp_crop(image, rois[i], INPUT_SIZE, border="replicate") for i in todo])
+        out = self._model(batch * np.float32(1.0 / 255.0))
         for k, i in enumerate(todo):
             results[i] = self._person(rois[i], float(out[self._flag][k].reshape(-1)[0]), out[self._landmarks][k],
                                       out[self._heatmap][k], out[self._world][k])

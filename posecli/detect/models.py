@@ -62,17 +62,14 @@ class LiteRtRunner:
         self._wanted = list(names)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        if len(batch) == 1:  # the common case (one person): the model's own batch of 1, no stacking copy
-            self._interp.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
-            self._interp.invoke()
-            return {n: self._interp.get_tensor(self._index[n]) for n in self._wanted}
-        results: dict[str, list[np.ndarray]] = {n: [] for n in self._wanted}
+        """A non-empty batch (N, H, W, C)."""
+        outs = []
         for item in batch:
             self._interp.set_tensor(self._input, np.ascontiguousarray(item[None], dtype=np.float32))
             self._interp.invoke()
-            for n in self._wanted:
-                results[n].append(self._interp.get_tensor(self._index[n])[0])
-        return {n: np.stack(v) if v else np.zeros((0, *self.outputs[n]), np.float32) for n, v in results.items()}
+            outs.append({n: self._interp.get_tensor(self._index[n]) for n in self._wanted})  # copies, batch of 1
+        # one person (the common case): the model's own batch of 1, no concatenating copy
+        return outs[0] if len(outs) == 1 else {n: np.concatenate([o[n] for o in outs]) for n in self._wanted}
 
 
 class TorchRunner:
@@ -103,11 +100,9 @@ class TorchRunner:
         self._place()
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """A non-empty batch (N, H, W, C)."""
         import torch
 
-        if len(batch) == 0:
-            return {n: np.zeros((0, *s), np.float32) for n, s in zip(self._module.output_names,
-                                                                         self._module.output_shapes)}
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device, self.dtype)
             outs = self._module(x)

@@ -195,7 +195,8 @@ class TFLiteModule(nn.Module):
         for i, (ins, _) in enumerate(wiring):
             for t in ins:
                 last[t] = i
-        self._free_after = [[t for t in ins if last[t] == i and t not in output_ids] for i, (ins, _) in
+        # (a set: an operator may take one tensor twice, e.g. x + x)
+        self._free_after = [{t for t in ins if last[t] == i and t not in output_ids} for i, (ins, _) in
                             enumerate(wiring)]
 
     def select(self, names: list[str]) -> TFLiteModule:

@@ -94,15 +94,16 @@ class VipeTrainConfig:
 class PairSampler:
     """Batches of (anchor 2D, positive 2D, normalised 3D): one pose, two random cameras.
 
-    ``window`` > 1 (temporal Pr-VIPE): each input is the window of frames around the pose (the sequence's own
-    frames at its rate, the end frame repeated past either end, as at inference), filmed by the same static
-    camera; detector-like noise is then correlated over the window's frames (AR(1), rho 0.8 at 30 fps, as
-    ``train estimate``'s clips) and keypoint dropout hides the same joints in all of them (an occluder stays).
+    ``window`` > 1 (temporal Pr-VIPE): each input is the window of frames around the pose (the sequence's frames
+    nearest to 1 / ``window_fps`` s apart, the end frame repeated past either end, as at inference), filmed by
+    the same static camera; detector-like noise is then correlated over the window's frames (AR(1), rho 0.8 at
+    30 fps, as ``train estimate``'s clips) and keypoint dropout hides the same joints in all of them (an
+    occluder stays).
     """
 
     def __init__(self, dataset: MocapDataset, seed: int = 0, noisy: float = 0.5,
                  noise: tuple[float, float] = (0.6, 1.5), mirror: bool = True, augment: bool = False,
-                 dropout: float = 0.0, window: int = 1):
+                 dropout: float = 0.0, window: int = 1, window_fps: float = 30.0):
         seqs = [s for s in dataset.sequences if len(s)]
         if not seqs:
             raise ValueError("no frames to sample poses from")
@@ -112,9 +113,11 @@ class PairSampler:
         # Every pose at the world origin, so one batched camera sampler (aimed at the origin) films them all; a
         # window is moved by its centre frame's root, so the motion within it is kept.
         self.h36m, self.coco, self.root = h36m - root, coco - root, root
-        ends = np.cumsum([len(s) for s in seqs])
-        self.first = np.repeat(ends - [len(s) for s in seqs], [len(s) for s in seqs])  # first frame of its sequence
-        self.last = np.repeat(ends - 1, [len(s) for s in seqs])
+        # Each frame's window: the frames nearest to 1 / window_fps apart in its own sequence, by time, as
+        # embed_track picks them at inference (the end frame repeats past either end).
+        starts = np.cumsum([0] + [len(s) for s in seqs[:-1]])
+        self.span = np.concatenate([window_indices(np.arange(len(s)) / s.fps, window, window_fps) + start
+                                    for s, start in zip(seqs, starts)])
         self.window = window
         self.rng = np.random.default_rng(seed)
         # augment: the angles and lenses of train.clips.FOOTAGE_CAMERAS, at Pr-VIPE's distances
@@ -126,8 +129,7 @@ class PairSampler:
         """(B,) centre frames -> H36M-17 and COCO-17 joints, (B, 17, 3) or (B, W, 17, 3) with a window."""
         if self.window == 1:
             return self.h36m[idx], self.coco[idx]
-        span = np.clip(idx[:, None] + np.arange(self.window) - self.window // 2, self.first[idx, None],
-                       self.last[idx, None])
+        span = self.span[idx]
         shift = self.root[span] - self.root[idx][:, None]  # (B, W, 1, 3): where each frame is from the centre's root
         return self.h36m[span] + shift, self.coco[span] + shift
 
@@ -247,7 +249,8 @@ def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
     sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
-                          augment=cfg.augment, dropout=cfg.dropout, window=cfg.model.window)
+                          augment=cfg.augment, dropout=cfg.dropout, window=cfg.model.window,
+                          window_fps=cfg.model.window_fps)
     n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
     model.train()
     for step in range(cfg.steps):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import joints
-from ..embed.normalize import model_input, normalize_3d
+from ..embed.normalize import model_input, normalize_3d, window_indices
 from ..errors import InputError
 from ..formats import read_poses
 from ..synth.detections import detections_path, load_manifest, matched_detections
@@ -28,10 +28,12 @@ class _ViewPair:
     a: tuple[np.ndarray, np.ndarray]  # view A: detected COCO-17 pixels (T, 17, 2), confidence (T, 17)
     b: tuple[np.ndarray, np.ndarray]
     joints3d: np.ndarray  # (T, 17, 3) H36M-17 of the rendered body (camera A's axes; NP-MPJPE ignores rotation)
-    centres: np.ndarray  # frames whose window is detected in both views
+    span: np.ndarray  # (T, W) each frame's window (embed.normalize.window_indices)
+    centres: np.ndarray  # frames whose whole window is detected in both views
 
 
-def load_view_pairs(root: str | Path, window: int = 1, exclude_subjects: list[str] = ()) -> list[_ViewPair]:
+def load_view_pairs(root: str | Path, window: int = 1, exclude_subjects: list[str] = (),
+                    window_fps: float = 30.0) -> list[_ViewPair]:
     """Every (person, pair of views) of a detected synth dataset with at least one usable frame."""
     root = Path(root)
     pairs = []
@@ -51,10 +53,12 @@ def load_view_pairs(root: str | Path, window: int = 1, exclude_subjects: list[st
                 if k < len(who) and who[k] in exclude_subjects:
                     continue
                 both = (ca.sum(-1) > 0) & (cb.sum(-1) > 0)
-                ok = np.convolve(both.astype(int), np.ones(window, int), "same") == window if window > 1 else both
+                t = ta.tracks[k]
+                span = window_indices(t.times, window, window_fps)
+                ok = both[span].all(1)
                 if ok.any():
-                    truth3d = ta.tracks[k].arrays["keypoints3d_all"].astype(np.float64)
-                    pairs.append(_ViewPair((pa, ca), (pb, cb), truth3d, np.flatnonzero(ok)))
+                    truth3d = t.arrays["keypoints3d_all"].astype(np.float64)
+                    pairs.append(_ViewPair((pa, ca), (pb, cb), truth3d, span, np.flatnonzero(ok)))
     return pairs
 
 
@@ -62,12 +66,12 @@ class SynthPairSampler:
     """Batches shaped as :class:`posecli.train.vipe.PairSampler`'s: anchor and positive model inputs, 3D labels."""
 
     def __init__(self, roots: list[str | Path], window: int = 1, seed: int = 0, mirror: bool = True,
-                 exclude_subjects: list[str] = ()):
-        self.pairs = [p for r in roots for p in load_view_pairs(r, window, exclude_subjects)]
+                 exclude_subjects: list[str] = (), window_fps: float = 30.0):
+        self.pairs = [p for r in roots for p in load_view_pairs(r, window, exclude_subjects, window_fps)]
         if not self.pairs:
             raise InputError(f"no person is detected in two views at once in {', '.join(map(str, roots))}",
                              "render more clips, with --views 2 or more")
-        self.window, self.mirror = window, mirror
+        self.mirror = mirror
         self.rng = np.random.default_rng(seed)
         frames = np.array([len(p.centres) for p in self.pairs], dtype=float)
         self.weights = frames / frames.sum()  # every usable frame equally likely
@@ -78,11 +82,10 @@ class SynthPairSampler:
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:
         anchors, positives, poses = [], [], []
-        half = self.window // 2
         for _ in range(batch):
             p = self.pairs[self.rng.choice(len(self.pairs), p=self.weights)]
             f = int(p.centres[self.rng.integers(len(p.centres))])
-            span = np.arange(f - half, f + half + 1)  # inside the clip: centres' windows are detected throughout
+            span = p.span[f]
             views = [p.a, p.b] if self.rng.random() < 0.5 else [p.b, p.a]
             pose = p.joints3d[f]
             flip = self.mirror and self.rng.random() < 0.5
