@@ -67,6 +67,7 @@ from . import track as _track  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
 from . import train_images as _train_images  # noqa: E402,F401
 from . import train_css as _train_css  # noqa: E402,F401
+from . import train_detector as _train_detector  # noqa: E402,F401
 from . import estimate as _estimate  # noqa: E402,F401
 from . import data as _data  # noqa: E402,F401
 from . import embed as _embed  # noqa: E402,F401

@@ -66,6 +66,9 @@ def track(
         "--device", callback=lambda v: None if v is None else check_device(v),
         help="Torch device for --backend blazepose-torch: cpu, cuda, cuda:1, mps, or auto (the default: CUDA "
              "when present). The other backends run on the CPU.")] = None,
+    detector: Annotated[Optional[Path], typer.Option(
+        help="Person detector weights from `posecli train detector` (BlazePose's detector fine-tuned to find "
+             "people seen from behind, crouched or small; run by torch). Default: mediapipe's own.")] = None,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
@@ -102,12 +105,15 @@ def track(
         raise InputError(f"--backend {backend.value} runs on the CPU only, not on {device}",
                          "add --backend blazepose-torch to run BlazePose on that device")
     if backend is Backend.mediapipe_single:
+        if detector is not None:
+            raise InputError("--detector replaces BlazePose's detector; MediaPipe's one-person solution has its own",
+                             "drop --backend mediapipe-single")
         model = BACKENDS["mediapipe-single"]()
     else:
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
-                                      device=device or "cpu")
+                                      device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         stitch=stitch, reid=reid, min_height=min_height)

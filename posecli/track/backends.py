@@ -68,13 +68,14 @@ class BlazePoseBackend(PoseBackend):
     OVERLAP_IN_DOUBT = 0.3  # overlap (of the smaller box) between two followed people that triggers detection
 
     def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
-                 pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu"):
+                 pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu",
+                 detector_weights=None):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
         # ``runtime``: "litert" or "torch" (BlazePose ported to torch, on ``device``)
         self.model = model if model is not None else BlazePoseMulti(min_pose_score=min_pose_score, runtime=runtime,
-                                                                    device=device)
+                                                                    device=device, detector_weights=detector_weights)
         self.detect_every = max(1, detect_every)
         # The level-2 tile grid (detector.tile_rois) finds people too small for the whole image and the
         # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
