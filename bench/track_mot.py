@@ -21,7 +21,7 @@ opencv-python, which would put a second cv2 beside mediapipe's opencv-contrib-py
 
     pip install -e ".[bench]"
     python bench/track_mot.py --baseline 33951d5          # prints one JSON row per tracker, then a table
-    python bench/track_mot.py --data DIR --trackers new --baseline-args ...
+    python bench/track_mot.py --args '' --args '--detector weights/detector.safetensors'   # variants, same run
 """
 from __future__ import annotations
 
@@ -235,7 +235,9 @@ def main() -> None:
                     help="where the scenes are (rendered there when missing)")
     ap.add_argument("--out", type=Path, default=None, help="tracker outputs (default DATA/results)")
     ap.add_argument("--baseline", default=None, help="git revision whose tracker runs beside today's")
-    ap.add_argument("--args", default="", help="extra options for today's posecli track")
+    ap.add_argument("--args", action="append", default=None,
+                    help="extra options for today's posecli track; repeat to run several variants in the same run "
+                         "(e.g. --args '' --args '--detector weights/detector.safetensors')")
     args = ap.parse_args()
     if not (SHARED / "mocap").is_dir():
         sys.exit(f"bench: {SHARED / 'mocap'} not found (../shared/data absent)")
@@ -245,9 +247,10 @@ def main() -> None:
     if args.baseline:
         rows.append(evaluate(scenes, f"baseline-{args.baseline}", worktree(args.baseline), [], out, cached=True))
         print(json.dumps(rows[-1]), flush=True)
-    label = "today" + (f" {args.args}" if args.args else "")
-    rows.append(evaluate(scenes, label.replace(" ", "_"), ROOT, args.args.split(), out))
-    print(json.dumps(rows[-1]), flush=True)
+    for extra in args.args or [""]:
+        label = "today" + (f" {extra}" if extra else "")
+        rows.append(evaluate(scenes, label.replace(" ", "_").replace("/", "_"), ROOT, extra.split(), out))
+        print(json.dumps(rows[-1]), flush=True)
     print("\ntracker | person-frames | IDF1 | MOTA | ID sw | sw/1000 | recall | recall >15% | recall >15% half "
           "visible | precision | kp err/height | PCK@0.1 | fps")
     for r in rows:
