@@ -148,6 +148,6 @@ def count_frames(folders: list[Path], every: int = 1) -> int:
     total = 0
     for folder in folders:
         manifest = json.loads((Path(folder) / "manifest.json").read_text())
-        frames = int(manifest["options"].get("frames", 0)) // int(manifest["options"].get("step", 1) or 1)
+        frames = int(manifest["options"].get("frames", 0))  # frames rendered per view (whatever --step was)
         total += sum(len(c["views"]) for c in manifest["clips"]) * -(-max(frames, 1) // every)
     return total
