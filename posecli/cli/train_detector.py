@@ -26,6 +26,10 @@ def detector(
     crops_per_frame: Annotated[int, typer.Option(min=1, help="Squares cut from each frame (a jittered tracker "
                                                  "tile, then random squares).")] = 3,
     every: Annotated[int, typer.Option(min=1, help="Use every N-th frame of the renders.")] = 1,
+    anchor_reach: Annotated[float, typer.Option(min=0.0, help="Positives: anchors of the stride-8 and -16 grids "
+                                                "within this many strides of a person's box centre.")] = 0.75,
+    ignore_reach: Annotated[float, typer.Option(min=0.0, help="Anchors up to this many strides away that are not "
+                                                "positives are left out of the loss (beyond: negatives).")] = 1.5,
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of the clips held out to report "
                                                 "recall on (theirs and the original detector's).")] = 0.1,
     seed: int = 0,
@@ -50,7 +54,7 @@ def detector(
     for folder in data:
         synth_views(folder)  # one clear line for a folder that is not a synth dataset, before any work
     cfg = DetectorConfig(steps=steps, batch=batch, lr=lr, crops_per_frame=crops_per_frame, every=every,
-                         val_fraction=val_fraction, seed=seed)
+                         val_fraction=val_fraction, anchor_reach=anchor_reach, ignore_reach=ignore_reach, seed=seed)
     with progress("cutting crops", count_frames(data, every), unit="frames/s") as advance:
         crops = build_crops(data, crops_per_frame, every, seed, advance)
     train_set, val_set = split_by_clip(crops, val_fraction, seed)
