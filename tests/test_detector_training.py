@@ -95,7 +95,8 @@ def test_trained_weights_run_in_litert_as_in_torch():
     original.allocate_tensors()
     original.set_tensor(original.get_input_details()[0]["index"], x)
     original.invoke()
-    before = sorted((original.get_tensor(o["index"]) for o in original.get_output_details()), key=lambda a: -a.shape[-1])
+    before = sorted((original.get_tensor(o["index"]) for o in original.get_output_details()),
+                    key=lambda a: -a.shape[-1])
     with torch.no_grad():
         ours = [t.numpy() for t in module(torch.from_numpy(x))]
     for a, b, c in zip(lite, ours, before):

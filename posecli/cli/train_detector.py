@@ -43,8 +43,7 @@ def detector(
     Same network, anchors and outputs as the wheel's detector: the weights (safetensors) replace the
     original's when `track --detector FILE` is given.  The card holds recall on held-out clips for both."""
     from ..atomic import check_writable
-    from ..train.detector import (DetectorConfig, evaluate_detector, module_runner, split_by_clip,
-                                  train_detector)
+    from ..train.detector import DetectorConfig, evaluate_detector, module_runner, split_by_clip, train_detector
     from ..train.detector_data import build_crops, count_frames, synth_views
     from ..train.weights import git_commit, save_weights
 

@@ -26,8 +26,8 @@ from ..boxes import box_iou
 from .anchors import INPUT_SIZE, NUM_ANCHORS, generate_anchors
 from .models import (DEFAULT_THREADS, DETECTOR_FILE, LiteRtRunner, TorchRunner, check_litert_device,
                      fine_tuned_detector, model_path, open_runner)
-from .tflite_patch import patched_model
 from .roi import Roi, apply_affine, check_image, letterbox_roi, warp_crop
+from .tflite_patch import patched_model
 
 SCORE_CLIP = 100.0
 MIN_SCORE = 0.5
