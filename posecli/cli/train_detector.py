@@ -29,7 +29,7 @@ def detector(
     anchor_reach: Annotated[float, typer.Option(min=0.0, help="Positives: anchors of the stride-8 and -16 grids "
                                                 "within this many strides of a person's box centre.")] = 0.75,
     ignore_reach: Annotated[float, typer.Option(min=0.0, help="Anchors up to this many strides away that are not "
-                                                "positives are left out of the loss (beyond: negatives).")] = 1.5,
+                                                "positives are left out of the loss (beyond: negatives).")] = 1.0,
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of the clips held out to report "
                                                 "recall on (theirs and the original detector's).")] = 0.1,
     seed: int = 0,
