@@ -68,7 +68,8 @@ def track(
              "when present). The other backends run on the CPU.")] = None,
     detector: Annotated[Optional[Path], typer.Option(
         help="Person detector weights from `posecli train detector` (BlazePose's detector fine-tuned to find "
-             "people seen from behind, crouched or small; run by torch). Default: mediapipe's own.")] = None,
+             "people seen from behind, crouched or small). Default: mediapipe's own (none trained so far beats it: "
+             "docs/benchmarks.md).")] = None,
     max_persons: Annotated[Optional[int], typer.Option(min=1, help="Keep at most N people (first by --order).")] = None,
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "

@@ -121,6 +121,7 @@ class PersonDetector:
                  runtime: str = "litert", device: str = "cpu", weights: Path | None = None):
         self.min_score = min_score
         self.nms_iou = nms_iou
+        self.card = None  # the fine-tuned weights' card, when ``weights`` are given
         if weights is None:
             self._model = open_runner(DETECTOR_FILE, runtime, device, num_threads)
         else:
