@@ -157,6 +157,18 @@ def test_train_detector_end_to_end_then_track_with_it(tmp_path, capsys):
         if b.dim() == 4:  # convolution weights (biases are stored dense)
             assert torch.equal(a == 0, b == 0)
     assert any(not torch.equal(a, b) for a, b in zip(trained.parameters(), wheel.parameters()))
+    # the detector used by track runs the trained weights (LiteRT, written back into the file), not the wheel's
+    from posecli.detect.detector import PersonDetector
+    from posecli.detect.roi import letterbox_roi, warp_crop
+    from posecli.video import read_frames
+
+    image = next(iter(read_frames(EXAMPLE))).image
+    x = warp_crop(image, letterbox_roi(image.shape[1], image.shape[0]), 224, border="zero")[None] / 127.5 - 1
+    mine, torch_port, wheel = (PersonDetector(weights=out), PersonDetector(weights=out, runtime="torch"),
+                               PersonDetector())
+    assert mine.card["sha256"] == card["sha256"] and wheel.card is None
+    a, b, c = (d._model(x.astype(np.float32))[d._scores] for d in (mine, torch_port, wheel))
+    assert np.abs(a - b).max() < 0.05 * np.abs(b).max() and np.abs(a - c).max() > 1e-3
     tracks = tmp_path / "t.npz"
     code, _, err = run(capsys, "track", EXAMPLE, "--end", "3", "--detector", out, "-o", tracks, "--quiet")
     assert code == 0, err

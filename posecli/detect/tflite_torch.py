@@ -228,6 +228,7 @@ class _Tensor:
     name: str
     const: np.ndarray | None  # folded constant (float32 or int32), None for activations
     source: int = -1  # for a folded constant: the id of the tensor whose buffer holds it (detect.tflite_patch)
+    sparse: bool = False  # stored block-sparse in the file (its zeros must stay zeros to be written back)
 
 
 def load_tflite(path: Path) -> TFLiteModule:
@@ -242,8 +243,8 @@ def load_tflite(path: Path) -> TFLiteModule:
                            path)
     graph = model.subgraphs[0]
     op_names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
-    tensors = [_Tensor(tuple(int(d) for d in t.shape), t.name.decode(), _constant(model, t, S), i)
-               for i, t in enumerate(graph.tensors)]
+    tensors = [_Tensor(tuple(int(d) for d in t.shape), t.name.decode(), _constant(model, t, S), i,
+                       t.sparsity is not None) for i, t in enumerate(graph.tensors)]
 
     ops = []
     for op in graph.operators:
@@ -255,7 +256,7 @@ def load_tflite(path: Path) -> TFLiteModule:
         out = tensors[op.outputs[0]]
         if name in ("DEQUANTIZE", "DENSIFY") and tensors[op.inputs[0]].const is not None:
             out.const = tensors[op.inputs[0]].const.astype(np.float32).reshape(out.shape)
-            out.source = tensors[op.inputs[0]].source
+            out.source, out.sparse = tensors[op.inputs[0]].source, tensors[op.inputs[0]].sparse
             continue
         layer, inputs = _layer(name, op, tensors)
         layers.append(layer)
@@ -347,6 +348,7 @@ def _layer(name: str, op, tensors: list[_Tensor]) -> tuple[nn.Module, list[int]]
                       groups, (left, right, top, bottom), opts.fusedActivationFunction)
         # where the weights are stored in the file, to write trained ones back (detect.tflite_patch)
         layer.sources = (tensors[ins[1]].source, tensors[ins[2]].source if bias is not None else -1)
+        layer.sparse = tensors[ins[1]].sparse
         return layer, ins[:1]
     if name == "ADD":
         if any(tensors[i].const is not None for i in ins):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..detect.anchors import INPUT_SIZE, generate_anchors
 from ..detect.models import detector_module
-from .detector_data import MIN_VISIBLE, CropSet, targets_of
+from .detector_data import CropSet, countable, targets_of
 
 # The anchor rows, grid by grid: 28x28x2 (stride 8), 14x14x2 (stride 16), 7x7x6 (stride 32).
 _GRID_SIZES = ((8, 28 * 28 * 2), (16, 14 * 14 * 2), (32, 7 * 7 * 6))
@@ -69,14 +69,13 @@ def assign(persons: np.ndarray, cfg: DetectorConfig, anchors: np.ndarray, stride
     best = np.full(n, np.inf)
     fine = strides < 32  # the grids the original detector fires on
     for row in persons:
-        centre, values = targets_of(row)
-        head_inside = ((row[4:6] >= 0) & (row[4:6] < INPUT_SIZE)).all()
-        if row[8] < MIN_VISIBLE or not head_inside or row[6] < cfg.min_radius:
+        if not countable(row, cfg.min_radius):
             box = row[9:13]
             pad = 0.1 * max(box[2] - box[0], box[3] - box[1]) + 8
             near = ((anchors >= box[:2] - pad) & (anchors <= box[2:] + pad)).all(1)
             labels[near & (labels == 0)] = -1
             continue
+        centre, values = targets_of(row)
         dist = np.linalg.norm(anchors - centre, axis=1) / strides
         labels[(dist <= cfg.ignore_reach) & (labels == 0)] = -1
         pos = fine & (dist <= cfg.anchor_reach)
@@ -86,8 +85,7 @@ def assign(persons: np.ndarray, cfg: DetectorConfig, anchors: np.ndarray, stride
         take = pos & (dist < best)  # an anchor claimed by two people goes to the nearer one
         labels[pos] = 1
         best[take] = dist[take]
-        rel = values.copy()
-        reg[take] = rel[None, :]
+        reg[take] = values[None, :]
         reg[take, 0:2] -= anchors[take]
         for k in range(4):
             reg[take, 4 + 2 * k: 6 + 2 * k] -= anchors[take]
@@ -148,8 +146,8 @@ def train_detector(crops: CropSet, cfg: DetectorConfig, device: str = "cpu",
     strides = anchor_strides()
     # The pointwise convolutions of the wheel's file are stored block-sparse (75 % zeros, TFLite's DENSIFY): their
     # zeros stay zeros, so the trained weights can be written back into the same sparse layout and run by LiteRT
-    # at the original speed (``detect.patch``).
-    masks = [(p, p != 0) for p in module.parameters() if p.dim() == 4 and float((p == 0).float().mean()) > 0.5]
+    # at the original speed (``detect.tflite_patch``).
+    masks = [(layer.weight, layer.weight != 0) for layer in module.layers if getattr(layer, "sparse", False)]
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     warmup = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -200,8 +198,7 @@ def evaluate_detector(run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
             scores, boxes, kps = decode(raw[k], logits[k], anchors, min_score)
             hips = np.array([kp[0] * INPUT_SIZE for _, _, kp in weighted_nms(scores, boxes, kps)]).reshape(-1, 2)
             for row in rows:
-                head_inside = ((row[4:6] >= 0) & (row[4:6] < INPUT_SIZE)).all()
-                if row[8] < MIN_VISIBLE or not head_inside or row[6] < edges[0]:
+                if not countable(row, edges[0]):
                     continue
                 dist = np.linalg.norm(hips - row[0:2], axis=1) / row[6]
                 hit = bool((dist < 0.25).any())

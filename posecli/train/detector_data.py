@@ -15,7 +15,6 @@ never fired (0 of 2,126 people found).  See ``train.detector`` for the assignmen
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,15 +96,19 @@ def sample_regions(rng: np.random.Generator, width: int, height: int, count: int
 
 
 def synth_views(folder: Path) -> list[tuple[int, Path, Path]]:
-    """(clip index, video, truth) of every view of a ``posecli synth`` dataset."""
-    from ..synth.dataset import read_manifest
+    """(clip index, video, truth) of every view of a ``posecli synth`` dataset (one clear line if it is not one)."""
+    from ..synth.detections import load_manifest
 
     folder = Path(folder)
-    fix = "give a folder made by `posecli synth`"
-    if not (folder / "manifest.json").is_file():
-        raise InputError("is not a posecli synth dataset (no manifest.json)", fix, folder)
-    manifest = read_manifest(folder / "manifest.json", fix)
-    return [(k, folder / v["video"], folder / v["poses"]) for k, c in enumerate(manifest["clips"]) for v in c["views"]]
+    return [(k, folder / v["video"], folder / v["poses"]) for k, c in enumerate(load_manifest(folder)["clips"])
+            for v in c["views"]]
+
+
+def countable(row: np.ndarray, min_radius: float) -> bool:
+    """Whether a person (a crop row) is one the detector must find: enough joints visible in the crop, the head
+    inside it (the detector's box is around the head), and not too small to resolve."""
+    head_inside = bool(((row[4:6] >= 0) & (row[4:6] < INPUT_SIZE)).all())
+    return row[8] >= MIN_VISIBLE and head_inside and row[6] >= min_radius
 
 
 def build_crops(folders: list[Path], crops_per_frame: int = 3, every: int = 1, seed: int = 0,
@@ -145,9 +148,11 @@ def build_crops(folders: list[Path], crops_per_frame: int = 3, every: int = 1, s
 
 def count_frames(folders: list[Path], every: int = 1) -> int:
     """Frames :func:`build_crops` will read (for the progress bar)."""
+    from ..synth.detections import load_manifest
+
     total = 0
     for folder in folders:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text())
+        manifest = load_manifest(folder)
         frames = int(manifest["options"].get("frames", 0))  # frames rendered per view (whatever --step was)
         total += sum(len(c["views"]) for c in manifest["clips"]) * -(-max(frames, 1) // every)
     return total
