@@ -186,6 +186,25 @@ def test_cli_train_vipe_writes_weights_and_card(tmp_path, capsys):
     load_weights(model, w)
 
 
+def test_cli_train_vipe_development_split_leaves_the_excluded_subject_out(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    npz = tmp_path / "m.npz"
+    MocapDataset([synthetic_sequence(rng, s, f"{s}_1") for s in ("101", "102", "103")]).save(npz)
+    w = tmp_path / "dev.safetensors"
+    code = main(["train", "vipe", "--data", f"cmu:{npz}", "--val-subjects", "102", "--exclude-subjects", "103",
+                 "--steps", "2", "--batch", "8", "--cameras", "2", "-o", str(w), "-q"])
+    assert code == 0, capsys.readouterr().err
+    split = json.loads(w.with_suffix(".json").read_text())["split"]
+    assert split["train_subjects"] == ["101"] and split["val_subjects"] == ["102"]
+    assert split["excluded_subjects"] == ["103"]
+    # a subject that is not in the data: one line naming the subjects there, nothing written
+    code = main(["train", "vipe", "--data", f"cmu:{npz}", "--val-subjects", "102", "--exclude-subjects", "999",
+                 "--steps", "2", "-o", str(tmp_path / "never.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 1 and "999" in err and "101" in err and "Traceback" not in err
+    assert not (tmp_path / "never.safetensors").exists()
+
+
 # ------------------------------------------------------------------------------------------------ temporal Pr-VIPE
 
 def test_window_indices_by_time_clamped_at_the_ends():

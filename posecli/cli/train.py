@@ -26,6 +26,11 @@ DEFAULT_DATA = "cmu:../shared/data/mocap"
 WeightsOut = Annotated[Path, typer.Option("--out", "-o", help="Weights file (.safetensors); the card goes beside it.")]
 TrainData = Annotated[str, typer.Option(help="cmu:BVH_DIR_or_prepared.npz or h36m:data_3d_h36m.npz")]
 ValSubjects = Annotated[list[str], typer.Option(help="Whole subjects held out for validation.")]
+# A development split: choose a setting on a training subject (--val-subjects 002) while the real held-out subject
+# stays out of training and out of the choice (--exclude-subjects 006).
+ExcludeSubjects = Annotated[Optional[list[str]], typer.Option(help="Whole subjects left out of training and "
+                                                              "validation (a development split: validate on a "
+                                                              "training subject, keep the held-out one unseen).")]
 
 
 class Temporal(str, Enum):
@@ -169,6 +174,7 @@ def vipe(
     out: WeightsOut,
     data: TrainData = DEFAULT_DATA,
     val_subjects: ValSubjects = ["006"],  # noqa: B006
+    exclude_subjects: ExcludeSubjects = None,
     steps: Annotated[int, typer.Option(min=1)] = 5000,
     batch: Annotated[int, typer.Option(min=2)] = 256,
     lr: Annotated[float, typer.Option(help="Adagrad learning rate (paper: 0.02).")] = 0.02,
@@ -210,12 +216,14 @@ def vipe(
     cfg = VipeTrainConfig(steps=steps, batch=batch, lr=lr, ema=ema, noisy=noisy, mirror=mirror, seed=seed,
                           augment=augment, dropout=dropout, synth=dirs, synth_fraction=synth_fraction,
                           model=VipeConfig(dim=dim, samples=samples, window=window))
-    pairs = _synth_pairs(dirs, cfg, val_subjects) if dirs else None
+    left_out = list(val_subjects) + list(exclude_subjects or [])
+    pairs = _synth_pairs(dirs, cfg, left_out) if dirs else None
     _train_and_save("vipe", "PrVIPE", out, data, val_subjects, cfg, device,
                     lambda tr, on_step: train_vipe(tr, cfg, device=device, on_step=on_step, synth=pairs),
                     lambda m, va, clean: evaluate_retrieval(m, va, cameras, clean=clean, device=device),
                     card_extra=_synth_provenance(dirs, {"synth_person_view_pairs": len(pairs.pairs),
-                                                        "synth_pair_frames": pairs.frames}) if pairs else None)
+                                                        "synth_pair_frames": pairs.frames}) if pairs else None,
+                    exclude=exclude_subjects or [])
 
 
 @train_app.command("amodal", epilog="Examples:\n\n  posecli train amodal --data cmu:../shared/data/mocap "
@@ -291,7 +299,8 @@ def amodal(
 
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
-                    device: str, train: Callable, evaluate: Callable, card_extra: dict | None = None) -> None:
+                    device: str, train: Callable, evaluate: Callable, card_extra: dict | None = None,
+                    exclude: list[str] = ()) -> None:
     """What every recipe does around its own training loop: fail early on the output, split by subject, show
     progress, evaluate on the held-out subjects with detector-like and exact 2D, write weights and card."""
     import torch
@@ -309,7 +318,10 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     check_writable(out)
     check_writable(out.with_suffix(".json"))
     torch.manual_seed(cfg.seed)
-    train_set, val_set = load_mocap(data).split(list(val_subjects))
+    dataset = load_mocap(data)
+    if exclude:  # an unknown subject is a clear SchemaError naming the dataset's subjects
+        dataset, _ = dataset.split(list(exclude))
+    train_set, val_set = dataset.split(list(val_subjects))
     last: dict[str, float] = {}
     with progress(f"train {recipe}", cfg.steps + getattr(cfg, "adapt_steps", 0), unit="steps/s") as advance:
         def on_step(step: int, logs: dict[str, float]) -> None:
@@ -325,6 +337,7 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     card = save_weights(model, out, {
         "model": model_name, "config": cfg.to_dict(), "data": data, "seed": cfg.seed, "git_commit": commit,
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
+                  "excluded_subjects": list(exclude),
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences)},
         "metrics": metrics, "processes": int(os.environ.get("WORLD_SIZE", "1")), **(card_extra or {})})
