@@ -257,8 +257,13 @@ def test_temporal_model_trains_embeds_by_time_and_evaluates():
     assert res["camera_pairs"] == 2 and 0 <= res["hit@1"] <= res["hit@20"] <= 1
     single = train_vipe(train, VipeTrainConfig(steps=2, batch=16, model=VipeConfig(width=64)))
     assert evaluate_retrieval(single, val, cameras=2, window=3)["frames"] == res["frames"]  # same views
+    # views made for a larger window hold the model's window in their middle: the same inputs, the same result
+    from posecli.train.vipe import retrieval_views, view_inputs
+    v3, v5 = (retrieval_views(val, 2, seed=0, window=w) for w in (3, 5))
+    np.testing.assert_array_equal(view_inputs(model, v5, 1), view_inputs(model, v3, 1))
+    assert evaluate_retrieval(model, val, cameras=2, seed=0, window=5) == res
     with pytest.raises(ValueError, match="window=3"):
-        evaluate_retrieval(model, val, cameras=2, window=5)
+        view_inputs(model, retrieval_views(val, 2, seed=0, window=1), 0)
     # A 60 fps track and the same track at 30 fps (every other frame): at the frames they share, the model sees
     # the same windows (picked by time), so the embeddings agree.
     rng = np.random.default_rng(0)

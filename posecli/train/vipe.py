@@ -367,9 +367,14 @@ def view_inputs(model: PrVIPE, views: RetrievalViews, camera: int) -> np.ndarray
     w = model.config.window
     if w == 1:
         return model_input(views.points2d[camera], views.confidence[camera])
-    if views.windows is None or views.windows.shape[2] != w:
-        raise ValueError(f"a model with a window of {w} frames needs views made with window={w}")
-    x = model_input(views.windows[camera], views.window_confidence[camera])  # (N, W, 39)
+    if views.windows is None or views.windows.shape[2] < w or (views.windows.shape[2] - w) % 2:
+        raise ValueError(f"a model with a window of {w} frames needs views made with window={w} (or a larger "
+                         "odd window)")
+    # Windows are frames 1 / window_fps apart around the kept frame, so a smaller window is the middle of a larger
+    # one: models with different windows are compared on the very same 2D.
+    cut = (views.windows.shape[2] - w) // 2
+    wins = slice(cut, cut + w)
+    x = model_input(views.windows[camera][:, wins], views.window_confidence[camera][:, wins])  # (N, W, 39)
     return x.reshape(len(x), -1)
 
 
