@@ -170,6 +170,22 @@ def test_retrieval_helpers():
     assert hit_at_k(acc, (1, 2)) == {"hit@1": 0.0, "hit@2": 0.5}
 
 
+def test_cross_view_hits_split_by_query_frames():
+    from posecli.train.vipe import RetrievalViews, cross_view_hits
+
+    rng = np.random.default_rng(0)
+    poses = normalize_3d(rng.normal(size=(6, 17, 3)))  # six clearly different poses
+    views = RetrievalViews(np.zeros((2, 6, 17, 2)), np.ones((2, 6, 17)), poses, np.zeros(6, np.int64))
+
+    def ranker(a: int, b: int, k: int) -> np.ndarray:  # right for the first 4 queries, wrong for the last 2
+        first = np.array([0, 1, 2, 3, 3, 1])  # query 4's second answer is 4, query 5's (2) is wrong
+        return np.stack([first, *[(first + s) % 6 for s in range(1, 6)]], 1)[:, :k]
+
+    res = cross_view_hits(views, ranker, ks=(1, 2), parts={"start": np.arange(6) < 4, "end": np.arange(6) >= 4})
+    assert res["hit@1"] == pytest.approx(4 / 6) and res["hit@1 start"] == 1.0 and res["hit@1 end"] == 0.0
+    assert res["hit@2"] == pytest.approx(5 / 6)
+
+
 def test_cli_train_vipe_writes_weights_and_card(tmp_path, capsys):
     npz = tmp_path / "m.npz"
     synthetic_dataset().save(npz)

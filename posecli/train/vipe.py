@@ -379,12 +379,14 @@ def view_inputs(model: PrVIPE, views: RetrievalViews, camera: int) -> np.ndarray
 
 
 def cross_view_hits(views: RetrievalViews, ranker: Callable[[int, int, int], np.ndarray],
-                    ks: Sequence[int] = KS, kappa: float = 0.1) -> dict[str, float]:
+                    ks: Sequence[int] = KS, kappa: float = 0.1,
+                    parts: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Hit@k averaged over all ordered camera pairs (= over all their queries: every pair has N of them).
 
     ``ranker(query_camera, index_camera, k)`` -> (N, k) index frames, best first. A retrieval is accurate when
     its 3D pose is within ``kappa`` NP-MPJPE of the query's; the NP-MPJPE of each distinct (query, retrieved)
-    frame pair is computed once, whatever camera pairs retrieved it.
+    frame pair is computed once, whatever camera pairs retrieved it. ``parts``: name -> (N,) bool mask of query
+    frames; adds "hit@1 NAME", Hit@1 over those queries only (the index stays whole), e.g. a clip's ends.
     """
     n, kmax = len(views.poses3d), max(ks)
     tops = {p: ranker(*p, kmax) for p in permutations(range(views.cameras), 2)}
@@ -394,7 +396,9 @@ def cross_view_hits(views: RetrievalViews, ranker: Callable[[int, int, int], np.
     pairs, inverse = np.unique(np.stack([query, flat]), axis=1, return_inverse=True)
     accurate = procrustes_distances(views.poses3d[pairs[0]], views.poses3d[pairs[1]]) <= kappa
     accurate = accurate[inverse.ravel()].reshape(len(tops) * n, -1)
-    return hit_at_k(accurate, ks) | {"frames": n, "camera_pairs": len(tops)}
+    split = {f"hit@1 {name}": hit_at_k(accurate.reshape(len(tops), n, -1)[:, mask].reshape(-1, width), (1,))["hit@1"]
+             for name, mask in (parts or {}).items()}
+    return hit_at_k(accurate, ks) | split | {"frames": n, "camera_pairs": len(tops)}
 
 
 @torch.no_grad()
