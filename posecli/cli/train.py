@@ -337,8 +337,8 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     card = save_weights(model, out, {
         "model": model_name, "config": cfg.to_dict(), "data": data, "seed": cfg.seed, "git_commit": commit,
         "split": {"train_subjects": train_set.subjects, "val_subjects": val_set.subjects,
-                  "excluded_subjects": list(exclude),
                   "train_frames": sum(len(s) for s in train_set.sequences),
-                  "val_frames": sum(len(s) for s in val_set.sequences)},
+                  "val_frames": sum(len(s) for s in val_set.sequences),
+                  **({"excluded_subjects": list(exclude)} if exclude else {})},
         "metrics": metrics, "processes": int(os.environ.get("WORLD_SIZE", "1")), **(card_extra or {})})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out_detector_like_2d']}")
