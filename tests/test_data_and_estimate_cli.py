@@ -49,6 +49,18 @@ def test_data_prepare_info_preview_export(tmp_path, capsys):
     assert sorted(s.name for s in back.sequences) == ["101_01", "101_02", "102_01", "102_02"]
 
 
+def test_train_estimate_development_split_leaves_the_excluded_subject_out(tmp_path, capsys):
+    root = mocap_folder(tmp_path)
+    write(root / "103" / "103_01.bvh", figure_bvh(walk(40, 0.8, start=3)))
+    w = tmp_path / "dev.safetensors"
+    code, _, err = run(capsys, "train", "estimate", "--data", f"cmu:{root}", "--val-subjects", "102",
+                       "--exclude-subjects", "103", "--steps", "2", "--batch", "2", "--length", "8", "-o", w, "-q")
+    assert code == 0, err
+    split = json.loads(w.with_suffix(".json").read_text())["split"]
+    assert split["train_subjects"] == ["101"] and split["val_subjects"] == ["102"]
+    assert split["excluded_subjects"] == ["103"] and split["train_frames"] == 40  # as without 103
+
+
 def test_train_a_few_steps_then_estimate(tmp_path, capsys):
     root = mocap_folder(tmp_path)
     w = tmp_path / "lifter.safetensors"

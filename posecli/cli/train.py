@@ -54,6 +54,7 @@ def estimate(
                                             "on their views once, results kept beside them).")]
     = [DEFAULT_DATA],  # noqa: B006
     val_subjects: ValSubjects = ["006"],  # noqa: B006
+    exclude_subjects: ExcludeSubjects = None,
     steps: Annotated[int, typer.Option(min=1)] = 3000,
     batch: Annotated[int, typer.Option(min=1)] = 16,
     length: Annotated[int, typer.Option(min=2, help="Clip length N.")] = 32,
@@ -112,13 +113,15 @@ def estimate(
             receptive_blocks(receptive_field)
         except ValueError as exc:
             raise InputError(str(exc), "use --receptive-field 27, 81 or 243") from None
-    synth = _synth_sampler(synth_dirs, cfg, val_subjects) if synth_dirs else None
+    left_out = list(val_subjects) + list(exclude_subjects or [])
+    synth = _synth_sampler(synth_dirs, cfg, left_out) if synth_dirs else None
     _train_and_save("estimate", "TCNLifter" if temporal == Temporal.tcn else "SPSLifter", out, mocap[0],
                     val_subjects, cfg, device,
                     lambda tr, on_step: train_lifter(tr, cfg, device=device, on_step=on_step, synth=synth),
                     lambda m, va, clean: evaluate_lifter(m, va, length, clean=clean, device=device),
                     card_extra=_synth_provenance(synth_dirs, {"synth_detected_person_views": len(synth.people),
-                                                              "synth_windows": synth.windows}) if synth else None)
+                                                              "synth_windows": synth.windows}) if synth else None,
+                    exclude=exclude_subjects or [])
 
 
 def _synth_provenance(dirs: list[str], counts: dict) -> dict:
@@ -237,6 +240,7 @@ def amodal(
     out: WeightsOut,
     data: TrainData = DEFAULT_DATA,
     val_subjects: ValSubjects = ["006"],  # noqa: B006
+    exclude_subjects: ExcludeSubjects = None,
     steps: Annotated[int, typer.Option(min=3, help="Phases 0/1/2 share them 15/55/30 %.")] = 2500,
     batch: Annotated[int, typer.Option(min=1, help="Clips of 90 frames per step.")] = 16,
     lr: float = 1e-3,
@@ -295,7 +299,8 @@ def amodal(
                     lambda m, va, clean: {**evaluate_amodal(m, va, clean=clean, estimate_weights=baseline,
                                                             device=device, max_frames=eval_frames),
                                           "leg_gaps": evaluate_leg_gaps(m, va, clean=clean, device=device,
-                                                                        max_frames=eval_frames)})
+                                                                        max_frames=eval_frames)},
+                    exclude=exclude_subjects or [])
 
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
