@@ -51,12 +51,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", nargs="+", default=[None],
                     help="one or more estimate weights, side by side on the same tracks (default: shipped)")
+    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every weights file also runs "
+                    "with it, named NAME+up")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
     set_quiet(True)
     all_weights = [weight_path("estimate", w) for w in args.weights]
     names = [Path(w).stem for w in all_weights]
+    ups = [None] * len(names) + ([args.up_weights] * len(names) if args.up_weights else [])
+    if args.up_weights:
+        all_weights, names = all_weights * 2, names + [n + "+up" for n in names]
     trc = read_poses(TRIAL / "pose-3d" / "S00_P00_T01_BalancingTrial_0-100.trc")
     gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame
@@ -72,8 +77,8 @@ def main() -> None:
         keep = np.isin(t.frames, frames)
         g = gt[frames]
         row = {"camera": cam, "frames": int(len(frames))}
-        for name, weights in zip(names, all_weights):
-            result = estimate_poses(tracked, weights)
+        for name, weights, up_weights in zip(names, all_weights, ups):
+            result = estimate_poses(tracked, weights, up_weights=up_weights)
             lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
             tag = "posecli_estimate" if len(names) == 1 else name
             if "world" in result.meta:

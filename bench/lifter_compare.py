@@ -31,7 +31,7 @@ import numpy as np
 
 from posecli import joints
 from posecli.console import set_quiet
-from posecli.lifting.pipeline import add_world_frame, lift_track, load_lifter
+from posecli.lifting.pipeline import add_world_frame, lift_track, load_lifter, load_up_model, up_from_model
 from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
@@ -58,9 +58,10 @@ def clips_for(dataset, clean: bool, seed: int):
         yield seq, clip, track
 
 
-def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True) -> dict:
+def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True,
+             gravity=None) -> dict:
     acc: dict[str, list] = {}
-    w, tilts, head_tilts = [], [], []
+    w, tilts, head_tilts, up_model_tilts = [], [], [], []
     for seq, clip, track in items:
         out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
                          model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode,
@@ -82,12 +83,17 @@ def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine
         if world is not None:
             tilts.append(tilt_degrees(world["up_camera"], clip.up[0]))
             head_tilts.append(tilt_degrees(world["up_head"], clip.up[0]))
+        if gravity is not None:  # the same joints, the up from the separate gravity model (estimate's default)
+            out.arrays["up_camera"] = up_from_model(*gravity, track, *clip.size, focal=clip.focal, robust=robust)
+            up_model_tilts.append(tilt_degrees(add_world_frame([out])["up_camera"], clip.up[0]))
     res = {f"{k}_mm": round(float(np.average(v, weights=w)), 1) for k, v in acc.items() if not k.startswith("_")}
     res["root_jump_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump"]), 99)), 1)
     res["root_jump_err_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump_err"]), 99)), 1)
     if tilts:
         res["tilt_median_deg"] = round(float(np.median(tilts)), 2)
         res["tilt_head_only_median_deg"] = round(float(np.median(head_tilts)), 2)
+    if up_model_tilts:
+        res["tilt_up_model_median_deg"] = round(float(np.median(up_model_tilts)), 2)
     res["frames"] = int(sum(w))
     return res
 
@@ -105,6 +111,8 @@ def main() -> None:
                     "(VideoPose3D's: the lifter's joints as they are, no lifting.bones / reproject), as NAME:plain")
     ap.add_argument("--root", choices=["joints", "weak", "both"], default="joints",
                     help="how the root is placed (lifting.root): from the joints, the weak camera, or both")
+    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every model's tilt is also "
+                    "reported with the up from it (tilt_up_model_median_deg)")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -113,6 +121,7 @@ def main() -> None:
     data = load_mocap(args.mocap)
     held = data.split(args.subjects)[1]
     models = {n: load_lifter(w) for n, w in zip(names, args.weights)}
+    gravity = load_up_model(args.up_weights) if args.up_weights else None
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.robust]
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
@@ -122,7 +131,7 @@ def main() -> None:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                r = evaluate(model, card, items, robust, root_mode)
+                r = evaluate(model, card, items, robust, root_mode, gravity=gravity)
                 results.setdefault(kind, {})[key] = r
                 print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
                 if name in args.plain:

@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", default=[None], help="one or more estimate weights, side by side")
     ap.add_argument("--keep", default=None)
     ap.add_argument("--robust", choices=["on", "both"], default="on")
+    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every weights file also runs "
+                    "with it, named NAME+up")
     args = ap.parse_args()
     set_quiet(True)
     work = Path(args.keep or tempfile.mkdtemp())
@@ -81,11 +83,12 @@ def main() -> None:
         row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
         root_gt = g[:, 0]
         up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
-        runs = [(n, w, True) for n, w in all_weights.items()] + (
-            [(n + "_before", w, False) for n, w in all_weights.items()] if args.robust == "both" else [])
-        for name, weights, robust in runs:
+        runs = [(n, w, True, None) for n, w in all_weights.items()] + (
+            [(n + "_before", w, False, None) for n, w in all_weights.items()] if args.robust == "both" else []) + (
+            [(n + "+up", w, True, args.up_weights) for n, w in all_weights.items()] if args.up_weights else [])
+        for name, weights, robust, up_weights in runs:
             result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
-                                    root_mode="joints" if robust else "weak")
+                                    root_mode="joints" if robust else "weak", up_weights=up_weights)
             arrays = result.tracks[0].arrays
             root = arrays["root"]
             consecutive = np.diff(t.frames) == 1

@@ -11,8 +11,11 @@ from .errors import PoseCliError
 
 # "estimate" is the default lifter (the VideoPose3D-style TCN since session 4: it won on held-out subjects,
 # docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`; "vipe_temporal"
-# the temporal Pr-VIPE (9 frames of 2D per embedding), selectable with `embed / retrieve --model vipe-temporal`.
+# the temporal Pr-VIPE (9 frames of 2D per embedding), selectable with `embed / retrieve --model vipe-temporal`;
+# "estimate_up" the gravity model: a small lifter trained with leaning trunks whose up head alone gives
+# `estimate`'s world frame (session 13).
 MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
+          "estimate_up": "estimate_up.safetensors",
           "vipe": "vipe.safetensors", "vipe_temporal": "vipe_temporal.safetensors", "amodal": "amodal.safetensors",
           "mcss": "mcss.safetensors", "css": "css.safetensors"}
 
@@ -28,3 +31,10 @@ def weight_path(model: str, override: str | Path | None = None) -> Path:
         raise PoseCliError(f"model weights not found: {path}",
                            f"train them with `posecli train {model} -o {path}` or pass --weights FILE")
     return path
+
+
+def shipped_weight(model: str) -> Path | None:
+    """The weights folder's file for ``model`` when there is one (optional models: their absence is not an
+    error, the caller falls back and says so in its output's meta)."""
+    path = weights_dir() / MODELS[model]
+    return path if path.is_file() else None

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from posecli import joints
+from posecli.errors import PoseCliError
 from posecli.lifting.perspective import view_rotations
 from posecli.lifting.pipeline import add_world_frame
 from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
@@ -382,3 +383,79 @@ def test_an_off_centre_person_is_lifted_in_the_cameras_axes():
     # the 12 limb joints are then pulled towards their own rays: compare the rest (pelvis, spine, thorax, head)
     torso = [0, 7, 8, 9, 10]
     np.testing.assert_allclose(rel_o[:, torso], np.einsum("tij,tkj->tki", turn, rel_c[:, torso]), atol=2e-3)
+
+
+def _lifter_file(folder, name: str, seed: int, up_head: bool = True):
+    from dataclasses import asdict
+
+    from posecli.train.weights import save_weights
+
+    torch.manual_seed(seed)
+    cfg = LifterConfig(temporal="tcn", channels=16, receptive_field=9, up_head=up_head)
+    path = folder / f"{name}.safetensors"
+    save_weights(build_lifter(cfg).eval(), path, {"model": "TCNLifter",
+                                                   "config": {"model": asdict(cfg), "length": 8}})
+    return path
+
+
+def test_a_separate_gravity_model_gives_the_world_frame(tmp_path):
+    """``estimate_poses(up_weights=...)``: the joints are the lifter's, the world's up is the gravity model's
+    (its up head's average over the track, through the same viewing-ray turn), and the meta says which."""
+    from posecli.lifting.pipeline import estimate_poses, load_lifter, up_from_model
+    from posecli.lifting.world import average_up
+    from posecli.poses import Poses
+
+    lifter, gravity = _lifter_file(tmp_path, "lifter", 0), _lifter_file(tmp_path, "gravity", 1)
+    coco, _ = joints.convert(standing_pose(), np.ones(17), "h36m17", "coco17")
+    coco = np.where(np.isfinite(coco), coco, standing_pose()[[10]])
+    rng = np.random.default_rng(0)
+    pix = (coco[:, :2] * [200.0, -200.0] + [420.0, 400.0]).astype(np.float32)[None].repeat(40, 0)
+    pix += rng.normal(0, 2.0, pix.shape).astype(np.float32)
+    track = Track(1, np.arange(40), np.arange(40) / 30, {KEYPOINTS_2D: Keypoints("coco17", pix, np.ones((40, 17)))})
+    poses = Poses([track], 30.0, 640, 480, 40)
+    own = estimate_poses(poses, lifter, focal=500.0, robust=False)
+    sep = estimate_poses(poses, lifter, focal=500.0, robust=False, up_weights=gravity)
+    np.testing.assert_allclose(sep.tracks[0].keypoints[KEYPOINTS_3D].points,
+                               own.tracks[0].keypoints[KEYPOINTS_3D].points)  # same joints
+    model, card = load_lifter(gravity)
+    with torch.inference_mode():
+        expected = average_up([up_from_model(model, card, track, 640, 480, focal=500.0, robust=False)],
+                              [np.ones(40)])
+    np.testing.assert_allclose(sep.meta["world"]["up_head"], expected, atol=1e-4)
+    assert tilt_degrees(own.meta["world"]["up_head"], sep.meta["world"]["up_head"]) > 1.0  # not the lifter's
+    assert sep.meta["world"]["up_model"] == "gravity.safetensors"
+    assert own.meta["world"]["up_model"] == "lifter.safetensors"
+    np.testing.assert_allclose(sep.tracks[0].arrays["up_camera"],
+                               up_from_model(model, card, track, 640, 480, focal=500.0, robust=False), atol=1e-6)
+    with pytest.raises(PoseCliError, match="no up head"):
+        estimate_poses(poses, lifter, up_weights=_lifter_file(tmp_path, "headless", 2, up_head=False))
+
+
+def test_estimate_takes_the_up_from_the_weights_folders_gravity_model(tmp_path, monkeypatch, capsys):
+    """The CLI's default: the weights folder's ``estimate_up`` when there is one; ``--lifter-up`` the lifter's
+    own head; both choices at once is one clear line and no output."""
+    from posecli.cli import main
+    from posecli.formats import read_poses, write_poses
+    from posecli.poses import Poses
+
+    _lifter_file(tmp_path, "estimate", 0)
+    monkeypatch.setenv("POSECLI_WEIGHTS", str(tmp_path))
+    coco, _ = joints.convert(standing_pose(), np.ones(17), "h36m17", "coco17")
+    coco = np.where(np.isfinite(coco), coco, standing_pose()[[10]])
+    pix = (coco[:, :2] * [200.0, -200.0] + [320.0, 400.0]).astype(np.float32)[None].repeat(30, 0)
+    track = Track(1, np.arange(30), np.arange(30) / 30, {KEYPOINTS_2D: Keypoints("coco17", pix, np.ones((30, 17)))})
+    write_poses(Poses([track], 30.0, 640, 480, 30), tmp_path / "tracks.npz")
+
+    def run(*extra):
+        out = tmp_path / "out.npz"
+        out.unlink(missing_ok=True)
+        code = main(["estimate", str(tmp_path / "tracks.npz"), "-o", str(out), "-q", *extra])
+        return code, (read_poses(out).meta if out.exists() else None)
+
+    assert run()[1]["world"]["up_model"] == "estimate.safetensors"  # no gravity model in the folder: the lifter's
+    _lifter_file(tmp_path, "estimate_up", 1)
+    assert run()[1]["world"]["up_model"] == "estimate_up.safetensors"
+    assert run("--lifter-up")[1]["world"]["up_model"] == "estimate.safetensors"
+    capsys.readouterr()
+    code, meta = run("--lifter-up", "--up-weights", str(tmp_path / "estimate_up.safetensors"))
+    assert code == 1 and meta is None and "give one of them" in capsys.readouterr().err

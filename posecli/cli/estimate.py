@@ -92,6 +92,11 @@ def estimate(
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
                                            "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
                                            "upright world frame).")] = None,
+    up_weights: Annotated[Optional[Path], typer.Option(help="Weights whose up head gives the world's up "
+                                                       "direction (default: the shipped gravity model, "
+                                                       "trained with leaning trunks).")] = None,
+    lifter_up: Annotated[bool, typer.Option("--lifter-up", help="Take the up direction from the lifter's own "
+                                            "up head instead of the gravity model.")] = False,
     focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth "
                                                    "(default: a phone's 26 mm-equivalent lens).")] = None,
     blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of BlazePose's own 3D (world landmarks, "
@@ -116,8 +121,8 @@ def estimate(
     debug: Debug = False,
 ) -> None:
     """Estimate 3D joints (H36M-17, camera frame and upright world) for every tracked person."""
-    from ..lifting.pipeline import estimate_poses, lifter_card
-    from ..weights_registry import weight_path
+    from ..lifting.pipeline import estimate_poses, lifter_card, load_up_model
+    from ..weights_registry import shipped_weight, weight_path
 
     out = out or Path(f"{source.stem}_poses.{fmt.value if fmt else 'npz'}")
     fmt_name = fmt.value if fmt else ("npz" if is_stdio(out) else None)  # None: from the extension
@@ -132,6 +137,9 @@ def estimate(
         from ..body import load_body
 
         load_body(body.value, body_model)  # bad model files fail here, before the long work
+    if model is not Model.lifter and (up_weights is not None or lifter_up):
+        raise InputError(f"--up-weights / --lifter-up choose the lifter's world frame; --model {model.value} has none",
+                         "drop them, or use --model lifter")
     if model is Model.mcss:
         from ..mcss.pipeline import load_mcss, mcss_poses
 
@@ -157,8 +165,15 @@ def estimate(
     else:
         weights_file = weight_path("estimate_sps" if lifter == Lifter.sps else "estimate", weights)
         lifter_card(weights_file)  # wrong weights fail here, before tracking
+        if lifter_up and up_weights is not None:
+            raise InputError("--lifter-up and --up-weights both choose the up direction", "give one of them")
+        up_file = None if lifter_up else (weight_path("estimate_up", up_weights) if up_weights
+                                          else shipped_weight("estimate_up"))
+        if up_file is not None:
+            load_up_model(up_file)  # weights without an up head fail here, before tracking
         poses = poses_from(source, max_persons, smooth, start, end, every, fps)
-        result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust)
+        result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust,
+                                up_weights=up_file)
     if body is not BodyModel.none:
         from ..body import fit_poses
 

@@ -89,26 +89,9 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     from its centred view to the camera's axes (``perspective``), one body per track (``bones``) and limbs
     pulled towards their keypoints (``reproject``; with the "joints" root); off = the lifter's raw joints,
     as VideoPose3D outputs them."""
-    kp = track.keypoints[KEYPOINTS_2D]
-    pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
-    if robust:
-        conf = suppress_2d_outliers(pts, conf)
-    x, centre, scale = normalize_2d(pts, conf)
-    times = track.times
-    if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
-        grid = resample_times(times, model_fps)
-        out = _lift_with_flip(model, _interp_input(x, times, grid), length, device)
-        out = {k: interp_frames(v, grid, times) for k, v in out.items()}
-    else:
-        out = _lift_with_flip(model, x, length, device)
-    w_img, h_img = width or 1000, height or 1000
-    f_px = focal or PHONE_FOCAL * max(w_img, h_img)
-    principal = (w_img / 2, h_img / 2)
-    if refine:  # the lifter's view (the person centred) -> the camera's axes (lifting.perspective)
-        view = view_rotations(centre, principal, f_px, seen=(conf > 0).any(-1))
-        out["joints"] = to_camera_axes(out["joints"], view)
-        if "up" in out:
-            out["up"] = to_camera_axes(out["up"], view)
+    out, pts, conf, centre, scale, f_px, principal = _lifter_outputs(
+        model, track, length, width, height, focal, device, model_fps, robust, refine)
+    w_img, h_img, times = width or 1000, height or 1000, track.times
     # One body per track (lifting.bones): on the training subjects' projections this cut MPJPE by 2.5 mm for
     # the TCN lifter and 0.2 mm for SPS (docs/benchmarks.md).
     rel, cam = (constant_bones(out["joints"]) if refine else out["joints"]), out["camera"]
@@ -141,6 +124,53 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     if "up" in out:
         arrays["up_camera"] = out["up"].astype(np.float32)  # per frame; estimate_poses averages them
     return Track(track.id, track.frames, track.times, layers, arrays, dict(track.attrs))
+
+
+def _lifter_outputs(model: torch.nn.Module, track: Track, length: int, width: int | None, height: int | None,
+                    focal: float | None, device: str, model_fps: float | None, robust: bool, refine: bool):
+    """The network's outputs for one track at the track's own frames (see :func:`lift_track`), with the 2D
+    they came from: (outputs, COCO-17 pixels, confidence, normalisation centre and scale, focal, principal)."""
+    kp = track.keypoints[KEYPOINTS_2D]
+    pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
+    if robust:
+        conf = suppress_2d_outliers(pts, conf)
+    x, centre, scale = normalize_2d(pts, conf)
+    times = track.times
+    if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
+        grid = resample_times(times, model_fps)
+        out = _lift_with_flip(model, _interp_input(x, times, grid), length, device)
+        out = {k: interp_frames(v, grid, times) for k, v in out.items()}
+    else:
+        out = _lift_with_flip(model, x, length, device)
+    w_img, h_img = width or 1000, height or 1000
+    f_px = focal or PHONE_FOCAL * max(w_img, h_img)
+    principal = (w_img / 2, h_img / 2)
+    if refine:  # the lifter's view (the person centred) -> the camera's axes (lifting.perspective)
+        view = view_rotations(centre, principal, f_px, seen=(conf > 0).any(-1))
+        out["joints"] = to_camera_axes(out["joints"], view)
+        if "up" in out:
+            out["up"] = to_camera_axes(out["up"], view)
+    return out, pts, conf, centre, scale, f_px, principal
+
+
+def load_up_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Lifter weights used for their up head only (``estimate_poses``' ``up_weights``); one clear error when
+    they have none."""
+    card = lifter_card(path)
+    if not card["config"]["model"].get("up_head"):
+        raise PoseCliError(f"{path} has no up head (trained with --no-up-head)",
+                           "give weights trained by `posecli train estimate` with the up head, or --lifter-up")
+    return load_lifter(path, device)
+
+
+def up_from_model(model: torch.nn.Module, card: dict, track: Track, width: int | None, height: int | None,
+                  focal: float | None = None, device: str = "cpu", robust: bool = True) -> np.ndarray:
+    """(T, 3) per-frame world up direction in camera axes from a lifter's up head, through the same input
+    path and viewing-ray turn as the lifter's own joints (so a separate gravity model and the lifter agree on
+    frames, rates and axes)."""
+    out = _lifter_outputs(model, track, card["config"]["length"], width, height, focal, device,
+                          float(card.get("fps", 30.0)), robust, True)[0]
+    return out["up"].astype(np.float32)
 
 
 def root_from_weak_camera(cam: np.ndarray, centre: np.ndarray, scale: np.ndarray, width: int | None,
@@ -217,12 +247,15 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
                    advance=lambda n=1: None, blend: float = BLEND, robust: bool = True,
-                   root_mode: str = "joints") -> Poses:
-    """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only)."""
+                   root_mode: str = "joints", up_weights: str | Path | None = None) -> Poses:
+    """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only).
+    ``up_weights``: a second lifter whose up head gives the world's up direction (a gravity model trained
+    for it, e.g. with leaning trunks) instead of the lifter's own head; its joints are not used."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
                            "give a video or a file written by `posecli track`")
     model, card = load_lifter(weights, device)
+    gravity = load_up_model(up_weights, device) if up_weights else None
     length = card["config"]["length"]
     model_fps = float(card.get("fps", 30.0))  # the shipped weights learned from mocap resampled to 30 fps
     tracks = []
@@ -230,10 +263,16 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
                 continue
-            tracks.append(lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend,
-                                     robust, root_mode))
+            lifted = lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend,
+                                robust, root_mode)
+            if gravity is not None:
+                lifted.arrays["up_camera"] = up_from_model(*gravity, t, poses.width, poses.height, focal, device,
+                                                           robust)
+            tracks.append(lifted)
             advance(len(t))
     world = add_world_frame(tracks)
+    if world is not None:
+        world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
