@@ -10,11 +10,12 @@ sources define them differently (BlazePose has no neck, H36M's spine and thorax 
 ``posecli estimate``'s output (the lifter blended with BlazePose's own 3D, ``lifting.fusion``) and the lifter
 alone are both reported. PA-MPJPE: per-frame similarity alignment (rotation, scale, translation; no reflection), so camera placement
 and metric scale do not enter. Tilt: the angle between ``keypoints3d_world``'s up direction (the file's meta
-``world.up_camera``; ``tilt_head_only``: the lifter's up head before the floor refines it, ``world.up_head``) and
-the calibration's gravity in that camera's axes (the calibration world is Z up). Frame f of a video is compared with TRC frame f (the reference note found
-offset 0 best). Usage:
+``world.up_camera``; ``tilt_head_only``: the up head before the floor refines it, ``world.up_head``; the up head is
+estimate's, the shipped gravity model's unless ``--up-weights`` says otherwise; ``--lifter-up`` adds rows with the
+lifter's own head) and the calibration's gravity in that camera's axes (the calibration world is Z up). Frame f
+of a video is compared with TRC frame f (the reference note found offset 0 best). Usage:
 
-    python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]]
+    python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]] [--lifter-up]
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import numpy as np
 from posecli import joints
 from posecli.console import set_quiet
 from posecli.formats import read_poses
-from posecli.lifting.pipeline import estimate_poses
+from posecli.lifting.pipeline import SHIPPED_UP, estimate_poses
 from posecli.metrics import pa_mpjpe, procrustes_align
 from posecli.poses import KEYPOINTS_3D
 from posecli.lifting.world import tilt_degrees
@@ -51,17 +52,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", nargs="+", default=[None],
                     help="one or more estimate weights, side by side on the same tracks (default: shipped)")
-    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every weights file also runs "
-                    "with it, named NAME+up")
+    ap.add_argument("--up-weights", default=SHIPPED_UP, help="the gravity model giving the up direction, as "
+                    "``estimate --up-weights`` (default: estimate's, the shipped one)")
+    ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
+                    "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
     set_quiet(True)
     all_weights = [weight_path("estimate", w) for w in args.weights]
     names = [Path(w).stem for w in all_weights]
-    ups = [None] * len(names) + ([args.up_weights] * len(names) if args.up_weights else [])
-    if args.up_weights:
-        all_weights, names = all_weights * 2, names + [n + "+up" for n in names]
+    ups = [args.up_weights] * len(names) + ([None] * len(names) if args.lifter_up else [])
+    if args.lifter_up:
+        all_weights, names = all_weights * 2, names + [n + ":lifter-up" for n in names]
     trc = read_poses(TRIAL / "pose-3d" / "S00_P00_T01_BalancingTrial_0-100.trc")
     gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame

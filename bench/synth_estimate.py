@@ -11,10 +11,12 @@ acceleration error (all 17 joints), and PA-MPJPE (similarity-aligned per frame) 
 source defines alike (hips, knees, ankles, shoulders, elbows, wrists) for both ours and BlazePose's world
 landmarks. Also per view: the root's error and the 99th percentile of its frame-to-frame jump against the
 true jump (``root_jump_err_p99``), and the tilt of ``keypoints3d_world`` (degrees between ``estimate``'s up and
-the render camera's true one; ``tilt_head_only``: the lifter's up head alone, before the floor refines it). ``--robust both`` also runs session 3's root on the same tracks (names ending
+the render camera's true one; ``tilt_head_only``: the up head alone, before the floor refines it; the up head is
+estimate's, the shipped gravity model's unless ``--up-weights`` says otherwise; ``--lifter-up`` adds rows with
+the lifter's own head). ``--robust both`` also runs session 3's root on the same tracks (names ending
 ``_before``: the weak-perspective root, no ``lifting.robust``): before and after ``lifting.root`` + ``robust``.
 
-    python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR]
+    python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR] [--lifter-up]
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import numpy as np
 
 from posecli.console import set_quiet
 from posecli.formats import read_poses
-from posecli.lifting.pipeline import estimate_poses
+from posecli.lifting.pipeline import SHIPPED_UP, estimate_poses
 from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
@@ -53,8 +55,10 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", default=[None], help="one or more estimate weights, side by side")
     ap.add_argument("--keep", default=None)
     ap.add_argument("--robust", choices=["on", "both"], default="on")
-    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every weights file also runs "
-                    "with it, named NAME+up")
+    ap.add_argument("--up-weights", default=SHIPPED_UP, help="the gravity model giving the up direction, as "
+                    "``estimate --up-weights`` (default: estimate's, the shipped one)")
+    ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
+                    "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
     set_quiet(True)
     work = Path(args.keep or tempfile.mkdtemp())
@@ -83,9 +87,10 @@ def main() -> None:
         row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
         root_gt = g[:, 0]
         up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
-        runs = [(n, w, True, None) for n, w in all_weights.items()] + (
-            [(n + "_before", w, False, None) for n, w in all_weights.items()] if args.robust == "both" else []) + (
-            [(n + "+up", w, True, args.up_weights) for n, w in all_weights.items()] if args.up_weights else [])
+        up = args.up_weights
+        runs = [(n, w, True, up) for n, w in all_weights.items()] + (
+            [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else []) + (
+            [(n + ":lifter-up", w, True, None) for n, w in all_weights.items()] if args.lifter_up else [])
         for name, weights, robust, up_weights in runs:
             result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
                                     root_mode="joints" if robust else "weak", up_weights=up_weights)
@@ -98,7 +103,8 @@ def main() -> None:
             if "world" in result.meta:
                 row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
                 row[f"{name}_tilt_head_only_deg"] = round(tilt_degrees(result.meta["world"]["up_head"], up_gt), 2)
-            for tag, ours in (("ours" if len(all_weights) == 1 and robust else name, arrays["keypoints3d_all"]),
+            main_row = len(all_weights) == 1 and name in all_weights  # "ours": the one model's default run
+            for tag, ours in (("ours" if main_row else name, arrays["keypoints3d_all"]),
                               (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
                 row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
                 row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),

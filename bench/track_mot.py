@@ -58,6 +58,7 @@ def make_scenes(data: Path) -> list[Path]:
             cmd = [sys.executable, "-m", "posecli", "synth", "--mocap", f"cmu:{SHARED / 'mocap'}", *SYNTH, *extra,
                    "--backgrounds", str(SHARED / "videos"), "-o", str(folder), "--quiet"]
             print("rendering:", " ".join(cmd), file=sys.stderr, flush=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)  # synth writes into an existing parent only
             subprocess.run(cmd, check=True)
         out.append(folder)
     return out

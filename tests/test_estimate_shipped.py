@@ -28,7 +28,8 @@ def lifted():
     return estimate_poses(poses, weight_path("estimate"))
 
 
-@pytest.mark.parametrize("name, held_out", [("estimate", ["006", "131"]), ("estimate_sps", ["006"])])
+@pytest.mark.parametrize("name, held_out", [("estimate", ["006", "131"]), ("estimate_sps", ["006"]),
+                                            ("estimate_up", ["006", "131"])])
 def test_card_describes_the_file(name, held_out):
     card = json.loads((ROOT / "weights" / f"{name}.json").read_text())
     assert card["command"].startswith("posecli train estimate") and card["split"]["val_subjects"] == held_out
@@ -91,7 +92,11 @@ def test_lifter_option_picks_the_shipped_sps_weights(tmp_path, capsys):
     code = main(["estimate", str(EXAMPLE), "--lifter", "sps", "--end", "10", "-o", str(tmp_path / "s.npz"), "-q"])
     assert code == 0, capsys.readouterr().err
     p = read_poses(tmp_path / "s.npz")
-    assert p.meta["model"] == "estimate_sps.safetensors" and "world" not in p.meta  # SPS has no up head
-    assert "keypoints3d_world" not in p.tracks[0].keypoints and "keypoints3d" in p.tracks[0].keypoints
+    # SPS has no up head: the upright frame comes from the shipped gravity model, as for every lifter
+    assert p.meta["model"] == "estimate_sps.safetensors" and p.meta["world"]["up_model"] == "estimate_up.safetensors"
+    assert "keypoints3d_world" in p.tracks[0].keypoints and "keypoints3d" in p.tracks[0].keypoints
+    code = main(["estimate", str(EXAMPLE), "--lifter", "sps", "--lifter-up", "--end", "10", "-o",
+                 str(tmp_path / "n.npz"), "-q"])
+    assert code == 0 and "world" not in read_poses(tmp_path / "n.npz").meta  # its own head: none
     code = main(["estimate", str(EXAMPLE), "--lifter", "vp3d", "-o", str(tmp_path / "x.npz")])
     assert code == 2 and not (tmp_path / "x.npz").exists()

@@ -42,8 +42,9 @@ EPILOG = """Examples:
 Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x right / y down /
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
 position) and 'camera_weak' per frame, and 'keypoints3d_world': the same joints upright (y up, the
-floor at y = 0 under each person, x right, z towards the camera; from the lifter's estimate of the
-camera's pitch and roll, one per video: the file's meta 'world'). A keypoint that jumps away from its
+floor at y = 0 under each person, x right, z towards the camera; from the shipped gravity model's
+estimate of the camera's pitch and roll, one per video: the file's meta 'world'; --lifter-up: the
+lifter's own estimate). A keypoint that jumps away from its
 own path for a frame is treated as missed and the root's one-frame spikes are removed (--no-robust: off).
 Where the track holds BlazePose's own 3D (videos and `posecli track` files), the output is the
 lifter's joints averaged with it (--blend 0.5; 0 = the lifter alone, kept in 'keypoints3d_lifter').
@@ -90,8 +91,9 @@ def estimate(
                                          "needed; no heading or root position); css: each whole frame -> one "
                                          "person's pelvis-centred 3D in camera axes (seed 001; static camera).")] = Model.lifter,
     lifter: Annotated[Optional[Lifter], typer.Option(help="Shipped lifter: tcn (default; dilated temporal convolutions, "
-                                           "the better on held-out subjects) or sps (SPS-Net, seed 004; no "
-                                           "upright world frame).")] = None,
+                                           "the better on held-out subjects) or sps (SPS-Net, seed 004; no up "
+                                           "head of its own: its upright frame comes from the gravity "
+                                           "model).")] = None,
     up_weights: Annotated[Optional[Path], typer.Option(help="Weights whose up head gives the world's up "
                                                        "direction (default: the shipped gravity model, "
                                                        "trained with leaning trunks).")] = None,
@@ -168,7 +170,7 @@ def estimate(
         if lifter_up and up_weights is not None:
             raise InputError("--lifter-up and --up-weights both choose the up direction", "give one of them")
         up_file = None if lifter_up else (weight_path("estimate_up", up_weights) if up_weights
-                                          else shipped_weight("estimate_up"))
+                                          else shipped_weight("estimate_up"))  # absent: the lifter's own
         if up_file is not None:
             load_up_model(up_file)  # weights without an up head fail here, before tracking
         poses = poses_from(source, max_persons, smooth, start, end, every, fps)

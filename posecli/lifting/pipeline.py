@@ -22,6 +22,7 @@ from .. import joints
 from ..errors import PoseCliError
 from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
 from ..train.weights import load_weights
+from ..weights_registry import shipped_weight
 from ..models.sps_lifter import LifterConfig, build_lifter
 from .bones import constant_bones
 from .fusion import BLEND, blend_detector_3d
@@ -34,6 +35,10 @@ from .windows import run_lifter
 from .world import average_up, floor_offset, floor_up, to_world, world_rotation
 
 PHONE_FOCAL = 26.0 / 36.0  # focal length / longer image side of a 26 mm-equivalent lens
+# estimate_poses' default up source: the shipped gravity model (weights_registry "estimate_up"; session 13: a
+# small TCN trained with leaning trunks, better tilt on renders and real video than the lifter's own head, while
+# the lifter's joints stay those of the model that is best on held-out CMU)
+SHIPPED_UP = "shipped"
 
 
 def lifter_card(path: str | Path) -> dict:
@@ -247,10 +252,13 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
                    advance=lambda n=1: None, blend: float = BLEND, robust: bool = True,
-                   root_mode: str = "joints", up_weights: str | Path | None = None) -> Poses:
+                   root_mode: str = "joints", up_weights: str | Path | None = SHIPPED_UP) -> Poses:
     """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only).
     ``up_weights``: a second lifter whose up head gives the world's up direction (a gravity model trained
-    for it, e.g. with leaning trunks) instead of the lifter's own head; its joints are not used."""
+    for it, with leaning trunks) instead of the lifter's own head; its joints are not used. Default: the
+    weights folder's ``estimate_up`` when there is one; None: the lifter's own up head."""
+    if up_weights == SHIPPED_UP:
+        up_weights = shipped_weight("estimate_up")
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to lift",
                            "give a video or a file written by `posecli track`")
