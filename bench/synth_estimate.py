@@ -17,6 +17,8 @@ the lifter's own head). ``--robust both`` also runs session 3's root on the same
 ``_before``: the weak-perspective root, no ``lifting.robust``): before and after ``lifting.root`` + ``robust``.
 
     python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR] [--lifter-up]
+
+``--keep DIR`` keeps the renders; a later run with the same DIR and recipe reuses them.
 """
 from __future__ import annotations
 
@@ -63,12 +65,18 @@ def main() -> None:
     set_quiet(True)
     work = Path(args.keep or tempfile.mkdtemp())
     work.mkdir(parents=True, exist_ok=True)
-    _, val = load_mocap(f"cmu:{MOCAP}").split([args.subject])
-    val.save(work / "heldout.npz")
-    posecli = str(Path(sys.executable).with_name("posecli"))
-    subprocess.run([posecli, "synth", "--mocap", str(work / "heldout.npz"), "--views", str(args.views), "--clips",
-                    str(args.clips), "--frames", str(args.frames), "--size", "640x480", "--seed", str(args.seed),
-                    "-q", "-o", str(work / "synth")], check=True)
+    recipe = {"subject": args.subject, "views": args.views, "clips": args.clips, "frames": args.frames,
+              "seed": args.seed}
+    done = work / "recipe.json"  # --keep DIR with the same recipe: the renders are reused, not made again
+    if not (done.is_file() and json.loads(done.read_text()) == recipe):
+        done.unlink(missing_ok=True)
+        _, val = load_mocap(f"cmu:{MOCAP}").split([args.subject])
+        val.save(work / "heldout.npz")
+        posecli = str(Path(sys.executable).with_name("posecli"))
+        subprocess.run([posecli, "synth", "--mocap", str(work / "heldout.npz"), "--views", str(args.views), "--clips",
+                        str(args.clips), "--frames", str(args.frames), "--size", "640x480", "--seed", str(args.seed),
+                        "-q", "-o", str(work / "synth")], check=True)
+        done.write_text(json.dumps(recipe))
     all_weights = {Path(w).stem: w for w in (weight_path("estimate", w) for w in args.weights)}
     acc: dict[str, list] = {}
     frames_total = frames_tracked = 0

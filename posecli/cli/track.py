@@ -79,9 +79,10 @@ def track(
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
     = Order.length,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
-    stitch: Annotated[bool, typer.Option(help="Whole-video pass: cut a track where its look changes for good "
-                                         "(it slid onto someone else) and join pieces of one person split by a "
-                                         "loss (distance- and appearance-gated).")] = True,
+    stitch: Annotated[bool, typer.Option(help="Whole-video pass: undo identities swapped where two people "
+                                         "crossed, cut a track where its look changes for good (it slid onto "
+                                         "someone else) and join pieces of one person split by a loss "
+                                         "(distance- and appearance-gated).")] = True,
     reid: Annotated[float, typer.Option(min=0.0, help="Seconds within which a person who left the frame or "
                                         "stayed hidden is re-identified by their clothes' colours (with "
                                         "--stitch; unambiguous matches only).")] = 5.0,

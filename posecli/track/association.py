@@ -298,6 +298,95 @@ def split_by_appearance(tracks: list[tuple[int, list[tuple[int, Observation]]]],
     return sorted(out, key=lambda x: x[1][0][0])
 
 
+SWAP_MARGIN = 0.05  # a track's look before must resemble the other remainder this much more than its own
+CROSSING_HORIZON = 2.0  # seconds before and after a crossing searched for frames that show each person alone
+MIN_LOOK_FRAMES = 3  # clean described frames needed on each side
+CROSSING_GAP = 0.2  # seconds: boxes that stop overlapping for less than this (a swinging arm) are the same crossing
+
+
+def resolve_crossings(tracks: list[tuple[int, list[tuple[int, Observation]]]], fps: float
+                      ) -> list[tuple[int, list[tuple[int, Observation]]]]:
+    """Undo identity swaps where two people crossed, offline.
+
+    While two people overlap, geometry cannot tell them apart and their colours mix, so the frame-to-frame
+    matcher may leave each track on the other person when they separate. Both tracks go on, so neither
+    ``split_by_appearance`` (which needs one track's look to change beyond an absolute threshold, and people in
+    similar clothes never cross it) nor ``stitch`` sees anything to repair. Here each episode where two tracks'
+    boxes overlap (more than ``CLEAN_OVERLAP`` of the smaller one) is judged after the fact, by comparison
+    rather than by threshold: each track's look before the episode (median over its frames alone, within
+    ``CROSSING_HORIZON``) against both tracks' looks after it; when, on average over the tracks seen before,
+    a track's earlier look resembles the other remainder more than its own by ``SWAP_MARGIN``, the tracks'
+    remainders are exchanged from the frame where they overlapped most. Episodes are judged in the order
+    they end, each once.
+    """
+    hist = {tid: dict(h) for tid, h in tracks}
+    horizon = max(1, round(CROSSING_HORIZON * fps))
+    decided: set[tuple[int, int, frozenset]] = set()
+    for _ in range(4 * len(hist) ** 2 + 8):  # each pass decides one episode; a bound in case labels cycle
+        episodes, alone = _crossings(hist, max(2, round(CROSSING_GAP * fps)))
+        todo = [e for e in episodes if (e[1], e[2], frozenset(e[3:5])) not in decided]
+        if not todo:
+            break
+        _, start, end, a, b, cut = todo[0]
+        decided.add((start, end, frozenset((a, b))))
+
+        def look(tid: int, before: bool) -> np.ndarray | None:
+            span = range(start - horizon, start) if before else range(end + 1, end + 1 + horizon)
+            seen = [hist[tid][f].appearance for f in span if f in hist[tid] and (tid, f) in alone
+                    and hist[tid][f].appearance is not None]
+            seen = seen[-PIECE_FRAMES:] if before else seen[:PIECE_FRAMES]
+            return _median_look(seen) if len(seen) >= MIN_LOOK_FRAMES else None
+
+        pre_a, pre_b, post_a, post_b = look(a, True), look(b, True), look(a, False), look(b, False)
+        # per track seen before the episode: how much more its look resembles the other track's remainder
+        # than its own (a track that started during the crossing, often a fresh detection of the person the
+        # other track lost, has no look before and is judged from the other side alone)
+        gains = [looks.similarity(pre, other) - looks.similarity(pre, own)
+                 for pre, own, other in ((pre_a, post_a, post_b), (pre_b, post_b, post_a))
+                 if pre is not None and own is not None and other is not None]
+        gains = [g for g in gains if np.isfinite(g)]
+        if gains and float(np.mean(gains)) > SWAP_MARGIN:
+            tail_a = {f: o for f, o in hist[a].items() if f >= cut}
+            tail_b = {f: o for f, o in hist[b].items() if f >= cut}
+            hist[a] = {**{f: o for f, o in hist[a].items() if f < cut}, **tail_b}
+            hist[b] = {**{f: o for f, o in hist[b].items() if f < cut}, **tail_a}
+    out = [(tid, sorted(h.items(), key=lambda x: x[0])) for tid, h in hist.items() if h]
+    return sorted(out, key=lambda x: x[1][0][0])
+
+
+def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
+    """Overlap episodes between pairs of tracks, sorted by their last frame: (end, start, end, a, b, frame of
+    most overlap), overlaps at most ``gap`` frames apart counting as one; and the (track, frame) pairs where a
+    track overlaps nobody."""
+    by_frame: dict[int, list[int]] = {}
+    for tid, h in hist.items():
+        for f in h:
+            by_frame.setdefault(f, []).append(tid)
+    together: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    alone = set()
+    for f, tids in by_frame.items():
+        crowded = set()
+        for i, a in enumerate(tids):
+            for b in tids[i + 1:]:
+                ov = overlap_of_smaller(hist[a][f].box, hist[b][f].box)
+                if ov > CLEAN_OVERLAP:
+                    together.setdefault((min(a, b), max(a, b)), []).append((f, ov))
+                    crowded.update((a, b))
+        alone.update((t, f) for t in tids if t not in crowded)
+    episodes = []
+    for (a, b), frames in together.items():
+        frames.sort()
+        run = [frames[0]]
+        for item in frames[1:] + [(None, 0.0)]:
+            if item[0] is not None and item[0] - run[-1][0] <= gap:  # apart for a moment: the same crossing
+                run.append(item)
+                continue
+            cut = max(run, key=lambda x: x[1])[0]
+            episodes.append((run[-1][0], run[0][0], run[-1][0], a, b, cut))
+            run = [item]
+    return sorted(episodes), alone
+
+
 def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
            speed: float = 2.0, reid_gap: int | None = None) -> list[tuple[int, list[tuple[int, Observation]]]]:
     """Join a track that ends to one that starts later, offline, when it could be the same person.

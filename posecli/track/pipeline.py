@@ -12,7 +12,7 @@ from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Trac
 from ..video import probe, read_frames
 from ..video.prefetch import prefetch
 from . import appearance as looks
-from .association import Observation, Tracker, split_by_appearance, stitch
+from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
 from .backends import Person, PoseBackend
 from .plausibility import frame_ranges, implausible_frames
 from .smoothing import one_euro
@@ -31,7 +31,7 @@ class TrackOptions:
     max_persons: int | None = None
     order: str = "length"  # or "size"
     smooth: bool = False
-    stitch: bool = True  # join pieces of one person split by a short loss (see association.stitch)
+    stitch: bool = True  # the whole-video pass: resolve_crossings, split_by_appearance, stitch (association)
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
 
@@ -60,6 +60,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     min_frames = 1 if info.kind == "image" else opts.min_frames or default_min
     pieces = tracker.tracks
     if opts.stitch:
+        pieces = resolve_crossings(pieces, info.fps / opts.every)
         pieces = split_by_appearance(pieces, next_id=tracker.next_id)
         pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every))
     tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every)
