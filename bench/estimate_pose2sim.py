@@ -48,23 +48,29 @@ def by_name(layer_points: np.ndarray, joint_set: str) -> np.ndarray:
     return layer_points[..., [js.index(n) for n in LIMBS], :]
 
 
+def up_variants(weights: dict, ups: list, lifter_up: bool) -> list[tuple[str, Path, str | None]]:
+    """(row name, lifter weights, up source) for every lifter with every gravity model (named NAME+STEM when
+    there are several) and, with ``lifter_up``, with its own up head (NAME:lifter-up)."""
+    runs = [(n if len(ups) == 1 else f"{n}+{Path(up).stem}", w, up) for up in ups for n, w in weights.items()]
+    return runs + ([(n + ":lifter-up", w, None) for n, w in weights.items()] if lifter_up else [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", nargs="+", default=[None],
                     help="one or more estimate weights, side by side on the same tracks (default: shipped)")
-    ap.add_argument("--up-weights", default=SHIPPED_UP, help="the gravity model giving the up direction, as "
-                    "``estimate --up-weights`` (default: estimate's, the shipped one)")
+    ap.add_argument("--up-weights", nargs="+", default=[SHIPPED_UP], help="the gravity model giving the up "
+                    "direction, as ``estimate --up-weights`` (default: estimate's, the shipped one); several: each "
+                    "weights file runs with each, named NAME+STEM")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
     set_quiet(True)
-    all_weights = [weight_path("estimate", w) for w in args.weights]
-    names = [Path(w).stem for w in all_weights]
-    ups = [args.up_weights] * len(names) + ([None] * len(names) if args.lifter_up else [])
-    if args.lifter_up:
-        all_weights, names = all_weights * 2, names + [n + ":lifter-up" for n in names]
+    runs = up_variants({Path(w).stem: w for w in (weight_path("estimate", w) for w in args.weights)},
+                       args.up_weights, args.lifter_up)
+    names, all_weights, ups = (list(x) for x in zip(*runs))
     trc = read_poses(TRIAL / "pose-3d" / "S00_P00_T01_BalancingTrial_0-100.trc")
     gt_layer = trc.tracks[0].keypoints[KEYPOINTS_3D]
     gt = by_name(gt_layer.points, gt_layer.joint_set)  # (100, 12, 3) metres, world frame

@@ -59,9 +59,11 @@ def clips_for(dataset, clean: bool, seed: int):
 
 
 def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True,
-             gravity=None) -> dict:
+             gravities: dict | None = None) -> dict:
     acc: dict[str, list] = {}
-    w, tilts, head_tilts, up_model_tilts = [], [], [], []
+    w, tilts, head_tilts = [], [], []
+    gravities = gravities or {}
+    up_model_tilts: dict[str, list] = {k: [] for k in gravities}
     for seq, clip, track in items:
         out = lift_track(model, track, card["config"]["length"], *clip.size, focal=clip.focal,
                          model_fps=float(card.get("fps", 30.0)), blend=0.0, robust=robust, root_mode=root_mode,
@@ -83,17 +85,18 @@ def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine
         if world is not None:
             tilts.append(tilt_degrees(world["up_camera"], clip.up[0]))
             head_tilts.append(tilt_degrees(world["up_head"], clip.up[0]))
-        if gravity is not None:  # the same joints, the up from the separate gravity model (estimate's default)
+        for stem, gravity in gravities.items():  # the same joints, the up from a gravity model (estimate's way)
             out.arrays["up_camera"] = up_from_model(*gravity, track, *clip.size, focal=clip.focal, robust=robust)
-            up_model_tilts.append(tilt_degrees(add_world_frame([out])["up_camera"], clip.up[0]))
+            up_model_tilts[stem].append(tilt_degrees(add_world_frame([out])["up_camera"], clip.up[0]))
     res = {f"{k}_mm": round(float(np.average(v, weights=w)), 1) for k, v in acc.items() if not k.startswith("_")}
     res["root_jump_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump"]), 99)), 1)
     res["root_jump_err_p99_mm"] = round(1000 * float(np.percentile(np.concatenate(acc["_jump_err"]), 99)), 1)
     if tilts:
         res["tilt_median_deg"] = round(float(np.median(tilts)), 2)
         res["tilt_head_only_median_deg"] = round(float(np.median(head_tilts)), 2)
-    if up_model_tilts:
-        res["tilt_up_model_median_deg"] = round(float(np.median(up_model_tilts)), 2)
+    for stem, t in up_model_tilts.items():
+        key = "tilt_up_model_median_deg" if len(up_model_tilts) == 1 else f"tilt_up_{stem}_median_deg"
+        res[key] = round(float(np.median(t)), 2)
     res["frames"] = int(sum(w))
     return res
 
@@ -111,8 +114,9 @@ def main() -> None:
                     "(VideoPose3D's: the lifter's joints as they are, no lifting.bones / reproject), as NAME:plain")
     ap.add_argument("--root", choices=["joints", "weak", "both"], default="joints",
                     help="how the root is placed (lifting.root): from the joints, the weak camera, or both")
-    ap.add_argument("--up-weights", help="a gravity model (``estimate --up-weights``): every model's tilt is also "
-                    "reported with the up from it (tilt_up_model_median_deg)")
+    ap.add_argument("--up-weights", nargs="*", default=[], help="gravity models (``estimate --up-weights``): every "
+                    "model's tilt is also reported with the up from each (tilt_up_model_median_deg, or "
+                    "tilt_up_STEM_median_deg for several)")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -121,7 +125,7 @@ def main() -> None:
     data = load_mocap(args.mocap)
     held = data.split(args.subjects)[1]
     models = {n: load_lifter(w) for n, w in zip(names, args.weights)}
-    gravity = load_up_model(args.up_weights) if args.up_weights else None
+    gravities = {Path(u).stem: load_up_model(u) for u in args.up_weights}
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.robust]
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
@@ -131,7 +135,7 @@ def main() -> None:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                r = evaluate(model, card, items, robust, root_mode, gravity=gravity)
+                r = evaluate(model, card, items, robust, root_mode, gravities=gravities)
                 results.setdefault(kind, {})[key] = r
                 print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
                 if name in args.plain:

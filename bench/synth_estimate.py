@@ -42,7 +42,7 @@ from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
 from posecli.weights_registry import weight_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from estimate_pose2sim import by_name  # noqa: E402  (the 12 limb joints, by name)
+from estimate_pose2sim import by_name, up_variants  # noqa: E402  (the 12 limb joints, by name)
 
 MOCAP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
 
@@ -57,8 +57,9 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", default=[None], help="one or more estimate weights, side by side")
     ap.add_argument("--keep", default=None)
     ap.add_argument("--robust", choices=["on", "both"], default="on")
-    ap.add_argument("--up-weights", default=SHIPPED_UP, help="the gravity model giving the up direction, as "
-                    "``estimate --up-weights`` (default: estimate's, the shipped one)")
+    ap.add_argument("--up-weights", nargs="+", default=[SHIPPED_UP], help="the gravity model giving the up "
+                    "direction, as ``estimate --up-weights`` (default: estimate's, the shipped one); several: each "
+                    "weights file runs with each, named NAME+STEM")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
@@ -95,10 +96,9 @@ def main() -> None:
         row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
         root_gt = g[:, 0]
         up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
-        up = args.up_weights
-        runs = [(n, w, True, up) for n, w in all_weights.items()] + (
-            [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else []) + (
-            [(n + ":lifter-up", w, True, None) for n, w in all_weights.items()] if args.lifter_up else [])
+        up = args.up_weights[0]
+        runs = [(n, w, True, u) for n, w, u in up_variants(all_weights, args.up_weights, args.lifter_up)] + (
+            [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else [])
         for name, weights, robust, up_weights in runs:
             result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
                                     root_mode="joints" if robust else "weak", up_weights=up_weights)
