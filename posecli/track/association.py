@@ -321,18 +321,18 @@ def resolve_crossings(tracks: list[tuple[int, list[tuple[int, Observation]]]], f
     """
     hist = {tid: dict(h) for tid, h in tracks}
     horizon = max(1, round(CROSSING_HORIZON * fps))
-    decided: set[tuple[int, int, frozenset]] = set()
-    for _ in range(4 * len(hist) ** 2 + 8):  # each pass decides one episode; a bound in case labels cycle
-        episodes, alone = _crossings(hist, max(2, round(CROSSING_GAP * fps)))
-        todo = [e for e in episodes if (e[1], e[2], frozenset(e[3:5])) not in decided]
-        if not todo:
-            break
-        _, start, end, a, b, cut = todo[0]
-        decided.add((start, end, frozenset((a, b))))
+    # Overlaps are between observations, whoever carries them: episodes are found once, and each is judged
+    # on the tracks that own its two observations at that point (an earlier exchange may have moved them).
+    episodes, alone = _crossings(hist, max(2, round(CROSSING_GAP * fps)))
+    owner = {id(o): tid for tid, h in hist.items() for o in h.values()}
+    for _, start, end, obs_a, obs_b, cut in episodes:
+        a, b = owner[id(obs_a)], owner[id(obs_b)]
+        if a == b:
+            continue
 
         def look(tid: int, before: bool) -> np.ndarray | None:
             span = range(start - horizon, start) if before else range(end + 1, end + 1 + horizon)
-            seen = [hist[tid][f].appearance for f in span if f in hist[tid] and (tid, f) in alone
+            seen = [hist[tid][f].appearance for f in span if f in hist[tid] and id(hist[tid][f]) in alone
                     and hist[tid][f].appearance is not None]
             seen = seen[-PIECE_FRAMES:] if before else seen[:PIECE_FRAMES]
             return _median_look(seen) if len(seen) >= MIN_LOOK_FRAMES else None
@@ -350,14 +350,15 @@ def resolve_crossings(tracks: list[tuple[int, list[tuple[int, Observation]]]], f
             tail_b = {f: o for f, o in hist[b].items() if f >= cut}
             hist[a] = {**{f: o for f, o in hist[a].items() if f < cut}, **tail_b}
             hist[b] = {**{f: o for f, o in hist[b].items() if f < cut}, **tail_a}
+            owner.update({id(o): b for o in tail_a.values()} | {id(o): a for o in tail_b.values()})
     out = [(tid, sorted(h.items(), key=lambda x: x[0])) for tid, h in hist.items() if h]
     return sorted(out, key=lambda x: x[1][0][0])
 
 
 def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
-    """Overlap episodes between pairs of tracks, sorted by their last frame: (end, start, end, a, b, frame of
-    most overlap), overlaps at most ``gap`` frames apart counting as one; and the (track, frame) pairs where a
-    track overlaps nobody."""
+    """Overlap episodes between pairs of tracks, sorted by their last frame: (end, start, end, the two tracks'
+    observations at the frame of most overlap, that frame), overlaps at most ``gap`` frames apart counting as
+    one; and the ids of the observations that overlap nobody."""
     by_frame: dict[int, list[int]] = {}
     for tid, h in hist.items():
         for f in h:
@@ -372,7 +373,7 @@ def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
                 if ov > CLEAN_OVERLAP:
                     together.setdefault((min(a, b), max(a, b)), []).append((f, ov))
                     crowded.update((a, b))
-        alone.update((t, f) for t in tids if t not in crowded)
+        alone.update(id(hist[t][f]) for t in tids if t not in crowded)
     episodes = []
     for (a, b), frames in together.items():
         frames.sort()
@@ -382,9 +383,9 @@ def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
                 run.append(item)
                 continue
             cut = max(run, key=lambda x: x[1])[0]
-            episodes.append((run[-1][0], run[0][0], run[-1][0], a, b, cut))
+            episodes.append((run[-1][0], run[0][0], run[-1][0], hist[a][cut], hist[b][cut], cut))
             run = [item]
-    return sorted(episodes), alone
+    return sorted(episodes, key=lambda e: (e[0], e[1], e[5])), alone
 
 
 def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
