@@ -25,11 +25,17 @@ def weights_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
 
 
-def weight_path(model: str, override: str | Path | None = None) -> Path:
+# The `posecli train` recipe behind each registry name that is not itself a train command.
+TRAIN_COMMANDS = {"estimate_sps": "estimate --temporal attention", "estimate_up": "estimate --channels 256 --lean 0.3",
+                  "vipe_temporal": "vipe --window 9"}
+
+
+def weight_path(model: str, override: str | Path | None = None, option: str = "--weights") -> Path:
     path = Path(override) if override else weights_dir() / MODELS[model]
     if not path.is_file():
         raise PoseCliError(f"model weights not found: {path}",
-                           f"train them with `posecli train {model} -o {path}` or pass --weights FILE")
+                           f"train them with `posecli train {TRAIN_COMMANDS.get(model, model)} -o {path}` or pass "
+                           f"{option} FILE")
     return path
 
 

@@ -459,3 +459,6 @@ def test_estimate_takes_the_up_from_the_weights_folders_gravity_model(tmp_path, 
     capsys.readouterr()
     code, meta = run("--lifter-up", "--up-weights", str(tmp_path / "estimate_up.safetensors"))
     assert code == 1 and meta is None and "give one of them" in capsys.readouterr().err
+    code, meta = run("--up-weights", str(tmp_path / "missing.safetensors"))
+    err = capsys.readouterr().err
+    assert code == 1 and meta is None and "pass --up-weights FILE" in err and "posecli train estimate " in err

@@ -169,7 +169,7 @@ def estimate(
         lifter_card(weights_file)  # wrong weights fail here, before tracking
         if lifter_up and up_weights is not None:
             raise InputError("--lifter-up and --up-weights both choose the up direction", "give one of them")
-        up_file = None if lifter_up else (weight_path("estimate_up", up_weights) if up_weights
+        up_file = None if lifter_up else (weight_path("estimate_up", up_weights, "--up-weights") if up_weights
                                           else shipped_weight("estimate_up"))  # absent: the lifter's own
         if up_file is not None:
             load_up_model(up_file)  # weights without an up head fail here, before tracking

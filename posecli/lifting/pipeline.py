@@ -163,7 +163,7 @@ def load_up_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     they have none."""
     card = lifter_card(path)
     if not card["config"]["model"].get("up_head"):
-        raise PoseCliError(f"{path} has no up head (trained with --no-up-head)",
+        raise PoseCliError(f"{path} has no up head (its card's model config says up_head is off)",
                            "give weights trained by `posecli train estimate` with the up head, or --lifter-up")
     return load_lifter(path, device)
 
