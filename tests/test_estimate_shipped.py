@@ -70,6 +70,20 @@ def test_accuracy_against_triangulated_markers(lifted, shared_data):
     assert err < min(lifter, blaze) - 0.003, (err, lifter, blaze)
 
 
+def test_upright_world_against_the_calibration(lifted, shared_data):
+    """The world's up on the bundled clip (cam01 of the calibrated Pose2Sim session, first 60 frames) against the
+    calibration's gravity: 8.0 degrees with the shipped gravity model, 12.0 with the lifter's own head
+    (docs/benchmarks.md, session 13), so a broken gravity model cannot ship silently."""
+    from posecli.lifting.world import tilt_degrees
+    from posecli.synth.rig import read_calibration
+
+    calib = {c.name.replace("_", ""): c for c in read_calibration(
+        shared_data / "multiview/pose2sim_session/S00_Calibration/Calib_qualisys.toml")}
+    assert lifted.meta["world"]["up_model"] == "estimate_up.safetensors"
+    tilt = tilt_degrees(lifted.meta["world"]["up_camera"], calib["cam01"].R[0][:, 1])
+    assert tilt < 10.0, f"tilt {tilt:.1f} degrees against the calibration's gravity"
+
+
 @pytest.mark.parametrize("name", ["estimate", "estimate_sps"])
 def test_shipped_lifter_reproduces_its_card(shared_data, name):
     """The shipped (fp16) weights on the held-out subjects give the card's exact-2D figures."""
