@@ -427,6 +427,12 @@ def test_a_separate_gravity_model_gives_the_world_frame(tmp_path):
     assert own.meta["world"]["up_model"] == "lifter.safetensors"
     np.testing.assert_allclose(sep.tracks[0].arrays["up_camera"],
                                up_from_model(model, card, track, 640, 480, focal=500.0, robust=False), atol=1e-6)
+    # the gravity path turns the up by the viewing ray as the lifter's own path does: the lifter used as its own
+    # gravity model gives back its own per-frame up (the person stands 100 px right of centre: a 10-degree turn)
+    lifter_model, lifter_card_ = load_lifter(lifter)
+    with torch.inference_mode():
+        np.testing.assert_allclose(up_from_model(lifter_model, lifter_card_, track, 640, 480, focal=500.0, robust=False),
+                                   own.tracks[0].arrays["up_camera"], atol=1e-5)
     with pytest.raises(PoseCliError, match="no up head"):
         estimate_poses(poses, lifter, up_weights=_lifter_file(tmp_path, "headless", 2, up_head=False))
 

@@ -25,6 +25,8 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o poses.npz --lifter sps   # the SPS-Net lifter instead of the TCN
 
+  posecli estimate dance.mp4 -o poses.npz --lifter-up    # up direction from the lifter, not the gravity model
+
   posecli estimate dance.mp4 -o canonical.npz --model mcss   # 3D from image crops (canonical frame)
 
   posecli estimate lab.mp4 -o css.npz --model css --weights css.safetensors   # one person, whole frames (seed 001)
