@@ -431,8 +431,8 @@ def test_a_separate_gravity_model_gives_the_world_frame(tmp_path):
     # gravity model gives back its own per-frame up (the person stands 100 px right of centre: a 10-degree turn)
     lifter_model, lifter_card_ = load_lifter(lifter)
     with torch.inference_mode():
-        np.testing.assert_allclose(up_from_model(lifter_model, lifter_card_, track, 640, 480, focal=500.0, robust=False),
-                                   own.tracks[0].arrays["up_camera"], atol=1e-5)
+        via_gravity = up_from_model(lifter_model, lifter_card_, track, 640, 480, focal=500.0, robust=False)
+    np.testing.assert_allclose(via_gravity, own.tracks[0].arrays["up_camera"], atol=1e-5)
     with pytest.raises(PoseCliError, match="no up head"):
         estimate_poses(poses, lifter, up_weights=_lifter_file(tmp_path, "headless", 2, up_head=False))
 
