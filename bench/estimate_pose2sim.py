@@ -16,6 +16,7 @@ lifter's own head) and the calibration's gravity in that camera's axes (the cali
 of a video is compared with TRC frame f (the reference note found offset 0 best). Usage:
 
     python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]] [--lifter-up]
+    python bench/estimate_pose2sim.py --sides both     # track with and without its left/right pass, same run
 """
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def up_variants(weights: dict, ups: list, lifter_up: bool) -> list[tuple[str, Pa
     return runs + ([(n + ":lifter-up", w, None) for n, w in weights.items()] if lifter_up else [])
 
 
+# --sides: track with the left/right pass (track.sides) on, off, or both in one run (rows of "off" end in :no-sides)
+SIDES = {"on": [(True, "")], "off": [(False, "")], "both": [(True, ""), (False, ":no-sides")]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", nargs="+", default=[None],
@@ -64,6 +69,8 @@ def main() -> None:
                     "weights file runs with each, named NAME+STEM")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
+    ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass: on (track's "
+                    "default), off, or both in the same run")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
@@ -79,32 +86,35 @@ def main() -> None:
     calib = {c.name.replace("_", ""): c for c in read_calibration(
         TRIAL.parent.parent / "S00_Calibration" / "Calib_qualisys.toml")}
     for cam in ("cam01", "cam02", "cam03", "cam04"):
-        tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
-                              TrackOptions(max_persons=1))
-        t = tracked.tracks[0]
-        frames = t.frames[t.frames < len(gt)]
-        keep = np.isin(t.frames, frames)
-        g = gt[frames]
-        row = {"camera": cam, "frames": int(len(frames))}
-        for name, weights, up_weights in zip(names, all_weights, ups):
-            result = estimate_poses(tracked, weights, up_weights=up_weights)
-            lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
-            tag = "posecli_estimate" if len(names) == 1 else name
-            if "world" in result.meta:
-                for key, up in (("tilt", "up_camera"), ("tilt_head_only", "up_head")):
-                    row[f"{tag}_{key}_deg"] = round(tilt_degrees(result.meta["world"][up], calib[cam].R[0][:, 1]), 2)
-            for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
-                             (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
-                pred = by_name(lifted.arrays[arr][keep], "h36m17")
-                row[key] = round(1000 * pa_mpjpe(pred, g), 1)
-                per_joint.setdefault(key, []).append(np.linalg.norm(procrustes_align(pred, g) - g, axis=-1))
-        bp = t.keypoints[BLAZEPOSE_WORLD]
-        blaze = by_name(bp.points[keep], bp.joint_set)
-        per_joint.setdefault("blazepose_world_pa_mpjpe_mm", []).append(
-            np.linalg.norm(procrustes_align(blaze, g) - g, axis=-1))
-        row.update({"blazepose_world_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
-               "mean_pose_baseline_pa_mpjpe_mm": round(1000 * pa_mpjpe(np.repeat(
-                   (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
+        row = {"camera": cam}
+        for sides, sfx in SIDES[args.sides]:
+            tracked = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
+                                  TrackOptions(max_persons=1, sides=sides))
+            t = tracked.tracks[0]
+            frames = t.frames[t.frames < len(gt)]
+            keep = np.isin(t.frames, frames)
+            g = gt[frames]
+            row["frames"] = int(len(frames))
+            for name, weights, up_weights in zip(names, all_weights, ups):
+                result = estimate_poses(tracked, weights, up_weights=up_weights)
+                lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
+                tag = ("posecli_estimate" if len(names) == 1 else name) + sfx
+                if "world" in result.meta:
+                    for key, up in (("tilt", "up_camera"), ("tilt_head_only", "up_head")):
+                        row[f"{tag}_{key}_deg"] = round(tilt_degrees(result.meta["world"][up],
+                                                                     calib[cam].R[0][:, 1]), 2)
+                for key, arr in ((f"{tag}_pa_mpjpe_mm", "keypoints3d_all"),
+                                 (f"{tag}_lifter_only_pa_mpjpe_mm", "keypoints3d_lifter")):
+                    pred = by_name(lifted.arrays[arr][keep], "h36m17")
+                    row[key] = round(1000 * pa_mpjpe(pred, g), 1)
+                    per_joint.setdefault(key, []).append(np.linalg.norm(procrustes_align(pred, g) - g, axis=-1))
+            bp = t.keypoints[BLAZEPOSE_WORLD]
+            blaze = by_name(bp.points[keep], bp.joint_set)
+            per_joint.setdefault(f"blazepose_world{sfx}_pa_mpjpe_mm", []).append(
+                np.linalg.norm(procrustes_align(blaze, g) - g, axis=-1))
+            row.update({f"blazepose_world{sfx}_pa_mpjpe_mm": round(1000 * pa_mpjpe(blaze, g), 1),
+                        "mean_pose_baseline_pa_mpjpe_mm": round(1000 * pa_mpjpe(np.repeat(
+                            (g - g.mean(1, keepdims=True)).mean(0, keepdims=True), len(g), 0), g), 1)})
         rows.append(row)
         print(json.dumps(row), flush=True)
     tilts = [k for k in rows[0] if k.endswith("_deg")]

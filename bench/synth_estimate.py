@@ -42,7 +42,7 @@ from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
 from posecli.weights_registry import weight_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from estimate_pose2sim import by_name, up_variants  # noqa: E402  (the 12 limb joints, by name)
+from estimate_pose2sim import SIDES, by_name, up_variants  # noqa: E402  (the 12 limb joints, by name)
 
 MOCAP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
 
@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--up-weights", nargs="+", default=[SHIPPED_UP], help="the gravity model giving the up "
                     "direction, as ``estimate --up-weights`` (default: estimate's, the shipped one); several: each "
                     "weights file runs with each, named NAME+STEM")
+    ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass: on (track's "
+                    "default), off, or both in the same run (rows of off end in :no-sides)")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
@@ -85,41 +87,46 @@ def main() -> None:
         truth = read_poses(truth_file)
         gt = truth.tracks[0].arrays["keypoints3d_all"]
         frames_total += len(gt)
-        tracked = track_video(truth_file.with_suffix(".mp4"), BlazePoseBackend(max_persons=1),
-                              TrackOptions(max_persons=1))
-        if not tracked.tracks:
+        row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}"}
+        for sides, sfx in SIDES[args.sides]:
+            tracked = track_video(truth_file.with_suffix(".mp4"), BlazePoseBackend(max_persons=1),
+                                  TrackOptions(max_persons=1, sides=sides))
+            if not tracked.tracks:
+                break
+            t = tracked.tracks[0]
+            g = gt[t.frames]
+            bp = t.keypoints[BLAZEPOSE_WORLD]
+            frames_tracked += len(t) if not sfx else 0
+            row["frames"] = len(t)
+            root_gt = g[:, 0]
+            up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
+            up = args.up_weights[0]
+            runs = [(n, w, True, u) for n, w, u in up_variants(all_weights, args.up_weights, args.lifter_up)] + (
+                [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else [])
+            for base, weights, robust, up_weights in runs:
+                name = base + sfx
+                result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
+                                        root_mode="joints" if robust else "weak", up_weights=up_weights)
+                arrays = result.tracks[0].arrays
+                root = arrays["root"]
+                consecutive = np.diff(t.frames) == 1
+                jump_err = np.linalg.norm(np.diff(root, axis=0) - np.diff(root_gt, axis=0), axis=-1)[consecutive]
+                row[f"{name}_root_err_mm"] = round(1000 * float(np.linalg.norm(root - root_gt, axis=-1).mean()), 1)
+                row[f"{name}_root_jump_err_p99_mm"] = round(1000 * float(np.percentile(jump_err, 99)), 1)
+                if "world" in result.meta:
+                    row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
+                    row[f"{name}_tilt_head_only_deg"] = round(tilt_degrees(result.meta["world"]["up_head"], up_gt), 2)
+                main_row = len(all_weights) == 1 and base in all_weights  # "ours": the one model's default run
+                for tag, ours in (("ours" + sfx if main_row else name, arrays["keypoints3d_all"]),
+                                  (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
+                    row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
+                    row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),
+                                                                           by_name(g, "h36m17")), 1)
+                    row[f"{tag}_accel_mm"] = round(1000 * accel_error(ours, g), 1)  # jitter (tracked frames)
+            row[f"blazepose_world{sfx}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
+                                                                             by_name(g, "h36m17")), 1)
+        if "frames" not in row:  # nobody tracked
             continue
-        t = tracked.tracks[0]
-        g = gt[t.frames]
-        bp = t.keypoints[BLAZEPOSE_WORLD]
-        frames_tracked += len(t)
-        row = {"clip_view": f"{truth_file.parent.name}/{truth_file.stem}", "frames": len(t)}
-        root_gt = g[:, 0]
-        up_gt = np.asarray(truth.camera["R"])[:, 1]  # world +Y in the camera's axes
-        up = args.up_weights[0]
-        runs = [(n, w, True, u) for n, w, u in up_variants(all_weights, args.up_weights, args.lifter_up)] + (
-            [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else [])
-        for name, weights, robust, up_weights in runs:
-            result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
-                                    root_mode="joints" if robust else "weak", up_weights=up_weights)
-            arrays = result.tracks[0].arrays
-            root = arrays["root"]
-            consecutive = np.diff(t.frames) == 1
-            jump_err = np.linalg.norm(np.diff(root, axis=0) - np.diff(root_gt, axis=0), axis=-1)[consecutive]
-            row[f"{name}_root_err_mm"] = round(1000 * float(np.linalg.norm(root - root_gt, axis=-1).mean()), 1)
-            row[f"{name}_root_jump_err_p99_mm"] = round(1000 * float(np.percentile(jump_err, 99)), 1)
-            if "world" in result.meta:
-                row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
-                row[f"{name}_tilt_head_only_deg"] = round(tilt_degrees(result.meta["world"]["up_head"], up_gt), 2)
-            main_row = len(all_weights) == 1 and name in all_weights  # "ours": the one model's default run
-            for tag, ours in (("ours" if main_row else name, arrays["keypoints3d_all"]),
-                              (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
-                row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
-                row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),
-                                                                       by_name(g, "h36m17")), 1)
-                row[f"{tag}_accel_mm"] = round(1000 * accel_error(ours, g), 1)  # jitter (tracked frames)
-        row["blazepose_world_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(bp.points, bp.joint_set),
-                                                                         by_name(g, "h36m17")), 1)
         print(json.dumps(row), flush=True)
         for key, value in row.items():
             if key.endswith("_mm") or key.endswith("_deg"):

@@ -79,6 +79,10 @@ def track(
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
     = Order.length,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
+    sides: Annotated[bool, typer.Option(help="Keep left and right consistent along each track: undo the 2D "
+                                        "model's sudden left/right label flips (a person facing the camera "
+                                        "taken for one seen from behind for a moment); frames changed are "
+                                        "marked in the track array 'sides_swapped'.")] = True,
     stitch: Annotated[bool, typer.Option(help="Whole-video pass: undo identities swapped where two people "
                                          "crossed, cut a track where its look changes for good (it slid onto "
                                          "someone else) and join pieces of one person split by a loss "
@@ -118,7 +122,7 @@ def track(
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
-                        stitch=stitch, reid=reid, min_height=min_height)
+                        sides=sides, stitch=stitch, reid=reid, min_height=min_height)
     poses = track_video(video, model, opts)
     with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:
         write_poses(poses, path, "coco-json" if fmt is TrackFormat.json else "npz")

@@ -15,6 +15,7 @@ from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
 from .backends import Person, PoseBackend
 from .plausibility import frame_ranges, implausible_frames
+from .sides import apply_sides, consistent_sides
 from .smoothing import one_euro
 
 BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
@@ -31,6 +32,7 @@ class TrackOptions:
     max_persons: int | None = None
     order: str = "length"  # or "size"
     smooth: bool = False
+    sides: bool = True  # undo sudden left/right label flips along each track (sides.consistent_sides)
     stitch: bool = True  # the whole-video pass: resolve_crossings, split_by_appearance, stitch (association)
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
@@ -63,7 +65,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
         pieces = resolve_crossings(pieces, info.fps / opts.every)
         pieces = split_by_appearance(pieces, next_id=tracker.next_id)
         pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every))
-    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every)
+    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every, opts.sides)
               for tid, hist in pieces if len(hist) >= min_frames]
     # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
     # camera, a poster); people that small are also beyond what its 256-pixel landmark crops resolve.
@@ -83,6 +85,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                  source=str(path), meta={"command": "track", "backend": backend.name, "posecli": __version__,
                                          "start": opts.start, "end": opts.end, "every": opts.every,
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
+                                         "sides_kept_consistent": opts.sides,
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
                                          "min_height": opts.min_height,
                                          # poses the backend refused (size jump: merged or slid onto someone)
@@ -90,7 +93,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
 
 
 def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
-              smooth: bool, fps: float) -> Track:
+              smooth: bool, fps: float, sides: bool = True) -> Track:
     frames = np.array([f for f, _ in history])
     t = np.array([times[f] for f in frames])
     people: list[Person] = [o.payload for _, o in history]
@@ -98,6 +101,12 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     conf = np.clip(np.stack([p.confidence for p in people]), 0, 1).astype(np.float32)
     boxes = np.stack([p.box for p in people]).astype(np.float32)
     world = np.stack([p.world for p in people]).astype(np.float32) if people[0].world is not None else None
+    swapped = np.zeros(len(frames), np.uint8)
+    if sides:  # before smoothing, which would otherwise drag joints across a flip
+        body, legs = consistent_sides(pts, conf, t, boxes[:, 3] - boxes[:, 1], joint_set)
+        pts, conf = apply_sides(pts, body, legs, joint_set), apply_sides(conf, body, legs, joint_set)
+        world = None if world is None else apply_sides(world, body, legs, joint_set)
+        swapped = (body | legs).astype(np.uint8)
     if smooth:
         size = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         pts = one_euro(pts, t, size)
@@ -111,7 +120,7 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     if world is not None:
         layers[BLAZEPOSE_WORLD] = Keypoints(joint_set, world, conf)
     arrays = {BOXES: boxes, "score": np.array([p.score for p in people], dtype=np.float32),
-              "implausible": bad.astype(np.uint8)}
+              "implausible": bad.astype(np.uint8), "sides_swapped": swapped}
     if people[0].presence is not None:
         arrays["presence"] = np.stack([p.presence for p in people]).astype(np.float32)
     return Track(tid, frames, t, layers, arrays)
