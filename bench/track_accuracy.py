@@ -3,8 +3,9 @@
 Same protocol as ../shared/notes/reference_measurements.md section 3: the 13 joints both models share
 (nose, shoulders, elbows, wrists, hips, knees, ankles), only where OpenPose's confidence > 0; the torso is
 OpenPose's mid-shoulder to mid-hip distance in that frame; error / torso and PCK@0.2 (and @0.1). A frame counts
-as left/right-swapped when mirroring our pose lowers its mean error by more than half. Both posecli's
-multi-person BlazePose and MediaPipe's legacy one-person solution run in the same process. Usage:
+as left/right-swapped when mirroring our pose lowers its mean error by more than half. In the same process:
+MediaPipe's legacy one-person solution as it comes, and posecli's multi-person BlazePose without and with
+track's left/right pass (``track.sides``, on by default). Usage:
 
     python bench/track_accuracy.py            # prints JSON per (camera, backend), then a table
 """
@@ -27,6 +28,10 @@ from posecli.track.pipeline import TrackOptions, track_video
 TRIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multiview" / "pose2sim_session"
          / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial")
 CORE13 = [0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]  # COCO indices
+# (row name, backend, track's left/right pass): MediaPipe as it comes (the reference note's protocol check),
+# posecli's BlazePose without and with the pass (track's default)
+VARIANTS = (("mediapipe-single", "mediapipe-single", False), ("blazepose --no-sides", "blazepose", False),
+            ("blazepose", "blazepose", True))
 
 
 def dense(track, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,16 +71,16 @@ def main() -> None:
         video = TRIAL / "videos" / f"{cam}.mp4"
         n = 100
         ref, ref_conf = dense(ref_poses.tracks[0], n)
-        for name in ("mediapipe-single", "blazepose"):
-            poses = track_video(video, BACKENDS[name](), TrackOptions())
+        for name, backend, sides in VARIANTS:
+            poses = track_video(video, BACKENDS[backend](), TrackOptions(sides=sides))
             ours, _ = dense(poses.tracks[0], n) if poses.tracks else (np.full((n, 17, 2), np.nan), None)
             rows.append({"camera": cam, "backend": name, **score(ours, ref, ref_conf)})
             print(json.dumps(rows[-1]), flush=True)
-    print("\ncamera | backend          | err/torso | PCK@0.2 | PCK@0.1 | median px | L/R swapped frames")
+    print("\ncamera | backend              | err/torso | PCK@0.2 | PCK@0.1 | median px | L/R swapped frames")
     for r in rows:
-        print(f"{r['camera']:<6} | {r['backend']:<16} | {r['mean_err_over_torso']:9.3f} | {r['pck@0.2']:7.3f} |"
+        print(f"{r['camera']:<6} | {r['backend']:<20} | {r['mean_err_over_torso']:9.3f} | {r['pck@0.2']:7.3f} |"
               f" {r['pck@0.1']:7.3f} | {r['median_err_px']:9.1f} | {r['lr_swapped_frames']}")
-    for name in ("mediapipe-single", "blazepose"):
+    for name, _, _ in VARIANTS:
         sel = [r for r in rows if r["backend"] == name]
         w = np.array([r["joints"] for r in sel], float)
         print(f"overall {name}: err/torso {np.average([r['mean_err_over_torso'] for r in sel], weights=w):.3f}, "

@@ -11,7 +11,7 @@ everywhere), so alignment truth is the identity. Alignment: ``posecli align``'s 
 with B time-warped by a known smooth warp (B keeps frames round(99 (k / (n-1))^1.4), a slow start then a fast
 end: truth is the position in B of A's frame).
 
-    python bench/vipe_pose2sim.py
+    python bench/vipe_pose2sim.py [--vipe A.safetensors B.safetensors] [--sides both]
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from posecli.embed.normalize import normalize_2d, pairwise_procrustes_distances
 from posecli.weights_registry import weight_path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from estimate_pose2sim import SIDES  # noqa: E402
 from vipe_retrieval import make_lifter  # noqa: E402
 
 TRIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multiview" / "pose2sim_session"
@@ -66,6 +67,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--vipe", nargs="+", default=[None], help="Pr-VIPE weights, side by side (default: shipped)")
+    ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass: on (track's "
+                    "default), off, or both in the same run (names of off end in :no-sides)")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
@@ -73,11 +76,18 @@ def main() -> None:
     paths = [weight_path("vipe", w) for w in args.vipe]
     models = [load_vipe(p)[0] for p in paths]
     gt = truth_h36m()
+    for sides, sfx in SIDES[args.sides]:
+        tracks = {}
+        for cam in CAMS:
+            poses = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1),
+                                TrackOptions(max_persons=1, sides=sides))
+            tracks[cam] = max(poses.tracks, key=len)
+        report(tracks, paths, models, gt, sfx)
+
+
+def report(tracks: dict, paths: list, models: list, gt: np.ndarray, sfx: str) -> None:
+    """Retrieval and alignment on one set of tracks; every name ends in ``sfx``."""
     n = len(gt)
-    tracks = {}
-    for cam in CAMS:
-        poses = track_video(TRIAL / "videos" / f"{cam}.mp4", BlazePoseBackend(max_persons=1), TrackOptions(max_persons=1))
-        tracks[cam] = max(poses.tracks, key=len)
     pts = np.full((len(CAMS), n, 17, 2), np.nan)
     conf = np.zeros((len(CAMS), n, 17))
     for c, cam in enumerate(CAMS):
@@ -105,7 +115,7 @@ def main() -> None:
         def vipe_ranker(a: int, b: int, k: int, model=model, z=z) -> np.ndarray:
             return rank(lambda q: np.nan_to_num(scores(model, z[a][q], z[b]), nan=-1.0), n, k)
 
-        results["Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")] = cross_view_hits(views, vipe_ranker,
+        results["Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})") + sfx] = cross_view_hits(views, vipe_ranker,
                                                                                                parts=parts)
     lift = make_lifter(weight_path("estimate"))
     # the videos' own frame rate (60 fps): every frame is given
@@ -114,7 +124,7 @@ def main() -> None:
              "3D lifting + Procrustes": [normalize_3d(np.nan_to_num(lift(pts[c], conf[c], every=1, fps=fps)))
                                          for c in range(len(CAMS))]}
     for name, f in feats.items():
-        results[name] = cross_view_hits(views, lambda a, b, k, f=f: rank(
+        results[name + sfx] = cross_view_hits(views, lambda a, b, k, f=f: rank(
             lambda q: pairwise_procrustes_distances(f[a][q], f[b]), n, k, largest=False), parts=parts)
     close = (pairwise_procrustes_distances(views.poses3d, views.poses3d) <= 0.1).mean()
     for name, r in results.items():
@@ -124,7 +134,7 @@ def main() -> None:
                       "value": round(float(close), 3)}))
     warp = np.unique(np.round(99 * (np.arange(70) / 69) ** 1.4).astype(int))
     for path, model in zip(paths, models):
-        name = "Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})")
+        name = "Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})") + sfx
         rows = []
         for a, b in permutations(range(len(CAMS)), 2):
             ta, tb = tracks[CAMS[a]], tracks[CAMS[b]]
