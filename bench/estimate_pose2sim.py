@@ -17,12 +17,14 @@ of a video is compared with TRC frame f (the reference note found offset 0 best)
 
     python bench/estimate_pose2sim.py [--weights weights/estimate_sps.safetensors [OTHER.safetensors ...]] [--lifter-up]
     python bench/estimate_pose2sim.py --sides both     # track with and without its left/right pass, same run
+    python bench/estimate_pose2sim.py --verticals both # the up from the scene's vertical lines, and without
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,8 @@ def up_variants(weights: dict, ups: list, lifter_up: bool) -> list[tuple[str, Pa
 
 # --sides: track with the left/right pass (track.sides) on, off, or both in one run (rows of "off" end in :no-sides)
 SIDES = {"on": [(True, "")], "off": [(False, "")], "both": [(True, ""), (False, ":no-sides")]}
+# --verticals: estimate's up from the scene's vertical lines (lifting.verticals) on, off, or both (":no-verticals")
+VERTICALS = {"on": [(True, "")], "off": [(False, "")], "both": [(True, ""), (False, ":no-verticals")]}
 
 
 def main() -> None:
@@ -71,6 +75,8 @@ def main() -> None:
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass: on (track's "
                     "default), off, or both in the same run")
+    ap.add_argument("--verticals", choices=list(VERTICALS), default="on", help="estimate's up from the scene's "
+                    "vertical lines: on (estimate's default), off, or both in the same run")
     args = ap.parse_args()
     if not TRIAL.is_dir():
         sys.exit(f"bench: {TRIAL} not found (../shared/data absent)")
@@ -95,10 +101,11 @@ def main() -> None:
             keep = np.isin(t.frames, frames)
             g = gt[frames]
             row["frames"] = int(len(frames))
-            for name, weights, up_weights in zip(names, all_weights, ups):
-                result = estimate_poses(tracked, weights, up_weights=up_weights)
+            for (name, weights, up_weights), (vert, vsfx) in product(zip(names, all_weights, ups),
+                                                                     VERTICALS[args.verticals]):
+                result = estimate_poses(tracked, weights, up_weights=up_weights, verticals=vert)
                 lifted = result.tracks[0]  # the default output: blended (lifting.fusion)
-                tag = ("posecli_estimate" if len(names) == 1 else name) + sfx
+                tag = ("posecli_estimate" if len(names) == 1 else name) + sfx + vsfx
                 if "world" in result.meta:
                     for key, up in (("tilt", "up_camera"), ("tilt_head_only", "up_head")):
                         row[f"{tag}_{key}_deg"] = round(tilt_degrees(result.meta["world"][up],

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from itertools import product
 import sys
 import tempfile
 from pathlib import Path
@@ -42,7 +43,7 @@ from posecli.track.pipeline import BLAZEPOSE_WORLD, TrackOptions, track_video
 from posecli.weights_registry import weight_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from estimate_pose2sim import SIDES, by_name, up_variants  # noqa: E402  (the 12 limb joints, by name)
+from estimate_pose2sim import SIDES, VERTICALS, by_name, up_variants  # noqa: E402  (the 12 limb joints, by name)
 
 MOCAP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
 
@@ -62,6 +63,8 @@ def main() -> None:
                     "weights file runs with each, named NAME+STEM")
     ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass: on (track's "
                     "default), off, or both in the same run (rows of off end in :no-sides)")
+    ap.add_argument("--verticals", choices=list(VERTICALS), default="on", help="estimate's up from the scene's "
+                    "vertical lines: on (estimate's default), off, or both (names of off end in :no-verticals)")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
@@ -103,10 +106,11 @@ def main() -> None:
             up = args.up_weights[0]
             runs = [(n, w, True, u) for n, w, u in up_variants(all_weights, args.up_weights, args.lifter_up)] + (
                 [(n + "_before", w, False, up) for n, w in all_weights.items()] if args.robust == "both" else [])
-            for base, weights, robust, up_weights in runs:
-                name = base + sfx
+            for (base, weights, robust, up_weights), (vert, vsfx) in product(runs, VERTICALS[args.verticals]):
+                name = base + sfx + vsfx
                 result = estimate_poses(tracked, weights, focal=truth.meta["focal_px"], robust=robust,
-                                        root_mode="joints" if robust else "weak", up_weights=up_weights)
+                                        root_mode="joints" if robust else "weak", up_weights=up_weights,
+                                        verticals=vert)
                 arrays = result.tracks[0].arrays
                 root = arrays["root"]
                 consecutive = np.diff(t.frames) == 1
@@ -117,7 +121,7 @@ def main() -> None:
                     row[f"{name}_tilt_deg"] = round(tilt_degrees(result.meta["world"]["up_camera"], up_gt), 2)
                     row[f"{name}_tilt_head_only_deg"] = round(tilt_degrees(result.meta["world"]["up_head"], up_gt), 2)
                 main_row = len(all_weights) == 1 and base in all_weights  # "ours": the one model's default run
-                for tag, ours in (("ours" + sfx if main_row else name, arrays["keypoints3d_all"]),
+                for tag, ours in (("ours" + sfx + vsfx if main_row else name, arrays["keypoints3d_all"]),
                                   (f"{name}_lifter_only", arrays["keypoints3d_lifter"])):
                     row[f"{tag}_mpjpe_mm"] = round(1000 * mpjpe(ours - ours[:, :1], g - g[:, :1]), 1)
                     row[f"{tag}_pa_mpjpe_limbs_mm"] = round(1000 * pa_mpjpe(by_name(ours, "h36m17"),

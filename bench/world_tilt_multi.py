@@ -3,7 +3,7 @@
 in each camera's axes is known from ``Calib_qualisys.toml``; no 3D truth of the people is needed). Every camera is
 tracked once (all people) and lifted with each up source given, in the same run. Nothing was chosen on these clips.
 
-    python bench/world_tilt_multi.py [--up-weights FILE ...] [--lifter-up]
+    python bench/world_tilt_multi.py [--up-weights FILE ...] [--lifter-up] [--verticals both]
 
 Prints one JSON row per camera (tilt in degrees per up source, and the head alone before the floor refines it),
 then the medians.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import TrackOptions, track_video
 from posecli.weights_registry import weight_path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from estimate_pose2sim import VERTICALS  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VIDEOS = SHARED / "videos" / "pose2sim_multi"
 CALIBRATION = SHARED / "multiview" / "pose2sim_session" / "S00_Calibration" / "Calib_qualisys.toml"
@@ -35,6 +39,8 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="lifter weights (default: the shipped lifter)")
     ap.add_argument("--up-weights", nargs="+", default=[SHIPPED_UP], help="up sources as estimate --up-weights")
     ap.add_argument("--lifter-up", action="store_true", help="also the lifter's own up head")
+    ap.add_argument("--verticals", choices=list(VERTICALS), default="on", help="estimate's up from the scene's "
+                    "vertical lines: on (estimate's default), off, or both in the same run")
     args = ap.parse_args()
     if not VIDEOS.is_dir() or not CALIBRATION.is_file():
         sys.exit(f"bench: {VIDEOS} or {CALIBRATION} not found (../shared/data absent)")
@@ -49,10 +55,11 @@ def main() -> None:
         tracked = track_video(VIDEOS / f"{cam}.mp4", BlazePoseBackend(), TrackOptions())
         gravity = calib[cam].R[0][:, 1]  # the calibration world is Z up: its +Z in this camera's axes
         row = {"camera": cam, "tracks": len(tracked.tracks)}
-        for name, up in sources.items():
-            world = estimate_poses(tracked, lifter, up_weights=up).meta["world"]
-            row[f"{name}_tilt_deg"] = round(tilt_degrees(world["up_camera"], gravity), 2)
-            row[f"{name}_head_only_deg"] = round(tilt_degrees(world["up_head"], gravity), 2)
+        for (name, up), (vert, vsfx) in product(sources.items(), VERTICALS[args.verticals]):
+            world = estimate_poses(tracked, lifter, up_weights=up, verticals=vert).meta["world"]
+            row[f"{name}{vsfx}_tilt_deg"] = round(tilt_degrees(world["up_camera"], gravity), 2)
+            row[f"{name}{vsfx}_head_only_deg"] = round(tilt_degrees(world["up_head"], gravity), 2)
+            row[f"{name}{vsfx}_up_source"] = world["up_source"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(json.dumps({k: round(float(np.median([r[k] for r in rows])), 2) for k in rows[0] if k.endswith("_deg")}))

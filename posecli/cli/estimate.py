@@ -27,6 +27,8 @@ EPILOG = """Examples:
 
   posecli estimate dance.mp4 -o poses.npz --lifter-up    # up direction from the lifter, not the gravity model
 
+  posecli estimate dance.mp4 -o poses.npz --no-verticals  # up from the body only, not the scene's vertical lines
+
   posecli estimate dance.mp4 -o canonical.npz --model mcss   # 3D from image crops (canonical frame)
 
   posecli estimate lab.mp4 -o css.npz --model css --weights css.safetensors   # one person, whole frames (seed 001)
@@ -46,8 +48,10 @@ z forward; NaN + confidence 0 for joints the detector did not see), 'root' (esti
 position) and 'camera_weak' per frame, and 'keypoints3d_world': the same joints upright (y up, the
 floor at y = 0 under each person, x right, z towards the camera; from the shipped gravity model's
 estimate of the camera's pitch and roll, one per video: the file's meta 'world'; --lifter-up: the
-lifter's own estimate). A keypoint that jumps away from its
-own path for a frame is treated as missed and the root's one-frame spikes are removed (--no-robust: off).
+lifter's own estimate; where the video shows a clear set of vertical lines, such as walls' edges, door
+frames or poles, their vanishing point gives it instead: --no-verticals turns that off). A keypoint
+that jumps away from its own path for a frame is treated as missed and the root's one-frame spikes
+are removed (--no-robust: off).
 Where the track holds BlazePose's own 3D (videos and `posecli track` files), the output is the
 lifter's joints averaged with it (--blend 0.5; 0 = the lifter alone, kept in 'keypoints3d_lifter').
 With --body: a body model fitted to each person's 3D joints ('body_pose', 'body_shape',
@@ -101,6 +105,10 @@ def estimate(
                                                        "trained with leaning trunks).")] = None,
     lifter_up: Annotated[bool, typer.Option("--lifter-up", help="Take the up direction from the lifter's own "
                                             "up head instead of the gravity model.")] = False,
+    verticals: Annotated[bool, typer.Option(help="Take the world's up direction from the scene's vertical "
+                                            "lines (their vanishing point in the video's first seconds) where "
+                                            "there is a clear set of them near the body's up direction; the "
+                                            "file's meta world.up_source says which was used.")] = True,
     focal: Annotated[Optional[float], typer.Option(min=1.0, help="Focal length in pixels, for the root depth "
                                                    "(default: a phone's 26 mm-equivalent lens).")] = None,
     blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of BlazePose's own 3D (world landmarks, "
@@ -177,7 +185,7 @@ def estimate(
             load_up_model(up_file)  # weights without an up head fail here, before tracking
         poses = poses_from(source, max_persons, smooth, start, end, every, fps)
         result = estimate_poses(poses, weights_file, focal=focal, device=device, blend=blend, robust=robust,
-                                up_weights=up_file)
+                                up_weights=up_file, verticals=verticals)
     if body is not BodyModel.none:
         from ..body import fit_poses
 

@@ -30,6 +30,7 @@ from .normalize import normalize_2d
 from .perspective import to_camera_axes, view_rotations
 from .reproject import pull_to_keypoints
 from .robust import steady_root, suppress_2d_outliers
+from .scene import scene_verticals
 from .root import root_from_correspondences
 from .windows import run_lifter
 from .world import average_up, floor_offset, floor_up, to_world, world_rotation
@@ -220,18 +221,22 @@ def _interp_input(x: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
     return out
 
 
-def add_world_frame(tracks: list[Track]) -> dict | None:
+def add_world_frame(tracks: list[Track], scene=None) -> dict | None:
     """Write ``keypoints3d_world`` (Y up, floor y = 0; ``world``) into every track, in place, from the up
     direction all tracks' frames agree on (one static camera), refined by the floor under their feet
-    (``world.floor_up``). Returns the frame's description for the
-    file's meta, or None when the lifter has no up head."""
+    (``world.floor_up``), and replaced by the scene's vertical lines where ``scene`` (``lifting.scene``) finds
+    a clear set of them near that direction. Returns the frame's description for the file's meta, or None
+    when the lifter has no up head."""
     ups = [t.arrays["up_camera"] for t in tracks if "up_camera" in t.arrays]
     weights = [t.keypoints[KEYPOINTS_3D].confidence.sum(-1) for t in tracks if "up_camera" in t.arrays]
     head = average_up(ups, weights) if ups else None
     if head is None:
         return None
-    up = floor_up([(t.arrays["keypoints3d_all"], t.keypoints[KEYPOINTS_3D].confidence) for t in tracks
-                   if "up_camera" in t.arrays], head)
+    up = body = floor_up([(t.arrays["keypoints3d_all"], t.keypoints[KEYPOINTS_3D].confidence) for t in tracks
+                          if "up_camera" in t.arrays], head)
+    lines, found = scene(body) if scene is not None else (None, None)
+    if lines is not None:
+        up = lines
     rot = world_rotation(up)
     floors = {}
     for t in tracks:
@@ -245,6 +250,9 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
                                                     kp.confidence.copy())
         t.arrays["keypoints3d_world_all"] = levelled
     return {"up_camera": [round(float(v), 5) for v in up], "up_head": [round(float(v), 5) for v in head],
+            "up_body": [round(float(v), 5) for v in body],
+            "up_source": "scene verticals" if lines is not None else "body",
+            **({"verticals": found} if found is not None else {}),
             "rotation": np.round(rot, 6).tolist(),
             "axes": "x right (horizontal), y up, z towards the camera; metres; floor y = 0 per track",
             "floor_below_camera_m": {str(k): -v for k, v in floors.items()}}
@@ -252,7 +260,8 @@ def add_world_frame(tracks: list[Track]) -> dict | None:
 
 def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None, device: str = "cpu",
                    advance=lambda n=1: None, blend: float = BLEND, robust: bool = True,
-                   root_mode: str = "joints", up_weights: str | Path | None = SHIPPED_UP) -> Poses:
+                   root_mode: str = "joints", up_weights: str | Path | None = SHIPPED_UP,
+                   verticals: bool = True) -> Poses:
     """Lift every track; ``blend``: weight of the detector's own 3D where tracks have it (0 = lifter only).
     ``up_weights``: a second lifter whose up head gives the world's up direction (a gravity model trained
     for it, with leaning trunks) instead of the lifter's own head; its joints are not used. Default: the
@@ -278,7 +287,8 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
                                                            robust)
             tracks.append(lifted)
             advance(len(t))
-    world = add_world_frame(tracks)
+    f_px = focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)
+    world = add_world_frame(tracks, scene_verticals(poses, f_px) if verticals and tracks else None)
     if world is not None:
         world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
     meta = dict(poses.meta)
