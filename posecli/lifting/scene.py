@@ -1,7 +1,8 @@
 """The scene's vertical lines for ``estimate``'s world frame: a few frames of the source video, people masked.
 
 I/O lives here so that :mod:`verticals` stays pure geometry. Frames come from the first ``SECONDS`` of the
-video (a static camera sees the same scene throughout; decoding further would cost as much as tracking it).
+tracked part of the video (a static camera sees the same scene throughout; decoding further would cost as much
+as tracking it).
 """
 from __future__ import annotations
 
@@ -31,9 +32,13 @@ def scene_verticals(poses: Poses, focal_px: float) -> Callable[[np.ndarray], tup
         info = probe(source)
         if info.kind != "video" or info.frames < 1:
             return None
-        last = max(1, min(info.frames, int(SECONDS * info.fps)))
-        step = max(1, last // FRAMES)
-        frames = list(read_frames(source, 0, min(info.frames, step * FRAMES), step))
+        # from the first frame anyone was tracked (track --start), so that the people can be masked
+        start = min((int(t.frames[0]) for t in poses.tracks if len(t)), default=0)
+        if start >= info.frames:
+            return None
+        span = max(1, min(info.frames - start, int(SECONDS * info.fps)))
+        step = max(1, span // FRAMES)
+        frames = list(read_frames(source, start, min(info.frames, start + step * FRAMES), step))
     except PoseCliError:
         return None
     if not frames:
