@@ -15,7 +15,10 @@ direction (``add_world_frame``: the up head averaged per sequence, refined by th
 true one, and of the head's average alone. ``--robust both`` runs every model with and
 without ``lifting.robust``; ``--baseline NAME`` prints each model's ratio to that one (a key as printed,
 e.g. ``tcn:plain``);
-``--plain NAME`` also runs that model through VideoPose3D's plain path (its joints as they are). Usage:
+``--plain NAME`` also runs that model through VideoPose3D's plain path (its joints as they are).
+``--sides`` (default on): the 2D first goes through ``track``'s left/right pass (``track.sides``), as
+``posecli track`` hands it to ``estimate``; the :plain rows never (a VideoPose3D user feeds detections as
+they are); ``--sides both`` adds rows ending in :no-sides. Usage:
 
     python bench/lifter_compare.py --weights weights/estimate.safetensors /tmp/tcn.safetensors \\
         --baseline tcn --subjects 006 131
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,7 @@ from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
 from posecli.poses import KEYPOINTS_2D, Keypoints, Track
+from posecli.track.sides import make_consistent
 from posecli.train.clips import ClipSampler
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
@@ -56,6 +61,18 @@ def clips_for(dataset, clean: bool, seed: int):
         times = np.arange(len(pix)) / seq.fps
         track = Track(1, np.arange(len(pix)), times, {KEYPOINTS_2D: Keypoints("coco17", pix, conf)}, {}, {})
         yield seq, clip, track
+
+
+def with_sides(track: Track) -> Track:
+    """The track as ``posecli track`` hands it on: left/right label flips undone (``track.sides``)."""
+    kp = track.keypoints[KEYPOINTS_2D]
+    y = kp.points[..., 1]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint seen
+        height = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
+    height = np.where(np.isfinite(height) & (height > 0), height, np.nanmedian(height))
+    points, conf, _ = make_consistent(kp.points, kp.confidence, track.times, height, kp.joint_set)
+    return Track(track.id, track.frames, track.times, {KEYPOINTS_2D: Keypoints(kp.joint_set, points, conf)}, {}, {})
 
 
 def evaluate(model, card, items, robust: bool, root_mode: str = "joints", refine: bool = True,
@@ -117,6 +134,9 @@ def main() -> None:
     ap.add_argument("--up-weights", nargs="*", default=[], help="gravity models (``estimate --up-weights``): every "
                     "model's tilt is also reported with the up from each (tilt_up_model_median_deg, or "
                     "tilt_up_STEM_median_deg for several)")
+    ap.add_argument("--sides", choices=["on", "off", "both"], default="on", help="track's left/right pass "
+                    "(track.sides) on the 2D before lifting, as `posecli track` hands it to estimate; not on the "
+                    ":plain rows (VideoPose3D's path takes the detections as they are). both: rows :no-sides too")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -130,14 +150,17 @@ def main() -> None:
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
         items = list(clips_for(held, clean, args.seed))
+        sided = [(seq, clip, with_sides(track)) for seq, clip, track in items]
         for name, (model, card) in models.items():
             for robust in modes:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                r = evaluate(model, card, items, robust, root_mode, gravities=gravities)
-                results.setdefault(kind, {})[key] = r
-                print(json.dumps({"2d": kind, "model": key, **r}), flush=True)
+                for sides in {"on": [True], "off": [False], "both": [True, False]}[args.sides]:
+                    skey = key + ("" if sides or args.sides != "both" else ":no-sides")
+                    r = evaluate(model, card, sided if sides else items, robust, root_mode, gravities=gravities)
+                    results.setdefault(kind, {})[skey] = r
+                    print(json.dumps({"2d": kind, "model": skey, **r}), flush=True)
                 if name in args.plain:
                     r = evaluate(model, card, items, robust, "weak", refine=False)
                     results[kind][key + ":plain"] = r

@@ -27,7 +27,7 @@ from posecli.formats import read_poses
 from posecli.poses import BOXES, KEYPOINTS_2D
 from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import BLAZEPOSE_2D, TrackOptions, track_video
-from posecli.track.sides import PER_SECOND, apply_sides, consistent_sides
+from posecli.track.sides import PER_SECOND, make_consistent
 
 TRIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multiview" / "pose2sim_session"
          / "S00_P00_SingleParticipant" / "S00_P00_T01_BalancingTrial")
@@ -42,8 +42,7 @@ def variants(track, values: list[float]) -> dict[str, tuple[np.ndarray, np.ndarr
     height = track.arrays[BOXES][:, 3] - track.arrays[BOXES][:, 1]
     out = {"raw": joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")}
     for v in values:
-        body, legs = consistent_sides(kp.points, kp.confidence, track.times, height, kp.joint_set, per_second=v)
-        pts, conf = (apply_sides(a, body, legs, kp.joint_set) for a in (kp.points, kp.confidence))
+        pts, conf, _ = make_consistent(kp.points, kp.confidence, track.times, height, kp.joint_set, v)
         out[f"sides {v:g}"] = joints.convert(pts, conf, kp.joint_set, "coco17")
     return out
 

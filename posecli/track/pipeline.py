@@ -15,7 +15,7 @@ from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
 from .backends import Person, PoseBackend
 from .plausibility import frame_ranges, implausible_frames
-from .sides import apply_sides, consistent_sides
+from .sides import PER_SECOND, make_consistent
 from .smoothing import one_euro
 
 BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
@@ -101,12 +101,13 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     conf = np.clip(np.stack([p.confidence for p in people]), 0, 1).astype(np.float32)
     boxes = np.stack([p.box for p in people]).astype(np.float32)
     world = np.stack([p.world for p in people]).astype(np.float32) if people[0].world is not None else None
-    swapped = np.zeros(len(frames), np.uint8)
+    swapped = np.zeros(len(frames), bool)
     if sides:  # before smoothing, which would otherwise drag joints across a flip
-        body, legs = consistent_sides(pts, conf, t, boxes[:, 3] - boxes[:, 1], joint_set)
-        pts, conf = apply_sides(pts, body, legs, joint_set), apply_sides(conf, body, legs, joint_set)
-        world = None if world is None else apply_sides(world, body, legs, joint_set)
-        swapped = (body | legs).astype(np.uint8)
+        height = boxes[:, 3] - boxes[:, 1]
+        if world is None:
+            pts, conf, swapped = make_consistent(pts, conf, t, height, joint_set)
+        else:
+            pts, conf, world, swapped = make_consistent(pts, conf, t, height, joint_set, PER_SECOND, world)
     if smooth:
         size = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         pts = one_euro(pts, t, size)
@@ -120,7 +121,7 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     if world is not None:
         layers[BLAZEPOSE_WORLD] = Keypoints(joint_set, world, conf)
     arrays = {BOXES: boxes, "score": np.array([p.score for p in people], dtype=np.float32),
-              "implausible": bad.astype(np.uint8), "sides_swapped": swapped}
+              "implausible": bad.astype(np.uint8), "sides_swapped": swapped.astype(np.uint8)}
     if people[0].presence is not None:
         arrays["presence"] = np.stack([p.presence for p in people]).astype(np.float32)
     return Track(tid, frames, t, layers, arrays)

@@ -107,3 +107,11 @@ def apply_sides(arr: np.ndarray, swap_body: np.ndarray, swap_legs: np.ndarray, j
     """``arr`` (T, J, ...) with the left/right twins of the body and of the lower legs exchanged where asked."""
     body, legs = side_pairs(joint_set)
     return _apply(arr, swap_body, swap_legs, body, legs)
+
+
+def make_consistent(points: np.ndarray, conf: np.ndarray, times: np.ndarray, height: np.ndarray, joint_set: str,
+                    per_second: float = PER_SECOND, *others: np.ndarray):
+    """``consistent_sides`` applied: (points, conf, *others swapped alike, (T,) bool frames changed)."""
+    body, legs = consistent_sides(points, conf, times, height, joint_set, per_second)
+    swapped = [apply_sides(a, body, legs, joint_set) for a in (points, conf, *others)]
+    return (*swapped, body | legs)
