@@ -97,3 +97,22 @@ def test_scene_verticals_reads_the_source_video(tmp_path: Path):
     assert found is not None and tilt_degrees(found, up) < 1.5, info
     moved = Poses([track], fps=30, width=W, height=H, num_frames=n, source=str(tmp_path / "gone.mp4"))
     assert scene_verticals(moved, F) is None  # the video is not where the pose file says: no scene cue
+
+
+def test_estimate_says_when_the_video_is_gone():
+    """A pose file moved away from its video: the world frame comes from the body and the meta says why."""
+    from posecli.lifting.pipeline import estimate_poses
+    from posecli.track.backends import BlazePoseBackend
+    from posecli.track.pipeline import TrackOptions, track_video
+    from posecli.weights_registry import weight_path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "balance_cam01.mp4"
+    poses = track_video(example, BlazePoseBackend(max_persons=1), TrackOptions(max_persons=1, end=12))
+    here = estimate_poses(poses, weight_path("estimate")).meta["world"]
+    assert here["up_source"] == "scene verticals" and here["verticals"]["inliers"] >= 8
+    poses.source = "/nowhere/balance_cam01.mp4"
+    gone = estimate_poses(poses, weight_path("estimate")).meta["world"]
+    assert gone["up_source"] == "body" and "not readable" in gone["verticals"]["skipped"]
+    assert gone["up_camera"] == gone["up_body"]
+    off = estimate_poses(poses, weight_path("estimate"), verticals=False).meta["world"]
+    assert "verticals" not in off and off["up_camera"] == gone["up_camera"]

@@ -288,9 +288,12 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
             tracks.append(lifted)
             advance(len(t))
     f_px = focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)
-    world = add_world_frame(tracks, scene_verticals(poses, f_px) if verticals and tracks else None)
+    scene = scene_verticals(poses, f_px) if verticals and tracks else None
+    world = add_world_frame(tracks, scene)
     if world is not None:
         world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
+        if verticals and scene is None:  # say why the scene's lines were not looked at
+            world["verticals"] = {"skipped": f"the source video {poses.source!r} is not readable here"}
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),

@@ -34,11 +34,13 @@ def scene_verticals(poses: Poses, focal_px: float) -> Callable[[np.ndarray], tup
             return None
         # from the first frame anyone was tracked (track --start), so that the people can be masked
         start = min((int(t.frames[0]) for t in poses.tracks if len(t)), default=0)
-        if start >= info.frames:
+        end = max((int(t.frames[-1]) + 1 for t in poses.tracks if len(t)), default=info.frames)
+        end = min(end, info.frames)
+        if start >= end:
             return None
-        span = max(1, min(info.frames - start, int(SECONDS * info.fps)))
+        span = max(1, min(end - start, int(SECONDS * info.fps)))
         step = max(1, span // FRAMES)
-        frames = list(read_frames(source, start, min(info.frames, start + step * FRAMES), step))
+        frames = list(read_frames(source, start, min(end, start + step * FRAMES), step))
     except PoseCliError:
         return None
     if not frames:
