@@ -7,7 +7,7 @@ import pytest
 from posecli import joints
 from posecli.formats import read_poses
 from posecli.poses import KEYPOINTS_2D
-from posecli.track.sides import apply_sides, consistent_sides, side_pairs
+from posecli.track.sides import PER_SECOND, apply_sides, consistent_sides, make_consistent, side_pairs
 
 BP = joints.get("blazepose33")
 FLIP = BP.flip_permutation
@@ -45,6 +45,15 @@ def test_a_whole_body_flip_is_undone_and_the_pose_comes_back():
     assert np.flatnonzero(body).tolist() == list(range(20, 36))
     assert np.array_equal(legs, body)  # the legs go with the body
     np.testing.assert_allclose(apply_sides(raw, body, legs, "blazepose33"), pts)
+    # track's helper: points, confidence and a 3D layer swapped alike, and the frames changed
+    world = np.concatenate([raw, np.arange(33.0)[None, :, None].repeat(90, 0)], axis=-1)
+    conf[20:36, BP.index("left_wrist")] = 0.5
+    p2, c2, w2, changed = make_consistent(raw, conf, times, height, "blazepose33", PER_SECOND, world)
+    np.testing.assert_allclose(p2, pts)
+    np.testing.assert_allclose(w2[..., :2], pts)
+    assert (w2[25, :, 2] == FLIP).all() and (w2[10, :, 2] == np.arange(33)).all()
+    assert c2[25, BP.index("right_wrist")] == 0.5 and c2[25, BP.index("left_wrist")] == 1.0
+    assert np.array_equal(changed, body)
 
 
 def test_the_longer_labelling_wins_when_the_flip_is_at_the_start():
