@@ -43,6 +43,9 @@ from posecli.poses import KEYPOINTS_2D, Keypoints, Track
 from posecli.track.sides import make_consistent
 from posecli.train.clips import ClipSampler
 
+sys.path.insert(0, str(Path(__file__).parent))
+from estimate_pose2sim import SIDES  # noqa: E402  (on / off / both, and the :no-sides suffix)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mocap"
 J13 = [joints.H36M17.index(n) for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
                                         "right_ankle", "left_shoulder", "right_shoulder", "left_elbow",
@@ -134,7 +137,7 @@ def main() -> None:
     ap.add_argument("--up-weights", nargs="*", default=[], help="gravity models (``estimate --up-weights``): every "
                     "model's tilt is also reported with the up from each (tilt_up_model_median_deg, or "
                     "tilt_up_STEM_median_deg for several)")
-    ap.add_argument("--sides", choices=["on", "off", "both"], default="on", help="track's left/right pass "
+    ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass "
                     "(track.sides) on the 2D before lifting, as `posecli track` hands it to estimate; not on the "
                     ":plain rows (VideoPose3D's path takes the detections as they are). both: rows :no-sides too")
     args = ap.parse_args()
@@ -150,15 +153,16 @@ def main() -> None:
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
         items = list(clips_for(held, clean, args.seed))
-        sided = [(seq, clip, with_sides(track)) for seq, clip, track in items]
+        inputs = [(sfx, [(seq, clip, with_sides(track)) for seq, clip, track in items] if sides else items)
+                  for sides, sfx in SIDES[args.sides]]
         for name, (model, card) in models.items():
             for robust in modes:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                for sides in {"on": [True], "off": [False], "both": [True, False]}[args.sides]:
-                    skey = key + ("" if sides or args.sides != "both" else ":no-sides")
-                    r = evaluate(model, card, sided if sides else items, robust, root_mode, gravities=gravities)
+                for sfx, given in inputs:
+                    skey = key + sfx
+                    r = evaluate(model, card, given, robust, root_mode, gravities=gravities)
                     results.setdefault(kind, {})[skey] = r
                     print(json.dumps({"2d": kind, "model": skey, **r}), flush=True)
                 if name in args.plain:

@@ -42,7 +42,7 @@ def variants(track, values: list[float]) -> dict[str, tuple[np.ndarray, np.ndarr
     height = track.arrays[BOXES][:, 3] - track.arrays[BOXES][:, 1]
     out = {"raw": joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")}
     for v in values:
-        pts, conf, _ = make_consistent(kp.points, kp.confidence, track.times, height, kp.joint_set, v)
+        pts, conf, _ = make_consistent(kp.points, kp.confidence, track.times, height, kp.joint_set, per_second=v)
         out[f"sides {v:g}"] = joints.convert(pts, conf, kp.joint_set, "coco17")
     return out
 

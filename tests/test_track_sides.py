@@ -7,7 +7,7 @@ import pytest
 from posecli import joints
 from posecli.formats import read_poses
 from posecli.poses import KEYPOINTS_2D
-from posecli.track.sides import PER_SECOND, apply_sides, consistent_sides, make_consistent, side_pairs
+from posecli.track.sides import apply_sides, consistent_sides, make_consistent, side_pairs
 
 BP = joints.get("blazepose33")
 FLIP = BP.flip_permutation
@@ -48,7 +48,7 @@ def test_a_whole_body_flip_is_undone_and_the_pose_comes_back():
     # track's helper: points, confidence and a 3D layer swapped alike, and the frames changed
     world = np.concatenate([raw, np.arange(33.0)[None, :, None].repeat(90, 0)], axis=-1)
     conf[20:36, BP.index("left_wrist")] = 0.5
-    p2, c2, w2, changed = make_consistent(raw, conf, times, height, "blazepose33", PER_SECOND, world)
+    p2, c2, w2, changed = make_consistent(raw, conf, times, height, "blazepose33", world)
     np.testing.assert_allclose(p2, pts)
     np.testing.assert_allclose(w2[..., :2], pts)
     assert (w2[25, :, 2] == FLIP).all() and (w2[10, :, 2] == np.arange(33)).all()

@@ -112,7 +112,7 @@ def test_estimate_says_when_the_video_is_gone():
     assert here["up_source"] == "scene verticals" and here["verticals"]["inliers"] >= 8
     poses.source = "/nowhere/balance_cam01.mp4"
     gone = estimate_poses(poses, weight_path("estimate")).meta["world"]
-    assert gone["up_source"] == "body" and "not readable" in gone["verticals"]["skipped"]
+    assert gone["up_source"] == "body" and "not a video readable" in gone["verticals"]["skipped"]
     assert gone["up_camera"] == gone["up_body"]
     off = estimate_poses(poses, weight_path("estimate"), verticals=False).meta["world"]
     assert "verticals" not in off and off["up_camera"] == gone["up_camera"]

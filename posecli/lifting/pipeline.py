@@ -293,10 +293,11 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
     if world is not None:
         world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
         if verticals and scene is None:  # say why the scene's lines were not looked at
-            world["verticals"] = {"skipped": f"the source video {poses.source!r} is not readable here"}
+            world["verticals"] = {"skipped": f"no frames to look at: the source {poses.source!r} is not a video "
+                                             "readable from here"}
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
-                 "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000),
+                 "focal_px": f_px,
                  "window": length, "model_fps": model_fps,
                  "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0,
                  "robust": robust, "root": root_mode})

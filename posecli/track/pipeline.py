@@ -15,7 +15,7 @@ from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
 from .backends import Person, PoseBackend
 from .plausibility import frame_ranges, implausible_frames
-from .sides import PER_SECOND, make_consistent
+from .sides import make_consistent
 from .smoothing import one_euro
 
 BLAZEPOSE_2D = "blazepose2d"  # the raw 33 BlazePose landmarks, pixels
@@ -103,11 +103,9 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     world = np.stack([p.world for p in people]).astype(np.float32) if people[0].world is not None else None
     swapped = np.zeros(len(frames), bool)
     if sides:  # before smoothing, which would otherwise drag joints across a flip
-        height = boxes[:, 3] - boxes[:, 1]
-        if world is None:
-            pts, conf, swapped = make_consistent(pts, conf, t, height, joint_set)
-        else:
-            pts, conf, world, swapped = make_consistent(pts, conf, t, height, joint_set, PER_SECOND, world)
+        extra = () if world is None else (world,)
+        pts, conf, *extra, swapped = make_consistent(pts, conf, t, boxes[:, 3] - boxes[:, 1], joint_set, *extra)
+        world = extra[0] if extra else None
     if smooth:
         size = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         pts = one_euro(pts, t, size)

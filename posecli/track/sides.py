@@ -110,7 +110,7 @@ def apply_sides(arr: np.ndarray, swap_body: np.ndarray, swap_legs: np.ndarray, j
 
 
 def make_consistent(points: np.ndarray, conf: np.ndarray, times: np.ndarray, height: np.ndarray, joint_set: str,
-                    per_second: float = PER_SECOND, *others: np.ndarray):
+                    *others: np.ndarray, per_second: float = PER_SECOND):
     """``consistent_sides`` applied: (points, conf, *others swapped alike, (T,) bool frames changed)."""
     body, legs = consistent_sides(points, conf, times, height, joint_set, per_second)
     swapped = [apply_sides(a, body, legs, joint_set) for a in (points, conf, *others)]
