@@ -17,6 +17,7 @@ the lifter's own head). ``--robust both`` also runs session 3's root on the same
 ``_before``: the weak-perspective root, no ``lifting.robust``): before and after ``lifting.root`` + ``robust``.
 
     python bench/synth_estimate.py [--robust on|both] [--subject 006] [--views 2] [--clips 4] [--frames 90] [--weights FILE [FILE ...]] [--keep DIR] [--lifter-up]
+        [--backdrop room|flat]
 
 ``--keep DIR`` keeps the renders; a later run with the same DIR and recipe reuses them.
 """
@@ -65,6 +66,8 @@ def main() -> None:
                     "default), off, or both in the same run (rows of off end in :no-sides)")
     ap.add_argument("--verticals", choices=list(VERTICALS), default="on", help="estimate's up from the scene's "
                     "vertical lines: on (estimate's default), off, or both (names of off end in :no-verticals)")
+    ap.add_argument("--backdrop", choices=["room", "flat"], default="room", help="posecli synth --backdrop: the "
+                    "background on a wall and floor seen through the camera (default), or pasted flat")
     ap.add_argument("--lifter-up", action="store_true", help="also run every weights file with its own up head "
                     "(``estimate --lifter-up``), named NAME:lifter-up")
     args = ap.parse_args()
@@ -72,7 +75,7 @@ def main() -> None:
     work = Path(args.keep or tempfile.mkdtemp())
     work.mkdir(parents=True, exist_ok=True)
     recipe = {"subject": args.subject, "views": args.views, "clips": args.clips, "frames": args.frames,
-              "seed": args.seed}
+              "seed": args.seed, "backdrop": args.backdrop}
     done = work / "recipe.json"  # --keep DIR with the same recipe: the renders are reused, not made again
     if not (done.is_file() and json.loads(done.read_text()) == recipe):
         done.unlink(missing_ok=True)
@@ -81,7 +84,7 @@ def main() -> None:
         posecli = str(Path(sys.executable).with_name("posecli"))
         subprocess.run([posecli, "synth", "--mocap", str(work / "heldout.npz"), "--views", str(args.views), "--clips",
                         str(args.clips), "--frames", str(args.frames), "--size", "640x480", "--seed", str(args.seed),
-                        "-q", "-o", str(work / "synth")], check=True)
+                        "--backdrop", args.backdrop, "-q", "-o", str(work / "synth")], check=True)
         done.write_text(json.dumps(recipe))
     all_weights = {Path(w).stem: w for w in (weight_path("estimate", w) for w in args.weights)}
     acc: dict[str, list] = {}

@@ -19,6 +19,11 @@ class Layout(str, Enum):
     crossing = "crossing"
 
 
+class BackdropKind(str, Enum):
+    room = "room"
+    flat = "flat"
+
+
 EPILOG = """Examples:
 
   posecli synth --mocap ../shared/data/mocap --views 4 -o synth/
@@ -69,6 +74,11 @@ def synth(
                                            "around) or crossing (people who travel cross the middle at different "
                                            "instants; for tracking benchmarks).")] = Layout.ring,
     occluders: Annotated[int, typer.Option(min=0, max=10, help="Boxes standing near the people.")] = 0,
+    backdrop: Annotated[BackdropKind, typer.Option(help="room: the background picture on a wall behind the "
+                                                   "people and a textured floor, seen through each camera "
+                                                   "(its lines converge as in a real video); flat: the picture "
+                                                   "pasted behind the render (datasets made before session 15)."
+                                                   )] = BackdropKind.room,
     exclude_subjects: Annotated[Optional[list[str]], typer.Option(help="Leave these mocap subjects out (keep "
                                                                   "held-out subjects unseen by training renders).")]
     = None,
@@ -102,7 +112,7 @@ def synth(
         mocap = f"{mocap} subject(s) {', '.join(subjects)} only"
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
                            seed=seed, follow=follow, truncate=truncate, occluders=occluders,
-                           layout=layout.value, step=step)
+                           layout=layout.value, step=step, backdrop=backdrop.value)
     manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "
          f"manifest {out / 'manifest.json'}")

@@ -62,6 +62,7 @@ class SynthOptions:
     occluders: int = 0
     layout: str = "ring"  # or "crossing" (see place_people)
     step: int = 1  # mocap frames between two rendered frames (image datasets: fewer near-duplicate frames)
+    backdrop: str = "room"  # or "flat": the background picture pasted behind the render (before session 15)
 
     def key(self) -> dict:
         """What must match for a rerun to resume (everything but the number of clips)."""
@@ -71,6 +72,8 @@ class SynthOptions:
             d.pop("layout")
         if d["step"] == 1:
             d.pop("step")
+        if d["backdrop"] == "flat":  # manifests from before rooms existed stay resumable
+            d.pop("backdrop")
         return d
 
 
@@ -260,6 +263,25 @@ def _crossing_place(rng, joints, placed, pelvis, travel, path, angle, tries: int
     return best
 
 
+def _backdrop_view(o: SynthOptions, k: int, ci: int, cam: RigCamera, picture: np.ndarray, points: np.ndarray):
+    """frame -> (H, W, 3) background of view ``ci``: ``picture`` as drawn, or a room (``backdrop``) whose wall
+    carries it. The room's own draws come from a generator of their own, so that the people, cameras and
+    pictures of a clip are the same with either backdrop (paired comparisons)."""
+    if o.backdrop == "flat":
+        return lambda t: picture
+    from .backdrop import room_backdrop
+    from .scene import procedural_background
+
+    rng = np.random.default_rng(np.random.SeedSequence([o.seed, k, 1, ci]))
+    room = room_backdrop(rng, picture, procedural_background(rng, (o.width, o.height)), points,
+                         -cam.R[0].T @ cam.t[0])
+    size = (o.width, o.height)
+    if not cam.following:
+        still = room.image(cam.K, cam.R[0], cam.t[0], size)
+        return lambda t: still
+    return lambda t: room.image(cam.K, cam.R[t], cam.t[t], size)
+
+
 def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=lambda n=1: None) -> dict:
     from ..render.mesh import MeshRenderer, vertex_normals
     from ..video import VideoWriter
@@ -276,6 +298,7 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
     boxes = [(*box_mesh(np.array(b["centre"]), np.array(b["size"]), b["yaw"]), b["colour"]) for b in occluders]
     boxes = [(v, f, light(np.repeat(np.array(c, np.float32)[None], len(v), 0), v, f, lighting)) for v, f, c in boxes]
     backgrounds = [background(rng, size, videos) for _ in cams]
+    views = [_backdrop_view(o, k, ci, cam, backgrounds[ci], world_h36m) for ci, cam in enumerate(cams)]
 
     name = clip_name(k)
     tmp = out / f".{name}.part"
@@ -306,7 +329,7 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
                     meshes = [(v, anny.faces, c, n @ R.T) for v, c, n in zip(vc, lit, normals)]
                     meshes += [(bv @ R.T + tr, bf, bc) for bv, bf, bc in boxes]
                     rgb, depth = ren.render(meshes)
-                    wr.write(np.where(depth[..., None] > 0, rgb, backgrounds[ci]))
+                    wr.write(np.where(depth[..., None] > 0, rgb, views[ci](t)))
                     for pi in range(P):
                         for key, world, js in (("coco", coco_world[pi, t], "coco17"),
                                                ("h36m", persons[pi].h36m_world[t], "h36m17")):

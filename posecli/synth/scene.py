@@ -1,12 +1,12 @@
 """Scene dressing: backgrounds, lighting and occluders. Every random choice comes from the caller's generator.
 
 Choices the spec leaves open:
-- Backgrounds are 2D images composited behind the rendered meshes (no 3D set): procedural textures (value
-  noise in 2-3 colours, tiles, stripes, a gradient with noise), or a random crop of a *background plate* made
-  from a shared video: the per-pixel median of 15 frames spread over the clip, which removes the people who
-  move through it, and crops only where BlazePose's person detector found nobody in the plate or those frames
-  (real people in a background would be people the ground truth knows nothing about). Each view gets
-  its own background; following cameras do not pan it.
+- Background pictures: procedural textures (value noise in 2-3 colours, tiles, stripes, a gradient with
+  noise), or a random crop of a *background plate* made from a shared video: the per-pixel median of 15 frames
+  spread over the clip, which removes the people who move through it, and crops only where BlazePose's person
+  detector found nobody in the plate or those frames (real people in a background would be people the ground
+  truth knows nothing about). Each view gets its own picture; ``synth.backdrop`` puts it on a wall behind the
+  people, seen through the camera (the default), or it is pasted flat behind the render (``--backdrop flat``).
 - Lighting: one directional light per clip (random direction in the upper hemisphere, random warm/cool tint)
   plus ambient, applied to the vertex colours (Lambert on world normals); the renderer's own headlight
   shading then darkens silhouettes, which keeps limbs readable.
