@@ -4,7 +4,7 @@ Every sequence of the held-out subjects is filmed whole by one seeded random cam
 Pr-VIPE's angles, 22-35 mm lenses, as the weight cards' figures), once with exact 2D and once with
 detector-like 2D (``synth2d.realistic_2d``: jitter, outliers, drops, left/right swap runs), and lifted
 through ``estimate``'s own path (``lifting.pipeline.lift_track``: resampling to the model's rate, test-time
-flip, the root from the weak-perspective camera with the true focal length; ``--blend 0``, no video). No
+flip and rolls, the root from the weak-perspective camera with the true focal length; ``--blend 0``, no video). No
 videographic zoom or pan (the cards' detector-like figures have them in a quarter of the sequences), so the
 root can be compared with the truth.
 
@@ -29,12 +29,14 @@ import argparse
 import json
 import sys
 import warnings
+from itertools import product
 from pathlib import Path
 
 import numpy as np
 
 from posecli import joints
 from posecli.console import set_quiet
+from posecli.lifting import pipeline
 from posecli.lifting.pipeline import add_world_frame, lift_track, load_lifter, load_up_model, up_from_model
 from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
@@ -140,6 +142,9 @@ def main() -> None:
     ap.add_argument("--sides", choices=list(SIDES), default="on", help="track's left/right pass "
                     "(track.sides) on the 2D before lifting, as `posecli track` hands it to estimate; not on the "
                     ":plain rows (VideoPose3D's path takes the detections as they are). both: rows :no-sides too")
+    ap.add_argument("--rolls", nargs="*", default=None, help="test-time roll variants of estimate's path "
+                    "(lifting.pipeline.TTA_ROLLS), each a comma list of magnitudes in degrees (10,20 = -20 -10 10 20) "
+                    "or none; rows NAME@rolls=V (default: the shipped setting only)")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -150,6 +155,10 @@ def main() -> None:
     models = {n: load_lifter(w) for n, w in zip(names, args.weights)}
     gravities = {Path(u).stem: load_up_model(u) for u in args.up_weights}
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.robust]
+    shipped_rolls = pipeline.TTA_ROLLS
+    roll_variants = [("", shipped_rolls)] if args.rolls is None else [
+        (f"@rolls={v}", () if v == "none" else tuple(sorted(s * float(m) for m in v.split(",") for s in (-1, 1))))
+        for v in args.rolls]
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
         items = list(clips_for(held, clean, args.seed))
@@ -160,9 +169,11 @@ def main() -> None:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                for sfx, given in inputs:
-                    skey = key + sfx
+                for (sfx, given), (rsfx, rolls) in product(inputs, roll_variants):
+                    skey = key + sfx + rsfx
+                    pipeline.TTA_ROLLS = rolls
                     r = evaluate(model, card, given, robust, root_mode, gravities=gravities)
+                    pipeline.TTA_ROLLS = shipped_rolls
                     results.setdefault(kind, {})[skey] = r
                     print(json.dumps({"2d": kind, "model": skey, **r}), flush=True)
                 if name in args.plain:

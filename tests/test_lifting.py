@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from posecli import joints
-from posecli.lifting.pipeline import _interp_input, _lift_with_flip, interp_frames, resample_times
+from posecli.lifting.pipeline import _interp_input, _lift_with_flip, _lift_with_tta, interp_frames, resample_times
 from posecli.models.sps_lifter import LifterConfig, SPSLifter
 
 
@@ -35,6 +35,43 @@ def test_flip_augmented_lifting_is_mirror_equivariant():
     expect = a["joints"][:, joints.H36M17.flip_permutation] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
     np.testing.assert_allclose(b["joints"], expect, atol=1e-5)
     np.testing.assert_allclose(b["camera"], a["camera"] * np.array([1.0, -1.0, 1.0]), atol=1e-5)
+
+
+class _TurnWithTheImage(torch.nn.Module):
+    """A stand-in lifter that turns exactly with its input: every joint at the unit direction from the hips to
+    the shoulders, the up along it too (z = 0). Scale- and mirror-consistent, as the roll augmentation assumes."""
+
+    receptive_field = 1
+
+    class config:
+        up_head = True
+
+    def forward(self, x):
+        c = joints.COCO17.joints
+        sh = (x[..., c.index("left_shoulder"), :2] + x[..., c.index("right_shoulder"), :2]) / 2
+        hp = (x[..., c.index("left_hip"), :2] + x[..., c.index("right_hip"), :2]) / 2
+        d = sh - hp
+        d = d / (d.norm(dim=-1, keepdim=True) + 1e-12)
+        v = torch.cat([d, torch.zeros_like(d[..., :1])], -1)
+        return {"joints": v[..., None, :].expand(*v.shape[:-1], 17, 3), "camera": torch.ones(*v.shape[:-1], 3),
+                "up": v}
+
+
+def test_roll_augmented_lifting_turns_each_copy_back():
+    """A lifter that turns with the image gives the same answer whatever copies are averaged; turning a copy
+    back the wrong way would put it 20 degrees off and move the average."""
+    x = np.random.default_rng(1).normal(0, 0.3, (12, 17, 3)).astype(np.float32)
+    x[..., 2] = 1.0
+    x[3, :, :] = 0.0  # a frame where nothing was seen stays finite
+    model = _TurnWithTheImage()
+    plain = _lift_with_tta(model, x, 1, "cpu", rolls=())
+    turned = _lift_with_tta(model, x, 1, "cpu", rolls=(-10.0, 10.0))
+    seen = np.arange(12) != 3
+    np.testing.assert_allclose(turned["joints"][seen], plain["joints"][seen], atol=1e-5)
+    np.testing.assert_allclose(turned["up"][seen], plain["up"][seen], atol=1e-5)
+    assert np.isfinite(turned["joints"]).all()
+    one_way = _lift_with_tta(model, x, 1, "cpu", rolls=(10.0,))
+    np.testing.assert_allclose(one_way["joints"][seen], plain["joints"][seen], atol=1e-5)
 
 
 def test_blending_with_the_detectors_3d():

@@ -92,9 +92,9 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     treated as missed and the root's single-frame spikes removed (``robust``). ``root_mode``: "joints"
     places the root by perspective from the skeleton and its keypoints (``root``), "weak" from the
     weak-perspective camera's scale alone (sessions 1-3). ``refine``: the lifter's joints and up turned
-    from its centred view to the camera's axes (``perspective``), one body per track (``bones``) and limbs
-    pulled towards their keypoints (``reproject``; with the "joints" root); off = the lifter's raw joints,
-    as VideoPose3D outputs them."""
+    from its centred view to the camera's axes (``perspective``), averaged over turned copies of the input
+    (``TTA_ROLLS``), one body per track (``bones``) and limbs pulled towards their keypoints (``reproject``;
+    with the "joints" root); off = the lifter's raw joints with VideoPose3D's flip alone, as it outputs them."""
     out, pts, conf, centre, scale, f_px, principal = _lifter_outputs(
         model, track, length, width, height, focal, device, model_fps, robust, refine)
     w_img, h_img, times = width or 1000, height or 1000, track.times
@@ -144,10 +144,10 @@ def _lifter_outputs(model: torch.nn.Module, track: Track, length: int, width: in
     times = track.times
     if model_fps and len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - model_fps) > 0.05 * model_fps:
         grid = resample_times(times, model_fps)
-        out = _lift_with_flip(model, _interp_input(x, times, grid), length, device)
+        out = _lift_with_tta(model, _interp_input(x, times, grid), length, device, None if refine else ())
         out = {k: interp_frames(v, grid, times) for k, v in out.items()}
     else:
-        out = _lift_with_flip(model, x, length, device)
+        out = _lift_with_tta(model, x, length, device, None if refine else ())
     w_img, h_img = width or 1000, height or 1000
     f_px = focal or PHONE_FOCAL * max(w_img, h_img)
     principal = (w_img / 2, h_img / 2)
@@ -204,6 +204,47 @@ def _lift_with_flip(model: torch.nn.Module, x: np.ndarray, length: int, device: 
     if "up" in out:  # the mirror image of the scene has its up mirrored too
         up = out["up"] + flipped["up"] * mirror_x
         res["up"] = up / np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+    return res
+
+
+# Test-time roll augmentation (degrees): the input also turned in the image plane by these angles, lifted with
+# the flip, and its joints and up turned back before averaging. Rolling the camera about its optical axis turns
+# the person-centred input and the 3D alike (x, y about z), and the lifters are trained with rolls of +-30
+# degrees, so each turned copy is a fair second opinion. () keeps the flip alone. Chosen on training subjects
+# (docs/benchmarks.md, session 15).
+TTA_ROLLS: tuple[float, ...] = (-10.0, 10.0)
+
+
+def _lift_with_tta(model: torch.nn.Module, x: np.ndarray, length: int, device: str,
+                   rolls: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+    """:func:`_lift_with_flip`, averaged over the input as it is and turned by each of ``rolls`` (default
+    ``TTA_ROLLS``). A turned input is normalised again as ``normalize_2d`` does (the box's larger half-side is 1;
+    turning changes the box); the camera (s, tx, ty) comes from the input as it is, whose scale it refers to."""
+    res = _lift_with_flip(model, x, length, device)
+    rolls = TTA_ROLLS if rolls is None else rolls
+    if not rolls:
+        return res
+    seen = x[..., 2] > 0
+    sums = {k: res[k].astype(np.float64) for k in ("joints", "up") if k in res}
+    for deg in rolls:
+        c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+        turn = np.array([[c, -s], [s, c]], dtype=np.float32)
+        xy = x[..., :2] @ turn.T
+        lo = np.where(seen[..., None], xy, np.inf).min(axis=1)
+        hi = np.where(seen[..., None], xy, -np.inf).max(axis=1)
+        half = np.nan_to_num((hi - lo).max(axis=-1) / 2, posinf=0.0, neginf=0.0)
+        xy = xy / np.where(half > 1e-6, half, 1.0)[:, None, None]
+        turned = np.concatenate([np.where(seen[..., None], xy, 0.0), x[..., 2:]], -1).astype(x.dtype)
+        got = _lift_with_flip(model, turned, length, device)
+        back = np.eye(3, dtype=np.float32)
+        back[:2, :2] = turn.T  # the output turned back: x, y about the optical axis
+        for k in sums:
+            sums[k] += got[k] @ back.T
+    n = 1 + len(rolls)
+    res["joints"] = (sums["joints"] / n).astype(np.float32)
+    if "up" in sums:
+        up = sums["up"]
+        res["up"] = (up / np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)).astype(np.float32)
     return res
 
 
