@@ -78,11 +78,11 @@ class PrVIPE(nn.Module):
     def sample(self, out: dict[str, torch.Tensor], k: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparameterised samples z = mu + sigma * eps, (B, K, d); differentiable in mu and sigma."""
-        mu, sigma = out["mu"], out["sigma"]
+        mu = out["mu"]
         k = k or self.config.samples
         eps = torch.randn((mu.shape[0], k, mu.shape[1]), generator=generator, dtype=mu.dtype,
                           device="cpu" if generator is not None else mu.device).to(mu.device)
-        return mu[:, None] + sigma[:, None] * eps
+        return reparameterise(out, eps)
 
     @property
     def a(self) -> torch.Tensor:
@@ -111,6 +111,11 @@ class PrVIPE(nn.Module):
         p = torch.cdist(z1.reshape(n * k, d), z2.reshape(m * k2, d))
         p.mul_(-self.a).add_(self.b).sigmoid_()
         return self._smooth(p.reshape(n, k, m, k2).mean((1, 3)))
+
+
+def reparameterise(out: dict[str, torch.Tensor], eps: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps for standard normal ``eps`` (B, K, d): (B, K, d), differentiable in mu and sigma."""
+    return out["mu"][:, None] + out["sigma"][:, None] * eps.to(out["mu"].device, out["mu"].dtype)
 
 
 def kl_to_standard_normal(out: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Data-parallel training under ``torchrun``, for ``posecli train estimate``.
+"""Data-parallel training under ``torchrun``, for ``posecli train estimate`` and ``posecli train vipe``.
 
     torchrun --nproc-per-node 4 -m posecli train estimate --data cmu:../shared/data/mocap -o lifter.safetensors
 
@@ -14,21 +14,31 @@ torch's DistributedDataParallel wrapper: SPS-Net's loss runs the model three tim
 (two shifted clips and an occluded one), which DDP's per-forward bookkeeping does not allow.
 Drawing the whole batch on every rank repeats the (numpy) sampling work; it is the price of identical results
 (sampling ~0.1 s a batch, against a GPU step of a few hundredths: the sampler, not the GPU, bounds training
-speed in either case, docs/benchmarks.md). Caveats, written where they apply: BatchNorm layers (the TCN's) are
-converted to SyncBatchNorm on CUDA, so statistics are over the global batch; torch has no SyncBatchNorm on CPU,
-so with gloo each rank normalises over its own slice (close, not identical); dropout masks come from each rank's
-own random stream. The SPS lifter (LayerNorm, no BatchNorm) without dropout trains to the same weights as one
-process, up to float summation order (``tests/test_distributed.py``). Only rank 0 reports progress and writes.
+speed in either case, docs/benchmarks.md). BatchNorm layers (the TCN's, Pr-VIPE's) normalise over the global
+batch: converted to SyncBatchNorm on CUDA; torch has no SyncBatchNorm on CPU, so with gloo their forward is
+replaced by :func:`_group_batch_norm` (the batch's sums all-reduced, with autograd). Losses that compare samples
+across the batch (Pr-VIPE's negative mining) see the whole batch through :func:`gather_rows`. Dropout masks come
+from each rank's own random stream (the one difference left). The SPS lifter and Pr-VIPE without dropout train
+to the same weights as one process, up to float summation order (``tests/test_distributed.py``). Only rank 0
+reports progress and writes.
 """
 from __future__ import annotations
 
 import os
+import types
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_autograd
+from torch.nn import functional as F
 
 from ..errors import PoseCliError
+
+# torch 2.13 marks these autograd collectives deprecated in favour of a private module (_functional_collectives);
+# they are what the public API offers for gradients through a collective, so the notice is silenced, not acted on.
+warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.", category=FutureWarning)
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,49 @@ def prepare(model: torch.nn.Module, group: Group) -> torch.nn.Module:
         return model
     if group.device.startswith("cuda"):
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    else:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                # the forward replaced, not the module: parameter names (and so the saved weights) stay
+                m.forward = types.MethodType(_group_batch_norm, m)
     for t in (*model.parameters(), *model.buffers()):
         dist.broadcast(t.data, 0)
     return model
+
+
+def _group_batch_norm(bn: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm layer's forward with the batch statistics of every rank's slice (gloo; SyncBatchNorm's job on
+    CUDA): sums, sums of squares and counts all-reduced with autograd, biased variance to normalise and the
+    unbiased one for the running average, as BatchNorm does."""
+    if not bn.training:
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    dims = [0, *range(2, x.dim())]
+    count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
+    local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
+    total = dist_autograd.all_reduce(local)
+    c = x.shape[1]
+    n = total[-1]
+    mean = total[:c] / n
+    var = total[c:2 * c] / n - mean * mean
+    with torch.no_grad():
+        bn.num_batches_tracked += 1
+        m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        bn.running_mean.mul_(1 - m).add_(m * mean.detach())
+        bn.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
+    shape = [1, c] + [1] * (x.dim() - 2)
+    y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps)
+    return y * bn.weight.view(shape) + bn.bias.view(shape) if bn.affine else y
+
+
+def gather_rows(t: torch.Tensor, group: Group, blocks: int = 1) -> torch.Tensor:
+    """The global batch's rows from every rank's own rows ``t`` (its :meth:`Group.shard` of each of ``blocks``
+    equal consecutive blocks, e.g. anchors then positives), in the global order, with autograd (the gradient
+    of each rank's loss flows back to the rank that computed the rows)."""
+    if group.size == 1:
+        return t
+    pieces = dist_autograd.all_gather(t)
+    n = len(t) // blocks
+    return torch.cat([p[b * n:(b + 1) * n] for b in range(blocks) for p in pieces])
 
 
 def average_gradients(model: torch.nn.Module, group: Group) -> None:

@@ -52,9 +52,10 @@ from ..embed.normalize import (INPUT_INDEX, model_input, normalize_2d, normalize
 from ..embed.retrieval import hit_at_k, rank
 from ..mocap.augment import resize_body
 from ..mocap.dataset import MocapDataset
-from ..models.prvipe import PrVIPE, VipeConfig, kl_to_standard_normal
+from ..models.prvipe import PrVIPE, VipeConfig, kl_to_standard_normal, reparameterise
 from ..synth2d import CameraSampler, realistic_2d
 from .clips import FOOTAGE_CAMERAS, mirror
+from .distributed import average_gradients, gather_rows, join, leave, prepare
 
 KS = (1, 10, 20)
 DROP_RANGE = (0.05, 0.3)  # per-keypoint drop probability of an input chosen for keypoint dropout
@@ -243,30 +244,45 @@ def _ema(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | i
 def train_vipe(train: MocapDataset, cfg: VipeTrainConfig, device: str = "cpu",
                on_step: Callable[[int, dict[str, float]], None] | None = None, synth=None) -> PrVIPE:
     """Train Pr-VIPE; returns the EMA model in eval mode. ``synth`` (a :class:`train.vipe_synth.SynthPairSampler`
-    built by the caller from ``cfg.synth``) supplies ``round(cfg.synth_fraction * batch)`` pairs of every batch."""
+    built by the caller from ``cfg.synth``) supplies ``round(cfg.synth_fraction * batch)`` pairs of every batch.
+    Under torchrun (``train.distributed``) every rank draws the same batch and embeds its own slice; the loss
+    (whose negatives come from the whole batch) is computed on every rank from the gathered embeddings. The
+    samples' noise is drawn for the whole batch from a generator seeded per step, so one process and several
+    draw the same."""
+    group = join(device, cfg.batch)
+    device = group.device
     torch.manual_seed(cfg.seed)
-    model = PrVIPE(cfg.model).to(device)
+    model = prepare(PrVIPE(cfg.model).to(device), group)
     ema = AveragedModel(model, avg_fn=_ema(cfg.ema), use_buffers=True)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=cfg.adagrad_init)
     sampler = PairSampler(train, seed=cfg.seed, noisy=cfg.noisy, noise=cfg.noise, mirror=cfg.mirror,
                           augment=cfg.augment, dropout=cfg.dropout, window=cfg.model.window,
                           window_fps=cfg.model.window_fps)
     n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
+    noise = torch.Generator()
+    rows = group.shard(cfg.batch)
     model.train()
     for step in range(cfg.steps):
         b = sampler.sample(cfg.batch - n_synth)
         if n_synth:
             r = synth.sample(n_synth)
             b = {k: np.concatenate([b[k], r[k]]) for k in ("anchor", "positive", "poses3d")}
-        x = torch.as_tensor(np.concatenate([b["anchor"], b["positive"]]), device=device)
+        x = torch.as_tensor(np.concatenate([b["anchor"][rows], b["positive"][rows]]), device=device)
         out = model(x)  # anchors and positives in one batch: shared batch-norm statistics
-        losses = vipe_losses(model, out, model.sample(out), b["poses3d"], cfg)
+        eps = torch.randn((2 * cfg.batch, cfg.model.samples, cfg.model.dim),
+                          generator=noise.manual_seed(cfg.seed + step))
+        mine = torch.cat([eps[:cfg.batch][rows], eps[cfg.batch:][rows]])
+        z = gather_rows(reparameterise(out, mine), group, blocks=2)
+        out = {k: gather_rows(v, group, blocks=2) for k, v in out.items()}
+        losses = vipe_losses(model, out, z, b["poses3d"], cfg)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
+        average_gradients(model, group)
         opt.step()
         ema.update_parameters(model)
-        if on_step is not None:
+        if on_step is not None and group.main:
             on_step(step, {k: v.item() for k, v in losses.items()} | {"a": model.a.item(), "b": model.b.item()})
+    leave(group)
     return ema.module.eval()
 
 
