@@ -12,7 +12,8 @@ from posecli.lifting.perspective import view_rotations
 from posecli.lifting.pipeline import add_world_frame
 from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
 from posecli.lifting.world import ANKLE_HEIGHT, floor_up, tilt_degrees, to_world, world_rotation
-from posecli.mocap.augment import bone_factors, lean_upper_body, resample_speed, resize_body, speed_span
+from posecli.mocap.augment import (bone_factors, lean_upper_body, resample_speed, resize_body, speed_span,
+                                   swing_limbs)
 from posecli.mocap.dataset import MocapDataset, Sequence
 from posecli.models.sps_lifter import LifterConfig, build_lifter
 from posecli.models.tcn_lifter import TCNLifter, receptive_blocks
@@ -136,6 +137,41 @@ def test_leaning_tilts_the_trunk_and_keeps_the_legs():
         np.testing.assert_array_equal(nc[:, joints.COCO17.index("left_knee")], c[:, joints.COCO17.index("left_knee")])
         angles.append(np.abs(lean_deg(nh) - lean_deg(h)).max())
     assert max(angles) <= 30 + lean_deg(h).max() and max(angles) > 15  # up to 30 degrees more (or less) lean
+
+
+def test_swinging_limbs_turns_them_with_the_body_and_keeps_their_bones():
+    data = walking_dataset(40).sequences[0]
+    h, c = data.joints["h36m17"].astype(np.float64), data.joints["coco17"].astype(np.float64)
+    limbs = {"left_shoulder": ("left_elbow", "left_wrist"), "right_hip": ("right_knee", "right_ankle"),
+             "right_shoulder": ("right_elbow", "right_wrist"), "left_hip": ("left_knee", "left_ankle")}
+    trunk = [H.index(n) for n in ("pelvis", "spine", "thorax", "neck_nose", "head", "left_shoulder",
+                                  "right_shoulder", "left_hip", "right_hip")]
+    turned, biggest = 0, {"arm": 0.0, "leg": 0.0}
+    for seed in range(30):
+        nh, nc = swing_limbs(h, c, np.random.default_rng(seed))
+        np.testing.assert_array_equal(nh[:, trunk], h[:, trunk])  # the trunk and the limbs' roots stay
+        for root, (mid, end) in limbs.items():
+            r, m, e = (H.index(n) for n in (root, mid, end))
+            for a, b in ((r, m), (m, e)):  # bone lengths kept
+                np.testing.assert_allclose(np.linalg.norm(nh[:, a] - nh[:, b], axis=-1),
+                                           np.linalg.norm(h[:, a] - h[:, b], axis=-1), atol=1e-9)
+            # one rotation in the body's frame (hips' direction, up), whatever way the person faces
+            across = (h[:, H.index("right_hip")] - h[:, H.index("left_hip")]) * [1, 0, 1]
+            across /= np.linalg.norm(across, axis=-1, keepdims=True)
+            body = np.stack([across, np.broadcast_to([0.0, 1, 0], across.shape), np.cross(across, [0.0, 1, 0])], -1)
+            u = np.einsum("tji,tkj->tki", body, h[:, [m, e]] - h[:, r:r + 1]).reshape(-1, 3)
+            v = np.einsum("tji,tkj->tki", body, nh[:, [m, e]] - nh[:, r:r + 1]).reshape(-1, 3)
+            if np.abs(u - v).max() < 1e-9:
+                continue
+            turned += 1
+            w, _, vt = np.linalg.svd(v.T @ u)
+            rot = w @ np.diag([1, 1, np.linalg.det(w @ vt)]) @ vt
+            np.testing.assert_allclose(u @ rot.T, v, atol=1e-9)
+            kind = "arm" if "shoulder" in root else "leg"
+            biggest[kind] = max(biggest[kind], np.degrees(np.arccos((np.trace(rot) - 1) / 2)))
+            np.testing.assert_allclose(nc[:, joints.COCO17.index(end)], nh[:, H.index(end)], atol=1e-9)
+    assert 40 <= turned <= 80  # half of 120 limbs, give or take
+    assert 30 < biggest["arm"] <= 45 and 15 < biggest["leg"] <= 25
 
 
 def test_speed_resampling():

@@ -71,6 +71,9 @@ def estimate(
     lean: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of clips whose trunk, head and arms are "
                                         "tilted 0-30 degrees about the pelvis (leaning, bowing), so the up "
                                         "direction is not read off the trunk alone.")] = 0.0,
+    limbs: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of clips whose arms (up to 45 degrees) "
+                                         "and legs (up to 25) are turned at the shoulders and hips, in the body's "
+                                         "frame: poses beyond the training people's.")] = 0.0,
     up_head: Annotated[bool, typer.Option(help="Learn the world's up direction in camera axes (estimate's "
                                           "upright keypoints3d_world).")] = True,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
@@ -103,6 +106,7 @@ def estimate(
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
                               synth=synth_dirs, synth_fraction=synth_fraction, augment=augment, lean=lean,
+                              limbs=limbs,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
                                                  encoder=encoder,
                                                  channels=channels, receptive_field=receptive_field))

@@ -10,6 +10,9 @@ lands too far for a small person) and their speeds. These make other plausible p
   ``prepare``'s output) or, for the face, with the head.
 - :func:`resample_speed`: the motion played 0.7-1.5x as fast (linear interpolation in time), as another
   person would perform it.
+- :func:`swing_limbs`: arms and legs turned at the shoulder or hip by a fixed rotation in the body's own frame
+  (arms held wider, higher or across, legs further out): the arm and leg angles CMU's six people show are a
+  narrow sample of what a kick, a strike or a dance reaches (PoseAug's bone-angle augmentation, simplified).
 - :func:`lean_upper_body`: the trunk, head and arms tilted about the pelvis, legs unchanged (someone leaning
   forward to balance, reaching, bowing): CMU's people keep their trunk near vertical, so a lifter learns to read
   the camera's pitch off the trunk and sees a leaning person's camera look down too steeply (the Pose2Sim
@@ -49,6 +52,11 @@ _UPPER_COCO = np.array([i for i, n in enumerate(joints.COCO17.joints) if _H.join
                         set(_UPPER_H36M.tolist())])
 
 
+def _rodrigues(axis: np.ndarray, theta: float) -> np.ndarray:
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k
+
+
 def lean_upper_body(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, max_deg: float = 30.0
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(T, 17, 3) world joints (Y up) -> the same motion with the upper body tilted about each frame's pelvis by
@@ -56,14 +64,42 @@ def lean_upper_body(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator
     backward, sideways, relative to the world: the same tilt for the whole clip)."""
     theta = np.radians(rng.uniform(0.0, max_deg))
     phi = rng.uniform(0.0, 2 * np.pi)
-    axis = np.array([np.cos(phi), 0.0, np.sin(phi)])
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    rot = np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k  # Rodrigues
+    rot = _rodrigues(np.array([np.cos(phi), 0.0, np.sin(phi)]), theta)
     pelvis = np.asarray(h36m, np.float64)[:, :1]
     h, c = np.asarray(h36m, np.float64).copy(), np.asarray(coco, np.float64).copy()
     h[:, _UPPER_H36M] = (h[:, _UPPER_H36M] - pelvis) @ rot.T + pelvis
     c[:, _UPPER_COCO] = (c[:, _UPPER_COCO] - pelvis) @ rot.T + pelvis
     return h.astype(np.asarray(h36m).dtype), c.astype(np.asarray(coco).dtype)
+
+
+_LIMBS = [(_H.joints.index(f"{side}_{a}"), [_H.joints.index(f"{side}_{b}"), _H.joints.index(f"{side}_{c}")])
+          for side in ("left", "right") for a, b, c in (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"))]
+_HIPS = (_H.joints.index("left_hip"), _H.joints.index("right_hip"))
+
+
+def swing_limbs(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, arm_deg: float = 45.0,
+                leg_deg: float = 25.0, share: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 17, 3) world joints (Y up) -> the same motion with each limb, with probability ``share``, turned about
+    its shoulder or hip by one rotation (axis uniform on the sphere, angle uniform up to ``arm_deg`` /
+    ``leg_deg``) fixed in the body's frame (hips' direction, world up), so it turns with the person. Bone
+    lengths and the elbow and knee angles are kept; COCO points move with their H36M joints."""
+    h = np.asarray(h36m, np.float64)
+    across = h[:, _HIPS[1]] - h[:, _HIPS[0]]
+    across[:, 1] = 0.0
+    across /= np.maximum(np.linalg.norm(across, axis=-1, keepdims=True), 1e-9)
+    up = np.broadcast_to([0.0, 1.0, 0.0], across.shape)
+    body = np.stack([across, up, np.cross(across, up)], -1)  # (T, 3, 3): columns are the body's axes in the world
+    new = h.copy()
+    for (root, chain), limit in zip(_LIMBS, (arm_deg, leg_deg, arm_deg, leg_deg)):
+        if rng.random() >= share:
+            continue
+        axis = rng.standard_normal(3)
+        turn = _rodrigues(axis / np.linalg.norm(axis), np.radians(rng.uniform(0.0, limit)))
+        world_turn = body @ turn @ body.transpose(0, 2, 1)  # (T, 3, 3)
+        for j in chain:
+            new[:, j] = h[:, root] + np.einsum("tij,tj->ti", world_turn, h[:, j] - h[:, root])
+    coco_new = np.asarray(coco, np.float64) + (new - h)[:, _FOLLOW_IDX]
+    return new.astype(np.asarray(h36m).dtype), coco_new.astype(np.asarray(coco).dtype)
 
 
 def bone_factors(rng: np.random.Generator, sigma: float = 0.04, clip: float = 0.10) -> np.ndarray:

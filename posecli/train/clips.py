@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import joints
 from ..lifting.normalize import normalize_2d
-from ..mocap.augment import lean_upper_body, resample_speed, resize_body, speed_span
+from ..mocap.augment import lean_upper_body, resample_speed, resize_body, speed_span, swing_limbs
 from ..mocap.dataset import MocapDataset
 from ..synth2d import CameraSampler, realistic_2d, simulate_videography
 
@@ -53,7 +53,8 @@ class Clip:
 class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
                  noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False,
-                 avoid_glitches: bool = False, truncate: float = 0.5, augment: bool = False, lean: float = 0.0):
+                 avoid_glitches: bool = False, truncate: float = 0.5, augment: bool = False, lean: float = 0.0,
+                 limbs: float = 0.0):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
@@ -61,6 +62,7 @@ class ClipSampler:
         self.rng = np.random.default_rng(seed)
         self.augment = augment
         self.lean = lean  # fraction of clips whose upper body is tilted (mocap.augment.lean_upper_body)
+        self.limbs = limbs  # fraction of clips whose limbs are turned (mocap.augment.swing_limbs)
         self.cameras = FOOTAGE_CAMERAS if augment else CameraSampler(fit_in_frame=True)
         self.videography = videography
         self.noise = noise
@@ -96,6 +98,8 @@ class ClipSampler:
             h36m, coco = resample_speed(h36m, self.length, speed), resample_speed(coco, self.length, speed)
         if self.lean and self.rng.random() < self.lean:  # no draw at 0: earlier recipes keep their random stream
             h36m, coco = lean_upper_body(h36m, coco, self.rng)
+        if self.limbs and self.rng.random() < self.limbs:  # as lean: no draw at 0
+            h36m, coco = swing_limbs(h36m, coco, self.rng)
         if self.mirror and self.rng.random() < 0.5:
             h36m, coco = mirror(h36m, "h36m17"), mirror(coco, "coco17")
         return h36m, coco, self.rng, seq.fps
