@@ -217,7 +217,8 @@ def test_cli_embed_and_retrieve(tmp_path, motion, capsys):
 
 
 def test_cli_temporal_model_embeds_and_retrieves_across_views(tmp_path, motion):
-    """--model vipe-temporal: the shipped temporal Pr-VIPE; each frame's embedding depends on its neighbours."""
+    """--model vipe-temporal (the default): the shipped temporal Pr-VIPE; each frame's embedding depends on its
+    neighbours; --model vipe the single-frame one."""
     a, b = project(motion, 0.0), project(motion, 120.0)
     pose_file(tmp_path / "a.npz", a)
     pose_file(tmp_path / "b.npz", b)
@@ -225,8 +226,12 @@ def test_cli_temporal_model_embeds_and_retrieves_across_views(tmp_path, motion):
     assert main(["embed", str(tmp_path / "a.npz"), "--model", "vipe-temporal", "-o", str(emb), "-q"]) == 0
     mu = read_poses(emb).tracks[0].arrays["embedding_mu"]
     single = tmp_path / "single.npz"
-    assert main(["embed", str(tmp_path / "a.npz"), "-o", str(single), "-q"]) == 0
+    assert main(["embed", str(tmp_path / "a.npz"), "--model", "vipe", "-o", str(single), "-q"]) == 0
     assert mu.shape == (60, 16) and np.isfinite(mu).all()
+    default = tmp_path / "default.npz"
+    assert main(["embed", str(tmp_path / "a.npz"), "-o", str(default), "-q"]) == 0
+    assert read_poses(default).meta["model"] == "vipe_temporal.safetensors"
+    np.testing.assert_array_equal(read_poses(default).tracks[0].arrays["embedding_mu"], mu)
     assert not np.allclose(mu, read_poses(single).tracks[0].arrays["embedding_mu"])  # another model
     res = tmp_path / "all.json"
     assert main(["retrieve", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--model", "vipe-temporal", "-k", "1",
