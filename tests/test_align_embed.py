@@ -277,13 +277,13 @@ def test_cli_align_with_nobody_in_a_gives_an_empty_result_like_track(tmp_path, m
 @pytest.mark.parametrize("name", ["vipe", "vipe_temporal"])
 def test_shipped_vipe_reproduces_its_card(shared_data, name):
     """The shipped weights (fp16) on the held-out subject give the card's exact-2D retrieval figures (the temporal
-    model on its own views: whole sequences at 30 fps, windows of 9 frames)."""
+    model on its own views: whole sequences at 30 fps, windows of 17 frames)."""
     from posecli.embed.pipeline import load_vipe
     from posecli.mocap.sources import load_mocap
     from posecli.train.vipe import evaluate_retrieval
 
     model, card = load_vipe(weight_path(name))
-    assert model.config.window == (9 if name == "vipe_temporal" else 1)
+    assert model.config.window == (17 if name == "vipe_temporal" else 1)
     _, val = load_mocap(f"cmu:{shared_data / 'mocap'}").split(card["split"]["val_subjects"])
     res = evaluate_retrieval(model, val, cameras=4, clean=True)
     expected = card["metrics"]["held_out_exact_2d"]

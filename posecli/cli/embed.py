@@ -41,7 +41,7 @@ EMBED_EPILOG = """Examples:
 
   posecli track dance.mp4 -o tracks.npz && posecli embed tracks.npz -o dance_emb.npz --samples 20
 
-  posecli embed dance.mp4 --model vipe -o dance_emb.npz   # each frame's 2D alone (the default uses 9 frames)
+  posecli embed dance.mp4 --model vipe -o dance_emb.npz   # each frame's 2D alone (the default uses 17 frames)
 
 Output: the input's tracks plus, per frame, 'embedding_mu' and 'embedding_sigma' (16-d Gaussian: mean and
 standard deviation), 'embedding_valid' (enough of the body seen) and, with --samples K, 'embedding_samples'.
@@ -59,7 +59,7 @@ def embed(
     out: OptOut = None,
     samples: Annotated[Optional[int], typer.Option(min=1, help="Also store K samples per frame.")] = None,
     weights: Weights = None,
-    model: Annotated[EmbedModel, typer.Option(help="vipe-temporal (default): Pr-VIPE on the 2D of the 9 frames "
+    model: Annotated[EmbedModel, typer.Option(help="vipe-temporal (default): Pr-VIPE on the 2D of the 17 frames "
                                               "around each frame (ahead of vipe at Hit@1 on every held-out test); "
                                               "vipe: Pr-VIPE on each frame's 2D alone (align's model; for poses "
                                               "without neighbours in time); mcss: MCSS on image crops (a video "
@@ -125,7 +125,7 @@ def retrieve(
     scoring: Annotated[Scoring, typer.Option(help="sampled (paper) or mean (fast).")] = Scoring.sampled,
     out: OptOut = None,
     weights: Weights = None,
-    model: Annotated[EmbedModel, typer.Option(help="vipe-temporal (default): Pr-VIPE on 9 frames of 2D around "
+    model: Annotated[EmbedModel, typer.Option(help="vipe-temporal (default): Pr-VIPE on 17 frames of 2D around "
                                               "each frame; vipe: each frame's 2D alone; mcss: MCSS image "
                                               "embeddings (videos, or files from embed --model mcss); scores "
                                               "are then L2 distances.")] = EmbedModel.vipe_temporal,
