@@ -264,3 +264,30 @@ def test_a_swap_where_two_people_crossed_is_undone_offline():
     assert [f for f, _ in fixed[1]] == list(range(90))
     kept = dict(resolve_crossings([(1, person_a), (2, person_b)], fps=30))
     assert [o for _, o in kept[1]] == [o for _, o in person_a] and [o for _, o in kept[2]] == [o for _, o in person_b]
+
+
+def test_a_skeleton_placed_outside_the_image_is_not_reported(tmp_path):
+    """A landmark model holding on to texture can place a skeleton's joints outside the frame: such a track
+    (fewer than 5 joints in view in most frames) is dropped; a person at the edge with most joints in view stays."""
+    from posecli.track.backends import Person, PoseBackend
+    from posecli.track.pipeline import TrackOptions, track_video
+    from posecli.video import VideoWriter
+
+    class Scripted(PoseBackend):
+        name = "scripted"
+        joint_set = "blazepose33"
+
+        def persons(self, image):
+            inside = skeleton(60, 20, 150)  # whole person in view
+            edge = skeleton(318, 20, 150)  # on the right edge: its left half and its head in view
+            outside = skeleton(100, 260, 400)  # below the frame: placed, but no joint in view
+            return [Person(p, np.full(33, 0.9)) for p in (inside, edge, outside)]
+
+    video = tmp_path / "v.mp4"
+    with VideoWriter(video, fps=30) as w:
+        for _ in range(12):
+            w.write(np.full((200, 320, 3), 90, np.uint8))
+    poses = track_video(video, Scripted(), TrackOptions(min_frames=1, sides=False, stitch=False))
+    centres = sorted(round(float(np.median(t.keypoints["keypoints2d"].points[0, :, 0]))) for t in poses.tracks)
+    assert len(poses.tracks) == 2 and centres[0] < 100 and centres[1] > 280
+    assert poses.meta["min_joints"] == 5

@@ -93,6 +93,10 @@ def track(
     min_height: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median height is "
                                               "below this fraction of the frame height (BlazePose cannot "
                                               "resolve them and sees people in small objects).")] = 0.04,
+    min_joints: Annotated[int, typer.Option(min=0, max=17, help="Drop people who show fewer of their 17 COCO "
+                                            "joints inside the image (confidence >= 0.5) in most frames (a "
+                                            "skeleton the landmark model placed outside the frame); 0 keeps "
+                                            "all.")] = 5,
     pyramid_every: Annotated[int, typer.Option(min=0, help="Search the frame for small people (a finer grid "
                                                "of detector tiles) every N frames; 0: never.")] = 30,
     start: Start = 0,
@@ -122,7 +126,8 @@ def track(
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
-                        sides=sides, stitch=stitch, reid=reid, min_height=min_height)
+                        sides=sides, stitch=stitch, reid=reid, min_height=min_height,
+                        min_joints=min_joints)
     poses = track_video(video, model, opts)
     with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:
         write_poses(poses, path, "coco-json" if fmt is TrackFormat.json else "npz")

@@ -36,6 +36,7 @@ class TrackOptions:
     stitch: bool = True  # the whole-video pass: resolve_crossings, split_by_appearance, stitch (association)
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
+    min_joints: int = 5  # tracks showing fewer COCO joints in the image (confidence >= 0.5) in most frames are dropped
 
 
 def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
@@ -70,6 +71,11 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
     # camera, a poster); people that small are also beyond what its 256-pixel landmark crops resolve.
     tracks = [t for t in tracks if _height(t) >= opts.min_height * info.height]
+    # On strong textures (tiled floors, striped walls) the landmark model can hold on to a skeleton whose joints
+    # it places outside the image (presence near 0): a "person" nobody sees. Whoever shows fewer than
+    # ``min_joints`` joints in the image in most frames is dropped; 5 of 17 is where the tracking benchmark
+    # starts counting a person at all (bench/track_mot.py).
+    tracks = [t for t in tracks if _joints_in_view(t, info.width, info.height) >= opts.min_joints]
     tracks = _order(tracks, opts.order)[: opts.max_persons]
     for new_id, t in enumerate(tracks, start=1):
         t.attrs["tracker_id"] = t.id
@@ -87,7 +93,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
                                          "sides_kept_consistent": opts.sides,
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
-                                         "min_height": opts.min_height,
+                                         "min_height": opts.min_height, "min_joints": opts.min_joints,
                                          # poses the backend refused (size jump: merged or slid onto someone)
                                          "refused_poses": int(getattr(backend, "rejected", 0))})
 
@@ -123,6 +129,15 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     if people[0].presence is not None:
         arrays["presence"] = np.stack([p.presence for p in people]).astype(np.float32)
     return Track(tid, frames, t, layers, arrays)
+
+
+def _joints_in_view(track: Track, width: int, height: int) -> float:
+    """Median over the track's frames of its COCO joints inside the image with confidence >= 0.5."""
+    kp = track.keypoints[KEYPOINTS_2D]
+    x, y = kp.points[..., 0], kp.points[..., 1]
+    with np.errstate(invalid="ignore"):
+        seen = (kp.confidence >= 0.5) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    return float(np.median(seen.sum(-1)))
 
 
 def _height(track: Track) -> float:
