@@ -10,7 +10,7 @@ from posecli import joints
 from posecli.errors import PoseCliError
 from posecli.lifting.perspective import view_rotations
 from posecli.lifting.pipeline import add_world_frame
-from posecli.lifting.robust import MAX_SPEED, steady_root, suppress_2d_outliers
+from posecli.lifting.robust import MAX_SPEED, fill_unseen, steady_root, suppress_2d_outliers
 from posecli.lifting.world import ANKLE_HEIGHT, floor_up, tilt_degrees, to_world, world_rotation
 from posecli.mocap.augment import (bone_factors, lean_upper_body, resample_speed, resize_body, speed_span,
                                    swing_limbs)
@@ -296,6 +296,26 @@ def test_one_wrong_keypoint_does_not_move_the_person():
     wobbly = root + np.stack([np.zeros(60), np.zeros(60), 0.1 * (-1.0) ** np.arange(60)], 1)  # depth +-10 cm
     err = np.abs(steady_root(wobbly, t) - root).max(-1)
     assert err[10:-10].max() < 0.01 and err.max() < 0.05  # the ends see the wobble from one side only
+
+
+def test_frames_that_saw_nobody_do_not_drag_the_root():
+    """A person hidden for 0.8 s: those frames' roots are whatever the camera model gives for no keypoints
+    (hundreds of metres in a held-out render). Interpolated from the frames around them, the rest of the track
+    stays put; left in, the speed cap follows them far away."""
+    t = np.arange(90) / 30.0
+    root = np.stack([0.5 * t, np.full(90, 0.3), 5 + 0.5 * t], 1)
+    raw = root.copy()
+    raw[30:54] = [-190.0, -140.0, 364.0]
+    seen = np.ones(90, bool)
+    seen[30:54] = False
+    filled = steady_root(fill_unseen(raw, t, seen), t)
+    assert np.abs(filled - root).max() < 0.02  # linear motion: the gap is filled exactly, nothing moves
+    dragged = steady_root(raw, t)
+    assert np.linalg.norm(dragged[54:] - root[54:], axis=-1).mean() > 10  # what happened before
+    edge = seen.copy()
+    edge[:10] = False  # unseen at the start: the first seen value
+    np.testing.assert_allclose(fill_unseen(raw, t, edge)[:10], np.repeat(raw[10:11], 10, 0))
+    np.testing.assert_array_equal(fill_unseen(raw, t, np.zeros(90, bool)), raw)  # nothing seen: unchanged
 
 
 def test_one_body_per_track():
