@@ -10,9 +10,9 @@ from test_estimate_generalise import walking_dataset
 
 from posecli.errors import PoseCliError
 from posecli.mocap.dataset import MocapDataset
+from posecli.models.prvipe import VipeConfig
 from posecli.models.sps_lifter import LifterConfig
 from posecli.train.distributed import Group, join
-from posecli.models.prvipe import VipeConfig
 from posecli.train.estimate import EstimateTrainConfig, train_lifter
 from posecli.train.vipe import VipeTrainConfig, train_vipe
 

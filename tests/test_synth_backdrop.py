@@ -68,3 +68,27 @@ def test_the_room_stands_behind_the_people_facing_the_camera():
     gap = (people.reshape(-1, 3) @ room.normal).min() - room.offset  # nearest the wall any joint comes
     assert 1.0 <= gap <= 4.0
     assert abs(room.origin[1]) < 1e-12 and abs(room.origin @ room.normal - room.offset) < 1e-9
+
+
+def test_room_cameras_stand_above_the_floor():
+    """Pr-VIPE's elevations reach -30 degrees: some cameras of a plain rig are under the floor; a room's are
+    drawn again, and the cameras that were above it stay as they were."""
+    from posecli.synth.rig import sample_rig
+
+    rng = np.random.default_rng(0)
+    people = rng.normal([0.0, 0.9, 0.0], [0.3, 0.4, 0.3], (30, 17, 3))
+    plain, room = [], []
+    for seed in range(12):
+        plain += sample_rig(np.random.default_rng(seed), 4, (640, 480), people)
+        room += sample_rig(np.random.default_rng(seed), 4, (640, 480), people,
+                           above=(0.3, np.random.default_rng(100 + seed)))
+
+    def height(cam):
+        return float((-cam.R[0].T @ cam.t[0])[1])
+
+    below = [i for i, c in enumerate(plain) if height(c) < 0.3]
+    assert below and min(height(c) for c in room) >= 0.3
+    for i, (a, b) in enumerate(zip(plain, room)):
+        if i not in below:
+            np.testing.assert_array_equal(a.R, b.R)
+            np.testing.assert_array_equal(a.t, b.t)

@@ -12,8 +12,8 @@ Choices:
   and its picture is repeated mirrored beyond its edges. The picture (a procedural texture or a crop of a
   background plate, `scene.background`) stands on the floor and is 2.5-6 m tall.
 - The floor is a second picture of the same kinds, 4-12 m across, repeated mirrored.
-- The rig's cameras may look up at people from below the floor (elevations down to -30 degrees, as Pr-VIPE's
-  ranges): such a camera sees the wall only.
+- The floor is opaque, so in a room the rig's cameras stand at least ``dataset.ROOM_CAMERA_HEIGHT`` above it
+  (``rig.sample_rig``'s ``above``: Pr-VIPE's elevations down to -30 degrees would otherwise put some under it).
 - A ray that meets neither (only possible above the horizon looking away from the wall) gets the wall
   picture's mean colour.
 - Texture minification: each pixel samples the level of a Gaussian pyramid that matches how many texels it

@@ -77,6 +77,9 @@ class SynthOptions:
         return d
 
 
+ROOM_CAMERA_HEIGHT = 0.3  # metres: the lowest a camera stands in a room (a tripod on the floor)
+
+
 def clip_name(k: int) -> str:
     return f"clip_{k:04d}"
 
@@ -292,7 +295,10 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
     persons = [anny.make_person(rng, j, fps) for j in targets]
     world_h36m = np.concatenate([p.h36m_world for p in persons], axis=1)  # (T, P*17, 3)
     size = (o.width, o.height)
-    cams = sample_rig(rng, o.views, size, world_h36m, follow=o.follow, truncate=o.truncate, fps=fps)
+    # In a room the cameras stand on its floor (synth.backdrop); redraws come from a generator of their own.
+    above = (ROOM_CAMERA_HEIGHT, np.random.default_rng(np.random.SeedSequence([o.seed, k, 2]))) \
+        if o.backdrop == "room" else None
+    cams = sample_rig(rng, o.views, size, world_h36m, follow=o.follow, truncate=o.truncate, fps=fps, above=above)
     lighting = random_light(rng)
     occluders = random_occluders(rng, o.occluders, world_h36m.reshape(-1, 3).mean(0))
     boxes = [(*box_mesh(np.array(b["centre"]), np.array(b["size"]), b["yaw"]), b["colour"]) for b in occluders]

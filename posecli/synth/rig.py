@@ -53,8 +53,11 @@ class RigCamera:
 
 
 def sample_rig(rng: np.random.Generator, n_views: int, size: tuple[int, int], points: np.ndarray, *,
-               follow: bool = False, truncate: float = 0.0, fps: float = 30.0) -> list[RigCamera]:
-    """``n_views`` cameras filming ``points`` (T, J, 3) (all people's world joints, Y up)."""
+               follow: bool = False, truncate: float = 0.0, fps: float = 30.0,
+               above: tuple[float, np.random.Generator] | None = None) -> list[RigCamera]:
+    """``n_views`` cameras filming ``points`` (T, J, 3) (all people's world joints, Y up). ``above`` = (height,
+    generator): a camera whose centre ends below that height (Pr-VIPE's elevations reach -30 degrees, which puts
+    some cameras under the floor) is drawn again from the generator, so the others stay as drawn."""
     sampler = CameraSampler(image_sizes=(tuple(size),), fit_in_frame=True, fill=(0.45, 0.85), margin=0.03)
     centre = points.reshape(-1, 3).mean(0)
     cams = sampler.sample_batch(rng, centre, n_views, points=points)
@@ -62,11 +65,18 @@ def sample_rig(rng: np.random.Generator, n_views: int, size: tuple[int, int], po
     closer = rng.uniform(0.45, 0.75, n_views)
     n = len(points)
     track = gaussian_filter1d(points.mean(1), sigma=0.5 * fps, axis=0, mode="nearest") if follow else None
+
+    def place(cam, i):
+        return centre + (cam.center - centre) * closer[i] if truncating[i] else cam.center
+
     out = []
     for i, cam in enumerate(cams):
-        position = cam.center
-        if truncating[i]:
-            position = centre + (position - centre) * closer[i]
+        position = place(cam, i)
+        for _ in range(100 if above else 0):
+            if position[1] >= above[0]:
+                break
+            cam = sampler.sample_batch(above[1], centre, 1, points=points)[0]
+            position = place(cam, i)
         if follow:
             # Where the centre landed in the first frame is where every later frame keeps it.
             uv, _ = cam.project(track[0])
