@@ -174,6 +174,26 @@ def test_swinging_limbs_turns_them_with_the_body_and_keeps_their_bones():
     assert 30 < biggest["arm"] <= 45 and 15 < biggest["leg"] <= 25
 
 
+def test_a_share_of_training_clips_keeps_its_exact_2d():
+    """--exact-2d F: that share of clips gets the projected 2D as it is (every joint seen, no noise); the rest
+    the detector-like noise; 0 draws nothing, so earlier recipes keep their random stream."""
+    from posecli.train.clips import ClipSampler
+
+    data = walking_dataset(60)
+
+    def exact_clips(share: float, n: int = 200) -> float:
+        s = ClipSampler(data, 16, seed=3, exact=share, videography=0.0)
+        clips = [s.random_clip() for _ in range(n)]
+        # detector-like 2D never has every joint seen at full confidence (its scores vary, some joints drop)
+        return float(np.mean([c.x[..., 2].min() == 1.0 for c in clips]))
+
+    assert exact_clips(0.0) == 0.0 and exact_clips(1.0) == 1.0
+    assert 0.12 < exact_clips(0.2) < 0.28
+    a = ClipSampler(data, 16, seed=3).random_clip()
+    b = ClipSampler(data, 16, seed=3, exact=0.0).random_clip()
+    np.testing.assert_array_equal(a.x, b.x)
+
+
 def test_speed_resampling():
     x = np.arange(100, dtype=np.float64)[:, None]
     assert speed_span(10, 1.5) == 15

@@ -74,6 +74,9 @@ def estimate(
     limbs: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of clips whose arms (up to 45 degrees) "
                                          "and legs (up to 25) are turned at the shoulders and hips, in the body's "
                                          "frame: poses beyond the training people's.")] = 0.0,
+    exact_2d: Annotated[float, typer.Option("--exact-2d", min=0.0, max=1.0, help="Fraction of clips given their "
+                                            "exact 2D (as markers or renders give) instead of detector-like "
+                                            "noise.")] = 0.0,
     up_head: Annotated[bool, typer.Option(help="Learn the world's up direction in camera axes (estimate's "
                                           "upright keypoints3d_world).")] = True,
     forecast: Annotated[bool, typer.Option(help="Forecasting module and its fusion (ablation: --no-forecast).")] = True,
@@ -106,7 +109,7 @@ def estimate(
     cfg = EstimateTrainConfig(steps=steps, batch=batch, length=length, lr=lr, seed=seed, mirror=mirror,
                               avoid_glitches=avoid_glitches, occlusion_camera=occlusion_camera,
                               synth=synth_dirs, synth_fraction=synth_fraction, augment=augment, lean=lean,
-                              limbs=limbs,
+                              limbs=limbs, exact=exact_2d,
                               model=LifterConfig(temporal=temporal.value, forecasting=forecast, up_head=up_head,
                                                  encoder=encoder,
                                                  channels=channels, receptive_field=receptive_field))

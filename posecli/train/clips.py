@@ -54,7 +54,7 @@ class ClipSampler:
     def __init__(self, dataset: MocapDataset, length: int, seed: int = 0, videography: float = 0.25,
                  noise: tuple[float, float] = (0.6, 1.5), clean: bool = False, mirror: bool = False,
                  avoid_glitches: bool = False, truncate: float = 0.5, augment: bool = False, lean: float = 0.0,
-                 limbs: float = 0.0):
+                 limbs: float = 0.0, exact: float = 0.0):
         self.sequences = [s for s in dataset.sequences if len(s) >= 2]
         if not self.sequences:
             raise ValueError("no sequences to sample clips from")
@@ -63,6 +63,7 @@ class ClipSampler:
         self.augment = augment
         self.lean = lean  # fraction of clips whose upper body is tilted (mocap.augment.lean_upper_body)
         self.limbs = limbs  # fraction of clips whose limbs are turned (mocap.augment.swing_limbs)
+        self.exact = exact  # fraction of clips given their exact 2D (markers, renders), the rest detector noise
         self.cameras = FOOTAGE_CAMERAS if augment else CameraSampler(fit_in_frame=True)
         self.videography = videography
         self.noise = noise
@@ -115,7 +116,7 @@ class ClipSampler:
                                                   truncate_lower_body=self.truncate, joint_set="coco17")
             # The same moving crop applied to the H36M joints (A maps source pixels to output pixels).
             uv_h = np.einsum("tij,tkj->tki", a[:, :2, :2], uv_h) + a[:, None, :2, 2]
-        if self.clean:
+        if self.clean or (self.exact and rng.random() < self.exact):  # no draw at 0, as lean
             noisy, conf = uv.astype(np.float32), np.ones(uv.shape[:2], np.float32)
         else:
             noisy, conf = realistic_2d(uv, rng, "coco17", sigma_scale=float(rng.uniform(*self.noise)), rho=0.8,

@@ -54,6 +54,7 @@ class EstimateTrainConfig:
     augment: bool = False  # body sizes, speeds and real-footage cameras (train.clips); the CLI turns it on
     lean: float = 0.0  # fraction of clips with the upper body tilted up to 30 degrees (mocap.augment.lean_upper_body)
     limbs: float = 0.0  # fraction of clips with arms and legs turned at shoulders and hips (augment.swing_limbs)
+    exact: float = 0.0  # fraction of clips with exact 2D instead of detector-like noise (train.clips)
     mirror: bool = True  # left/right mirrored clips (not in the paper; doubles the motions of few subjects)
     avoid_glitches: bool = True  # no clips over the retargeting pops/flips that prepare flags
     # The occlusion-consistency target includes the camera. Without a temporal module this term drove the
@@ -152,7 +153,7 @@ def train_lifter(train: MocapDataset, cfg: EstimateTrainConfig, device: str = "c
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps)))
     sampler = ClipSampler(train, clip_frames(cfg), seed=cfg.seed, mirror=cfg.mirror,
                           avoid_glitches=cfg.avoid_glitches, augment=cfg.augment, lean=cfg.lean,
-                          limbs=cfg.limbs)
+                          limbs=cfg.limbs, exact=cfg.exact)
     n_synth = round(cfg.synth_fraction * cfg.batch) if synth is not None else 0
     model.train()
     losses = _tcn_losses if cfg.model.temporal == "tcn" else _sps_losses
