@@ -10,6 +10,7 @@ of the render loop (frames x views / render_s); ``fps_per_view_end_to_end`` incl
     python bench/synth_bench.py [--mocap cmu:../shared/data/mocap] [--frames 60] [--views 4]
                                 [--sheet docs/synth_views.png --sheet-frame 30]
     python bench/synth_bench.py --mocap cmu.npz --clips 4 --workers 1 2     # throughput of --workers
+    python bench/synth_bench.py --backdrop room flat [--follow]             # cost of the room, same run
 
 With several workers, people_s/render_s are not separated (the fit runs in the workers) and each worker's
 one-off Anny load is inside the time.
@@ -20,6 +21,7 @@ import argparse
 import json
 import tempfile
 import time
+from itertools import product
 from pathlib import Path
 
 import cv2
@@ -70,6 +72,8 @@ def main() -> None:
     ap.add_argument("--follow", action="store_true")
     ap.add_argument("--truncate", type=float, default=0.0)
     ap.add_argument("--occluders", type=int, default=0)
+    ap.add_argument("--backdrop", nargs="+", default=["room"], choices=["room", "flat"],
+                    help="synth --backdrop; several: each in the same run (rows say which)")
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--sheet-frame", type=int, default=30)
     args = ap.parse_args()
@@ -92,17 +96,19 @@ def main() -> None:
             spent["people"] += time.perf_counter() - s
 
     type(anny_synth()).make_person = timed
-    options = SynthOptions(views=args.views, persons=args.persons, frames=args.frames, seed=args.seed,
-                           clips=args.clips, follow=args.follow, truncate=args.truncate, occluders=args.occluders)
-    for workers in args.workers:
+    for backdrop, workers in product(args.backdrop, args.workers):
+        options = SynthOptions(views=args.views, persons=args.persons, frames=args.frames, seed=args.seed,
+                               clips=args.clips, follow=args.follow, truncate=args.truncate,
+                               occluders=args.occluders, backdrop=backdrop)
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(args.out or tmp) / f"synth_w{workers}"
+            out = Path(args.out or tmp) / f"synth_{backdrop}_w{workers}"
             spent["people"] = 0.0
             t1 = time.perf_counter()
             manifest = synthesise(mocap, out, options, videos, workers=workers)
             total = time.perf_counter() - t1
             n = args.frames * args.views * args.clips
-            row = {"platform": gl_platform(), "size": "640x480", "frames": args.frames, "views": args.views,
+            row = {"platform": gl_platform(), "backdrop": backdrop, "size": "640x480", "frames": args.frames,
+                   "views": args.views, "follow": args.follow,
                    "clips": args.clips, "persons": args.persons, "workers": workers, "prepare_s": round(prepare_s, 2),
                    "fps_per_view_end_to_end": round(n / total, 1)}
             if workers == 1 or args.clips == 1:  # the fit is timed in this process only

@@ -46,15 +46,16 @@ class Backdrop:
     def image(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(H, W, 3) uint8: the room seen by the camera x_cam = R x_world + t with intrinsics K."""
         w, h = size
-        centre = -R.T @ t
-        u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
-        rays_cam = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T
-        rays = rays_cam @ R  # world directions (R^T d for each row d)
-        length = np.linalg.norm(rays_cam, axis=-1)
+        centre = (-R.T @ t).astype(np.float32)
+        # float32 throughout: a 640x480 view is 0.3 M rays, redone every frame for a following camera
+        u, v = np.meshgrid(np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5)
+        rays_cam = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T.astype(np.float32)
+        rays = rays_cam @ R.astype(np.float32)  # world directions (R^T d for each row d), as long as rays_cam
+        length = np.sqrt((rays_cam * rays_cam).sum(-1))
         focal = float(K[0, 0])
         with np.errstate(divide="ignore", invalid="ignore"):
             s_floor = np.where(rays[..., 1] < 0, -centre[1] / rays[..., 1], np.inf)
-            towards = rays @ self.normal
+            towards = rays @ self.normal.astype(np.float32)
             s_wall = np.where(towards < 0, (self.offset - centre @ self.normal) / towards, np.inf)
         s_floor = np.where(s_floor > 0, s_floor, np.inf)
         s_wall = np.where(s_wall > 0, s_wall, np.inf)
@@ -62,13 +63,13 @@ class Backdrop:
         s = np.minimum(s_floor, s_wall)
         seen = np.isfinite(s)
         s = np.where(seen, s, 0.0)
-        hit = centre + rays * s[..., None] - self.origin
+        hit = centre + rays * s[..., None] - self.origin.astype(np.float32)
         # metres on the surface per image pixel, ignoring foreshortening's direction: distance / focal, divided
         # by the cosine between the ray and the surface's normal (a grazing view covers more of the surface)
-        cos_floor = np.abs(rays[..., 1]) / np.linalg.norm(rays, axis=-1)
-        cos_wall = np.abs(towards) / np.linalg.norm(rays, axis=-1)
+        cos_floor = np.abs(rays[..., 1]) / length
+        cos_wall = np.abs(towards) / length
         spread = s * length / focal / np.maximum(np.where(on_floor, cos_floor, cos_wall), 0.05)
-        across = np.cross([0.0, 1.0, 0.0], self.normal)
+        across = np.cross([0.0, 1.0, 0.0], self.normal).astype(np.float32)
         wall_xy = (hit @ across / self.wall_m + self.wall[0].shape[1] / 2,
                    self.wall[0].shape[0] - hit[..., 1] / self.wall_m)
         floor_xy = (hit[..., 0] / self.floor_m + self.floor[0].shape[1] / 2,
