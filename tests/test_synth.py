@@ -220,6 +220,24 @@ def test_worker_processes_make_the_same_dataset(tmp_path, mocap):
     assert [c["name"] for c in manifest["clips"]] == ["clip_0000", "clip_0001", "clip_0002"]
 
 
+def test_room_and_flat_backdrops_render_the_same_people_on_other_pixels(tmp_path, mocap):
+    """--backdrop room draws from its own generator: the same seed gives the same people (and the same cameras,
+    unless one stood below the room's floor) with either backdrop; only the background differs."""
+    assert run_synth(tmp_path / "room", mocap, "--seed", 3, "--persons", 2) == 0
+    assert run_synth(tmp_path / "flat", mocap, "--seed", 3, "--persons", 2, "--backdrop", "flat") == 0
+    room, flat = contents(tmp_path / "room"), contents(tmp_path / "flat")
+    assert room.keys() == flat.keys()
+    people = [k for k in room if k.endswith(("/joints_world_h36m17", "/body_pose", "/body_shape"))]
+    assert people and all(np.array_equal(room[k], flat[k]) for k in people)
+    kept = [k.split(":")[0] for k in room if k.endswith(":camera/R") and np.array_equal(room[k], flat[k])]
+    assert kept  # at least one camera stood above the floor and was kept
+    for view in kept:
+        video = view.replace(".npz", ".mp4")
+        assert np.abs(room[video].astype(int) - flat[video]).mean() > 5  # another background
+    assert json.loads((tmp_path / "room/manifest.json").read_text())["options"]["backdrop"] == "room"
+    assert "backdrop" not in json.loads((tmp_path / "flat/manifest.json").read_text())["options"]
+
+
 def test_other_options_do_not_mix_into_a_dataset(tmp_path, mocap, capsys):
     assert run_synth(tmp_path / "a", mocap, "--seed", 5) == 0
     capsys.readouterr()
