@@ -29,7 +29,7 @@ from .fusion import BLEND, blend_detector_3d
 from .normalize import normalize_2d
 from .perspective import to_camera_axes, view_rotations
 from .reproject import pull_to_keypoints
-from .robust import fill_unseen, steady_root, suppress_2d_outliers
+from .robust import steady_root, suppress_2d_outliers
 from .scene import scene_verticals
 from .root import root_from_correspondences
 from .windows import run_lifter
@@ -104,7 +104,11 @@ def lift_track(model: torch.nn.Module, track: Track, length: int, width: int | N
     root = root_from_weak_camera(cam, centre, scale, w_img, h_img, f_px)
     if root_mode == "joints":
         root = root_from_correspondences(rel, pts, conf, f_px, principal, root)
-    root = fill_unseen(root, times, (conf > 0).any(-1))  # no keypoint seen: no evidence of where (robust)
+    seen = (conf > 0).any(-1)
+    if seen.any():
+        # A frame with no keypoint seen says nothing of where the person is (its camera model still gives a root,
+        # hundreds of metres off, which steady_root's speed cap would follow): interpolate it from those that do.
+        root = interp_frames(root[seen], times[seen], times)
     if robust:
         root = steady_root(root, times)
     if refine and root_mode == "joints":  # limbs towards their keypoints (lifting.reproject); the pelvis stays

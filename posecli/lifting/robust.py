@@ -13,11 +13,6 @@ Two guards, both local in time so they cost nothing on long videos:
   ``ROOT_TOLERANCE_M`` replaced by the median), a Gaussian smoothing (sigma ``ROOT_SMOOTH_S``: a body's
   centre moves smoothly, while the estimate's depth wobbles with every pose), then the frame-to-frame motion
   is capped at ``MAX_SPEED`` (a sprinter's top speed).
-- :func:`fill_unseen`: a frame whose keypoints were all missed (the person hidden, or flagged as merged)
-  carries no evidence of where the person is; its root is interpolated in time from the frames that saw them,
-  before the guards above. Left in, a run of such frames gave roots hundreds of metres away that the forward
-  speed cap then followed, dragging the rest of the track tens of metres off (a held-out render,
-  docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -53,19 +48,6 @@ def suppress_2d_outliers(points: np.ndarray, confidence: np.ndarray, half: int =
     bad = seen & (count >= half + 2) & (dev > OUTLIER_FRACTION * size_med[:, None])
     conf[bad] = 0.0
     return conf
-
-
-def fill_unseen(values: np.ndarray, times: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """(T, D) per-frame values with the frames not ``seen`` replaced by linear interpolation in ``times`` between
-    seen frames (the nearest seen value past the ends); unchanged when no frame or every frame was seen."""
-    seen = np.asarray(seen, bool)
-    v = np.array(values, dtype=np.float64, copy=True)
-    if seen.all() or not seen.any():
-        return v.astype(np.asarray(values).dtype)
-    t = np.asarray(times, np.float64)
-    for d in range(v.shape[1]):
-        v[~seen, d] = np.interp(t[~seen], t[seen], v[seen, d])
-    return v.astype(np.asarray(values).dtype)
 
 
 def steady_root(root: np.ndarray, times: np.ndarray, half: int = 3, smooth_s: float = ROOT_SMOOTH_S) -> np.ndarray:
