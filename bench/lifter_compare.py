@@ -36,7 +36,7 @@ import numpy as np
 
 from posecli import joints
 from posecli.console import set_quiet
-from posecli.lifting import pipeline
+from posecli.lifting import bones, pipeline
 from posecli.lifting.pipeline import add_world_frame, lift_track, load_lifter, load_up_model, up_from_model
 from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--rolls", nargs="*", default=None, help="test-time roll variants of estimate's path "
                     "(lifting.pipeline.TTA_ROLLS), each a comma list of magnitudes in degrees (10,20 = -20 -10 10 20) "
                     "or none; rows NAME@rolls=V (default: the shipped setting only)")
+    ap.add_argument("--symmetric", choices=["on", "off", "both"], default="on", help="left/right bone twins at "
+                    "one length (lifting.bones.SYMMETRIC); both: rows NAME@sym=on and NAME@sym=off")
     args = ap.parse_args()
     if args.mocap == f"cmu:{SHARED}" and not SHARED.is_dir():
         sys.exit(f"bench: {SHARED} not found (../shared/data absent)")
@@ -155,10 +157,12 @@ def main() -> None:
     models = {n: load_lifter(w) for n, w in zip(names, args.weights)}
     gravities = {Path(u).stem: load_up_model(u) for u in args.up_weights}
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.robust]
-    shipped_rolls = pipeline.TTA_ROLLS
+    shipped_rolls, shipped_sym = pipeline.TTA_ROLLS, bones.SYMMETRIC
     roll_variants = [("", shipped_rolls)] if args.rolls is None else [
         (f"@rolls={v}", () if v == "none" else tuple(sorted(s * float(m) for m in v.split(",") for s in (-1, 1))))
         for v in args.rolls]
+    sym_variants = [("@sym=on", True), ("@sym=off", False)] if args.symmetric == "both" else [
+        ("", args.symmetric == "on")]
     results = {}
     for kind, clean in (("exact_2d", True), ("detector_like_2d", False)):
         items = list(clips_for(held, clean, args.seed))
@@ -169,11 +173,11 @@ def main() -> None:
               for root_mode in (["joints", "weak"] if args.root == "both" else [args.root]):
                 key = name + ("" if args.robust != "both" else ("+robust" if robust else "-robust")) + (
                     "" if args.root != "both" else f"@{root_mode}")
-                for (sfx, given), (rsfx, rolls) in product(inputs, roll_variants):
-                    skey = key + sfx + rsfx
-                    pipeline.TTA_ROLLS = rolls
+                for (sfx, given), (rsfx, rolls), (ssfx, sym) in product(inputs, roll_variants, sym_variants):
+                    skey = key + sfx + rsfx + ssfx
+                    pipeline.TTA_ROLLS, bones.SYMMETRIC = rolls, sym
                     r = evaluate(model, card, given, robust, root_mode, gravities=gravities)
-                    pipeline.TTA_ROLLS = shipped_rolls
+                    pipeline.TTA_ROLLS, bones.SYMMETRIC = shipped_rolls, shipped_sym
                     results.setdefault(kind, {})[skey] = r
                     print(json.dumps({"2d": kind, "model": skey, **r}), flush=True)
                 if name in args.plain:

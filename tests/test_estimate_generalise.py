@@ -370,6 +370,27 @@ def test_one_body_per_track():
     assert np.abs(fixed - frames).mean() < np.abs(jittered - frames).mean()
 
 
+def test_left_and_right_bones_get_one_length():
+    from posecli.lifting.bones import constant_bones
+
+    pose = standing_pose() - standing_pose()[:1]
+    lk, la, rk, ra = (H.index(n) for n in ("left_knee", "left_ankle", "right_knee", "right_ankle"))
+    frames = np.repeat(pose[None], 10, 0)
+    # the lifter's left shin 20 % short on every frame, its right shin as it is
+    short = frames.copy()
+    short[:, la] = short[:, lk] + 0.8 * (frames[:, la] - frames[:, lk])
+    shin = np.linalg.norm(pose[ra] - pose[rk])
+    assert abs(np.linalg.norm(pose[la] - pose[lk]) - shin) < 1e-9  # the test pose is symmetric
+    for symmetric, left, right in ((True, 0.9 * shin, 0.9 * shin), (False, 0.8 * shin, shin)):
+        out = constant_bones(short, symmetric=symmetric)
+        assert np.allclose(np.linalg.norm(out[:, la] - out[:, lk], axis=-1), left)
+        assert np.allclose(np.linalg.norm(out[:, ra] - out[:, rk], axis=-1), right)
+    # the spine has no twin and keeps its own length; directions are kept
+    out = constant_bones(short)
+    sp, th = H.index("spine"), H.index("thorax")
+    assert np.allclose(out[:, th] - out[:, sp], short[:, th] - short[:, sp])
+
+
 def test_limbs_pulled_towards_their_keypoints():
     from posecli.lifting.reproject import PULL, pull_to_keypoints
 

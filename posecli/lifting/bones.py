@@ -3,6 +3,10 @@
 :func:`constant_bones` rebuilds each frame's skeleton from the pelvis outwards with the track's median bone
 lengths, keeping every bone's direction: the same person, the same limbs, with less frame-to-frame jitter
 (bone length errors no longer add to the joint error independently per frame).
+
+With ``symmetric`` (``SYMMETRIC``, the default) each left bone and its right twin get one length, the mean of
+their two medians: people are left/right symmetric to a percent or two, so a difference between the lifter's
+left and right bones is its own error.
 """
 from __future__ import annotations
 
@@ -10,21 +14,40 @@ import numpy as np
 
 from .. import joints
 
+SYMMETRIC = True
 
-def constant_bones(rel: np.ndarray, joint_set: str = "h36m17") -> np.ndarray:
-    """(T, J, 3) root-relative joints -> the same directions with each bone at its median length over T."""
+
+def _median_lengths(x: np.ndarray, parents) -> np.ndarray:
+    """(J,) each bone's median length over the frames where it is finite and not zero (NaN: never; the root)."""
+    out = np.full(len(parents), np.nan)
+    for j, p in enumerate(parents):
+        if p >= 0:
+            length = np.linalg.norm(x[:, j] - x[:, p], axis=-1)
+            ok = np.isfinite(length) & (length > 1e-6)
+            out[j] = np.median(length[ok]) if ok.any() else np.nan
+    return out
+
+
+def constant_bones(rel: np.ndarray, joint_set: str = "h36m17", symmetric: bool | None = None) -> np.ndarray:
+    """(T, J, 3) root-relative joints -> the same directions with each bone at its median length over T
+    (``symmetric``, default ``SYMMETRIC``: left and right twins at the mean of their medians)."""
     js = joints.get(joint_set)
     x = np.asarray(rel, np.float64)
     out = x.copy()
+    targets = _median_lengths(x, js.parents)
+    if SYMMETRIC if symmetric is None else symmetric:
+        # a bone's twin is the mirrored joint's bone (the root and the spine are their own twins); the mean of
+        # the two that were seen
+        pair = np.stack([targets, targets[js.flip_permutation]])
+        seen = np.isfinite(pair).sum(0)
+        targets = np.where(seen > 0, np.nan_to_num(pair).sum(0) / np.maximum(seen, 1), np.nan)
     for j, p in enumerate(js.parents):  # parents come before children
-        if p < 0:
+        if p < 0 or not np.isfinite(targets[j]):
             continue
         bone = x[:, j] - x[:, p]
         length = np.linalg.norm(bone, axis=-1)
         ok = np.isfinite(length) & (length > 1e-6)
-        if not ok.any():
-            continue
-        target = np.median(length[ok])
+        target = targets[j]
         unit = np.where(ok[:, None], bone / np.where(ok, length, 1.0)[:, None], 0.0)
         out[:, j] = np.where(ok[:, None], out[:, p] + target * unit, out[:, j])
     return out.astype(np.asarray(rel).dtype)
