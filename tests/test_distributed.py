@@ -128,3 +128,48 @@ def test_a_group_of_one_and_the_batch_split(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(PoseCliError, match="does not split into 3"):
         join("cpu", 32)
+
+
+# Amodal completion (LSTMs, no BatchNorm, no dropout): four optimisers over three phases, noise for the whole batch
+# (each rank takes its rows) and masked means normalised by the whole batch's count.
+AMODAL_STEPS = 8  # phases 0 / 1 / 2: 1 / 4 / 3 steps, 2 critic updates per phase-2 step
+
+
+def _amodal_cfg():
+    from posecli.models.amodal import AmodalConfig
+    from posecli.train.amodal import AmodalTrainConfig
+
+    return AmodalTrainConfig(steps=AMODAL_STEPS, batch=4, model=AmodalConfig(
+        hidden=16, frame_dim=32, pose_hidden=32, pose_latent=8, zu_dim=8, zm_dim=16, critic_dim=16))
+
+
+def _amodal_rank(rank: int, size: int, port: int, out: str) -> None:
+    from posecli.train.amodal import train_amodal
+
+    _join_env(rank, size, port)
+    losses = []
+    model = train_amodal(_data(), _amodal_cfg(), on_step=lambda s, logs: losses.append(logs))
+    torch.save({"state": model.state_dict(), "losses": losses}, f"{out}.{rank}")
+
+
+def test_two_gloo_processes_train_amodal_completion_as_one(tmp_path, one_thread):
+    from posecli.train.amodal import train_amodal
+
+    alone = train_amodal(_data(), _amodal_cfg()).state_dict()
+    out = str(tmp_path / "amodal")
+    mp.spawn(_amodal_rank, args=(2, _free_port(), out), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    assert [int(logs["phase"]) for logs in r0["losses"]] == [0, 1, 1, 1, 1, 2, 2, 2] and r1["losses"] == []
+    for name, value in alone.items():
+        torch.testing.assert_close(r0["state"][name], r1["state"][name], rtol=0, atol=0)  # replicas in step
+        torch.testing.assert_close(r0["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)  # = one process
+
+
+def test_amodal_adaptation_under_torchrun_is_one_clear_error(monkeypatch):
+    from dataclasses import replace
+
+    from posecli.train.amodal import train_amodal
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(PoseCliError, match="--adapt runs in one process"):
+        train_amodal(_data(), replace(_amodal_cfg(), adapt_steps=4), adapt=[{"points": None}])

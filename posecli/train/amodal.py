@@ -24,6 +24,7 @@ user's own unlabelled tracks.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -34,9 +35,11 @@ from torch.nn import functional as F
 from ..amodal.canonical import canonicalize, rotation_y
 from ..amodal.occlusion import leg_gap, random_occlusion
 from ..amodal.pipeline import CLIP_LENGTH, MODEL_FPS, complete_clip, hidden_h36m, model_input, visible_joints
+from ..errors import PoseCliError
 from ..mocap.dataset import MocapDataset
 from ..models.amodal import AmodalConfig, AmodalNet
 from .clips import ClipSampler, mirror
+from .distributed import ALONE, Group, average_gradients, group_mean, join, leave, prepare
 
 
 @dataclass
@@ -86,14 +89,17 @@ def _clip_arrays(sampler: ClipSampler, occlude: float = 0.0) -> dict[str, np.nda
     return {"x": x, "target": canon, "visible": ~hidden_h36m(vis), "view": view, "joints2d": rel2d.astype(np.float32)}
 
 
-def sample_batch(sampler: ClipSampler, batch: int, device: str = "cpu", occlude: float = 0.0
-                 ) -> dict[str, torch.Tensor]:
-    clips = [_clip_arrays(sampler, occlude) for _ in range(batch)]
+def sample_batch(sampler: ClipSampler, batch: int, device: str = "cpu", occlude: float = 0.0,
+                 rows: slice = slice(None)) -> dict[str, torch.Tensor]:
+    """``batch`` clips; ``rows`` of them as tensors (under torchrun every rank draws the whole batch, in step)."""
+    clips = [_clip_arrays(sampler, occlude) for _ in range(batch)][rows]
     return {k: torch.as_tensor(np.stack([c[k] for c in clips]), device=device) for k in clips[0]}
 
 
-def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean |a - b| over (..., J, 3); ``mask`` (..., J) or (..., ) selects joints/frames (count-normalised)."""
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, group: Group = ALONE
+              ) -> torch.Tensor:
+    """Mean |a - b| over (..., J, 3); ``mask`` (..., J) or (..., ) selects joints/frames (count-normalised; under
+    torchrun by the count over the whole batch, ``group_mean``, so that the averaged gradient is the batch's)."""
     err = (a - b).abs().mean(-1)
     if mask is None:
         return err.mean()
@@ -101,7 +107,7 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None
     while m.dim() < err.dim():
         m = m.unsqueeze(-1)
     m = m.expand_as(err)
-    return (err * m).sum() / m.sum().clamp(min=1.0)
+    return (err * m).sum() / group_mean(m.sum(), group).clamp(min=1.0)
 
 
 def view_losses(enc: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -122,8 +128,9 @@ def _freeze(model: AmodalNet, trainable: list[torch.nn.Module]) -> list[torch.nn
     return params
 
 
-def gradient_penalty(model: AmodalNet, real: torch.Tensor, fake: torch.Tensor, z_u: torch.Tensor) -> torch.Tensor:
-    a = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+def gradient_penalty(model: AmodalNet, real: torch.Tensor, fake: torch.Tensor, z_u: torch.Tensor,
+                     a: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's penalty at the points ``a`` (B, 1, 1, 1) of the way from each fake clip to its real one."""
     mix = (a * real + (1 - a) * fake).requires_grad_(True)
     w, _ = model.critic(mix, z_u)
     g, = torch.autograd.grad(w.sum(), mix, create_graph=True)
@@ -133,12 +140,24 @@ def gradient_penalty(model: AmodalNet, real: torch.Tensor, fake: torch.Tensor, z
 def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu",
                  on_step: Callable[[int, dict[str, float]], None] | None = None,
                  adapt: list[dict[str, np.ndarray]] | None = None) -> AmodalNet:
+    if adapt and cfg.adapt_steps and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise PoseCliError("train amodal --adapt runs in one process, not under torchrun",
+                           "run the adaptation without torchrun (it is a few hundred steps)")
+    group = join(device, cfg.batch)  # under torchrun: this process's rank (train.distributed); else alone
+    device, rows = group.device, group.shard(cfg.batch)
     torch.manual_seed(cfg.seed)
     model = AmodalNet(cfg.model).to(device)
     if cfg.init:
         from .weights import load_weights
 
         load_weights(model, cfg.init)
+    model = prepare(model, group)
+
+    def draw(*shape: int, normal: bool = True) -> torch.Tensor:
+        """Noise for the whole batch from the seeded CPU stream, this rank's rows of it (every rank draws the
+        same, so the ranks' streams stay together and the batch gets one process's noise)."""
+        full = torch.randn(*shape) if normal else torch.rand(*shape)
+        return full[group.shard(shape[0])].to(device)
     sampler = ClipSampler(train, CLIP_LENGTH, seed=cfg.seed, videography=cfg.videography, mirror=cfg.mirror,
                           avoid_glitches=cfg.avoid_glitches, truncate=cfg.truncate, augment=cfg.augment)
     n0, n1, n2 = cfg.phases()
@@ -146,7 +165,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
 
     def report(logs: dict[str, torch.Tensor | float]) -> None:
         nonlocal step
-        if on_step is not None:
+        if on_step is not None and group.main:
             on_step(step, {k: float(v) for k, v in logs.items()})
         step += 1
 
@@ -160,21 +179,24 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     opt = torch.optim.Adam(params, lr=cfg.lr)
     opt_d = torch.optim.Adam(model.pose.disc.parameters(), lr=cfg.lr)
     for _ in range(n0):
-        x = poses_t[torch.randint(len(poses_t), (cfg.batch * 32,), generator=gen).to(device)]
+        pick = torch.randint(len(poses_t), (cfg.batch * 32,), generator=gen)
+        x = poses_t[pick[group.shard(len(pick))].to(device)]
         z = model.pose.encode(x)
         rec = masked_l1(model.pose.decode(z), x)
-        prior = torch.randn_like(z)
+        prior = draw(len(pick), z.shape[1])
         for p in model.pose.disc.parameters():
             p.requires_grad_(True)
         d_loss = (F.softplus(-model.pose.disc(prior)) + F.softplus(model.pose.disc(z.detach()))).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        average_gradients(model.pose.disc.parameters(), group)
         opt_d.step()
         for p in model.pose.disc.parameters():
             p.requires_grad_(False)
         loss = rec + 0.01 * F.softplus(-model.pose.disc(z)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(params, group)
         opt.step()
         report({"phase": 0, "aae_rec_mm": 1000 * rec.item(), "aae_disc": d_loss.item()})
 
@@ -182,15 +204,16 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     params = _freeze(model, [model.me, model.md])
     opt = torch.optim.Adam(params, lr=cfg.lr)
     for _ in range(n1):
-        b = sample_batch(sampler, cfg.batch, device, cfg.occlude)
+        b = sample_batch(sampler, cfg.batch, device, cfg.occlude, rows)
         enc = model.encode(b["x"])
-        d = model.decode(enc, model.sample_ra(cfg.batch, device=device))
+        d = model.decode(enc, draw(cfg.batch, cfg.model.ra_dim))
         le = masked_l1(enc["e"], b["target"])
-        ld = masked_l1(d, b["target"], b["visible"])
+        ld = masked_l1(d, b["target"], b["visible"], group)
         lv = view_losses(enc, b)
         loss = le + ld + lv
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(params, group)
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         report({"phase": 1, "e_mm": 1000 * le.item(), "d_visible_mm": 1000 * ld.item(), "view": lv.item()})
@@ -200,26 +223,28 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     params = _freeze(model, [model.md])
     opt = torch.optim.Adam(params, lr=cfg.lr / 2, betas=(0.5, 0.9))
     for _ in range(n2):
-        b = sample_batch(sampler, cfg.batch, device, cfg.occlude)
+        b = sample_batch(sampler, cfg.batch, device, cfg.occlude, rows)
         with torch.no_grad():
             enc = model.encode(b["x"])
         z_u, real = enc["z_u"], b["target"]
         for p in model.critic.parameters():
             p.requires_grad_(True)
         for _ in range(cfg.critic_steps):
-            r_a = model.sample_ra(cfg.batch, device=device)
+            r_a = draw(cfg.batch, cfg.model.ra_dim)
             with torch.no_grad():
                 fake = model.decode(enc, r_a)
             w_fake, r_hat = model.critic(fake, z_u)
             w_real, _ = model.critic(real, z_u)
-            lc = (w_fake - w_real).mean() + cfg.gp * gradient_penalty(model, real, fake, z_u) \
+            a = draw(cfg.batch, 1, 1, 1, normal=False)
+            lc = (w_fake - w_real).mean() + cfg.gp * gradient_penalty(model, real, fake, z_u, a) \
                 + cfg.lambda_r * (r_a - r_hat).abs().mean()
             opt_c.zero_grad(set_to_none=True)
             lc.backward()
+            average_gradients(model.critic.parameters(), group)
             opt_c.step()
         for p in model.critic.parameters():
             p.requires_grad_(False)
-        r_a = model.sample_ra(cfg.batch, device=device)
+        r_a = draw(cfg.batch, cfg.model.ra_dim)
         fake = model.decode(enc, r_a)
         w_fake, r_hat = model.critic(fake, z_u)
         with torch.no_grad():
@@ -229,12 +254,14 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
         loss = -w_fake.mean() + cfg.lambda_r * lr_ + cfg.lambda_c * content
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(params, group)
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         report({"phase": 2, "critic": lc.item(), "content_mm": 1000 * content.item(), "r_rec": lr_.item()})
 
     if adapt and cfg.adapt_steps:
         adapt_encoder(model, sampler, adapt, cfg, device, report)
+    leave(group)
     _freeze(model, [])
     return model.eval()
 

@@ -1,4 +1,4 @@
-"""Data-parallel training under ``torchrun``, for ``posecli train estimate`` and ``posecli train vipe``.
+"""Data-parallel training under ``torchrun``, for ``posecli train estimate``, ``vipe`` and ``amodal``.
 
     torchrun --nproc-per-node 4 -m posecli train estimate --data cmu:../shared/data/mocap -o lifter.safetensors
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import types
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +56,9 @@ class Group:
         """This rank's rows of a global batch (equal slices: the batch must divide by the group's size)."""
         per = batch // self.size
         return slice(self.rank * per, (self.rank + 1) * per)
+
+
+ALONE = Group()  # a plain run's group of one
 
 
 def join(device: str, batch: int) -> Group:
@@ -125,11 +129,23 @@ def gather_rows(t: torch.Tensor, group: Group, blocks: int = 1) -> torch.Tensor:
     return torch.cat([p[b * n:(b + 1) * n] for b in range(blocks) for p in pieces])
 
 
-def average_gradients(model: torch.nn.Module, group: Group) -> None:
-    """Every parameter's gradient replaced by its mean over the ranks (one flat all-reduce)."""
+def group_mean(t: torch.Tensor, group: Group) -> torch.Tensor:
+    """The mean over the ranks of a value each computed on its own slice (no autograd: for normalisers). A
+    loss ``sum / group_mean(count)`` on every rank, once the gradients are averaged, is the whole batch's
+    ``sum / count``: what a masked mean needs, whose count differs between slices."""
+    if group.size == 1:
+        return t
+    t = t.detach().clone()
+    dist.all_reduce(t)
+    return t / group.size
+
+
+def average_gradients(model: torch.nn.Module | Iterable[torch.nn.Parameter], group: Group) -> None:
+    """Every parameter's gradient replaced by its mean over the ranks (one flat all-reduce): a model's
+    parameters that require a gradient, or the given ones (a recipe with one optimiser per part of its model)."""
     if group.size == 1:
         return
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in (model.parameters() if isinstance(model, torch.nn.Module) else model) if p.requires_grad]
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
