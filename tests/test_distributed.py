@@ -173,3 +173,158 @@ def test_amodal_adaptation_under_torchrun_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(PoseCliError, match="--adapt runs in one process"):
         train_amodal(_data(), replace(_amodal_cfg(), adapt_steps=4), adapt=[{"points": None}])
+
+
+# MCSS (a ResNet: BatchNorm over the gloo group) on toy multi-view crops: regression crops shared 3 : 2 between the
+# two processes (5 does not halve), pairs halved, embeddings gathered for the hard-negative metric loss.
+def _mcss_cfg():
+    from test_mcss import TINY
+
+    from posecli.train.mcss import McssTrainConfig
+
+    return McssTrainConfig(steps=3, groups=2, pairs=6, regression_batch=5, lr=2e-3, seed=0, model=TINY)
+
+
+def _train_mcss_watching_gradients(cache: str) -> tuple[dict, list[dict], list[dict]]:
+    from posecli.images.cache import load_cache
+    from posecli.train import mcss
+
+    grads = []
+    average = mcss.average_gradients
+
+    def watch(model, group):
+        average(model, group)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+
+    mcss.average_gradients = watch
+    try:
+        model, history = mcss.train_mcss(load_cache(cache), _mcss_cfg(), log_every=1)
+    finally:
+        mcss.average_gradients = average
+    return model.state_dict(), grads, history
+
+
+def _mcss_rank(rank: int, size: int, port: int, out: str, cache: str) -> None:
+    _join_env(rank, size, port)
+    state, grads, history = _train_mcss_watching_gradients(cache)
+    torch.save({"state": state, "grads": grads, "history": history}, f"{out}.{rank}")
+
+
+def test_two_gloo_processes_give_mcss_the_gradient_of_one(tmp_path, one_thread):
+    """Every step's averaged gradient equals one process's (batch norm over the group, gathered embeddings,
+    the augmentation drawn for the whole batch, the pose loss weighed by each share's size)."""
+    from test_mcss import _toy_samples
+
+    from posecli.images.cache import write_cache
+
+    cache = tmp_path / "toy"
+    write_cache(_toy_samples(12), cache, 48, "toy")
+    alone, grads, history = _train_mcss_watching_gradients(str(cache))
+    out = str(tmp_path / "mcss")
+    mp.spawn(_mcss_rank, args=(2, _free_port(), out, str(cache)), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    assert r0["history"][0]["metric_loss"] == pytest.approx(history[0]["metric_loss"], rel=1e-4)  # gathered
+    for name, g in grads[0].items():
+        torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-4, atol=2e-5, msg=name)
+    for step in range(len(grads)):  # the replicas stay in step
+        for name in grads[0]:
+            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)
+    for name, value in r0["state"].items():
+        torch.testing.assert_close(r1["state"][name], value, rtol=0, atol=0)
+    for step in range(len(grads)):
+        for name, g in grads[step].items():
+            torch.testing.assert_close(r0["grads"][step][name], g, rtol=1e-3, atol=1e-4, msg=f"{step} {name}")
+    for name, value in alone.items():
+        torch.testing.assert_close(r0["state"][name].float(), value.float(), rtol=1e-3, atol=1e-4, msg=name)
+
+
+# CSS phase 1 (BatchNorm over the gloo group; dropout off, its masks are each process's own): videos halved between
+# the two processes, the colour jitter drawn for the whole batch, the box prior on the gathered boxes.
+def _css_cfg():
+    from test_css import TINY
+
+    from posecli.train.css import CssTrainConfig, model_config
+
+    # 24-px crops: a new model's box is the centred half frame, from which 32-px crops of 64-px frames sample
+    # exactly at pixel centres, where the bilinear warp's gradient with respect to the box jumps
+    return CssTrainConfig(variant="full", steps=2, groups=4, lr=3e-3, positive=0.2, negative=1.0, seed=0,
+                          model=model_config("full", **{**TINY, "dropout": 0.0, "crop_size": 24}))
+
+
+def _train_css_watching_gradients(cache: str) -> tuple[dict, list[dict], list[dict]]:
+    import numpy as np
+    from test_css import _background
+
+    from posecli.images.cache import load_cache
+    from posecli.train import css
+
+    grads = []
+    average = css.average_gradients
+
+    def watch(model, group):
+        average(model, group)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+
+    css.average_gradients = watch
+    try:
+        net, history = css.train_ssl(load_cache(cache), np.stack([_background()] * 6), _css_cfg(), log_every=1)
+    finally:
+        css.average_gradients = average
+    return net.state_dict(), grads, history
+
+
+def _css_rank(rank: int, size: int, port: int, out: str, cache: str) -> None:
+    _join_env(rank, size, port)
+    state, grads, history = _train_css_watching_gradients(cache)
+    torch.save({"state": state, "grads": grads, "history": history}, f"{out}.{rank}")
+
+
+def test_two_gloo_processes_give_css_the_gradient_of_one(tmp_path, one_thread):
+    """The first step's averaged gradient equals one process's; the second step's box prior (the first boxes
+    are the centred half frame for every frame, and the prior's gradient there is 0) is the whole batch's; the
+    replicas stay in step. Later gradients are not compared with one process: Adam's first steps turn gradients
+    near 0 into steps of about the learning rate either way, and the box's gradient through the bilinear warps
+    jumps where a sample crosses a pixel edge (torch's CPU batch norm is itself 1e-4 off a float64 one here,
+    the all-reduced one 1e-6)."""
+    from test_css import SIZE, _toy_samples
+
+    from posecli.images.cache import write_cache
+
+    cache = tmp_path / "frames"
+    write_cache(_toy_samples(), cache, SIZE, "toy", {"content": "frames", "pose_frame": "camera"})
+    _, grads, history = _train_css_watching_gradients(str(cache))
+    out = str(tmp_path / "css")
+    mp.spawn(_css_rank, args=(2, _free_port(), out, str(cache)), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    for name, g in grads[0].items():
+        torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-3, atol=1e-6, msg=name)
+    assert history[1]["box"] > 0.1 and r0["history"][1]["box"] == pytest.approx(history[1]["box"], rel=1e-3)
+    for step in range(len(grads)):  # the replicas stay in step
+        for name in grads[0]:
+            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)
+    for name, value in r0["state"].items():
+        torch.testing.assert_close(r1["state"][name], value, rtol=0, atol=0)
+
+
+def test_only_rank_0_builds_a_shared_cache_and_the_others_wait(monkeypatch, tmp_path):
+    import threading
+
+    from posecli.train import distributed
+
+    made = tmp_path / "cache"
+    monkeypatch.setattr(distributed.time, "sleep", lambda s: None)
+    checks = []
+
+    def done():  # rank 0 (another process) finishes after the third look
+        checks.append(1)
+        if len(checks) == 3:
+            made.mkdir()
+        return made.is_dir()
+
+    monkeypatch.setenv("RANK", "1")
+    distributed.main_first(lambda: pytest.fail("rank 1 must not build"), done)
+    assert made.is_dir() and len(checks) == 3
+    monkeypatch.setenv("RANK", "0")
+    built = threading.Event()
+    distributed.main_first(built.set, lambda: pytest.fail("rank 0 does not wait"))
+    assert built.is_set()

@@ -1,6 +1,7 @@
 """``posecli train css``: CSS (seed 001) from single-camera videos, then a pose regressor from a few 3D labels."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,6 +17,7 @@ def frame_set(spec: str, cache_root: Path, size: int, every: int):
     """A data spec -> its frame cache (built once into ``cache_root``, reused later); ``cache:DIR`` names one."""
     from ..images.cache import is_cache, load_cache
     from ..images.frames import build_frame_cache, check_frames, parse_frames_spec
+    from ..train.distributed import main_first
 
     if spec.startswith("cache:"):
         path = Path(spec.removeprefix("cache:"))
@@ -24,8 +26,11 @@ def frame_set(spec: str, cache_root: Path, size: int, every: int):
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{kind}_{root.resolve()}_every{every}_{size}px").strip("_")
     path = cache_root / slug
     if not is_cache(path):
-        note(f"reading the frames of {spec} once into {path}")
-        build_frame_cache(spec, path, size, every)
+        def build() -> None:
+            note(f"reading the frames of {spec} once into {path}")
+            build_frame_cache(spec, path, size, every)
+
+        main_first(build, lambda: is_cache(path))
     return check_frames(load_cache(path), path)
 
 
@@ -82,12 +87,17 @@ def css(
     Writes the weights (network + pose regressor) and a JSON card (command, data, labels used, held-out
     N-MPJPE / MPJPE / PA-MPJPE)."""
     from ..atomic import check_writable
+    from ..console import set_quiet
     from ..errors import InputError
     from ..images.frames import backgrounds
     from ..train.css import CssTrainConfig, evaluate_css, model_config, train_css
+    from ..train.distributed import is_main_process
     from ..train.mcss import concat
     from ..train.weights import git_commit, save_weights
 
+    main_process = is_main_process()  # under torchrun only rank 0 reports, fits the pose head, evaluates, writes
+    if not main_process:
+        set_quiet(True)
     commit = git_commit()
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -116,6 +126,8 @@ def css(
     model, history, used = train_css(train, backgrounds(train), label_set, cfg, label_fraction, pose_steps, device,
                                      init_state, None if max_minutes is None else 60 * max_minutes, picture_dir,
                                      picture_every)
+    if not main_process:
+        return
     metrics = {"held_out": {v: evaluate_css(model, s, device) for v, s in zip(val or [], val_sets)},
                "final_train_losses": history[-1] if history else {}}
     card = save_weights(model, out, {
@@ -126,5 +138,6 @@ def css(
         "perceptual_loss": "dropped (needs ImageNet features, none offline); its weight moved to the pixel term",
         "init": ({"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")}
                  if init else None),
-        "pictures": str(picture_dir), "metrics": metrics, "history": history})
+        "pictures": str(picture_dir), "metrics": metrics, "history": history,
+        "processes": int(os.environ.get("WORLD_SIZE", "1"))})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")

@@ -1,6 +1,7 @@
 """``posecli train mcss``: the image-based recipe (person crops -> canonical 3D pose and embedding)."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,6 +22,7 @@ def crop_set(spec: str, cache_root: Path, size: int, every: int, subjects: list[
     names a cache (or an H.264 pack of one, unpacked beside it) directly."""
     from ..images.cache import is_cache, load_cache
     from ..images.sources import build_cache, parse_spec
+    from ..train.distributed import main_first
 
     if spec.startswith("cache:"):
         path = Path(spec.removeprefix("cache:"))
@@ -29,7 +31,7 @@ def crop_set(spec: str, cache_root: Path, size: int, every: int, subjects: list[
 
             unpacked = path.with_name(path.name + ".unpacked")
             if not is_cache(unpacked):
-                unpack_cache(path, unpacked)
+                main_first(lambda: unpack_cache(path, unpacked), lambda: is_cache(unpacked))
             path = unpacked
         return load_cache(path)
     kind, root = parse_spec(spec)
@@ -37,9 +39,13 @@ def crop_set(spec: str, cache_root: Path, size: int, every: int, subjects: list[
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{kind}_{root.resolve()}_{tag}_every{every}_{size}px").strip("_")
     path = cache_root / slug
     if not is_cache(path):
-        note(f"cropping {spec} once into {path}")
-        build_cache(spec, path, size, every, subjects)
+        def build() -> None:
+            note(f"cropping {spec} once into {path}")
+            build_cache(spec, path, size, every, subjects)
+
+        main_first(build, lambda: is_cache(path))
     return load_cache(path)
+
 
 
 def _label_subjects(value: str):
@@ -102,11 +108,16 @@ def mcss(
     import torch
 
     from ..atomic import check_writable
+    from ..console import set_quiet
     from ..errors import InputError
     from ..models.mcss import McssConfig
+    from ..train.distributed import is_main_process
     from ..train.mcss import McssTrainConfig, concat, evaluate_mcss, supervision, train_mcss
     from ..train.weights import git_commit, save_weights
 
+    main_process = is_main_process()  # under torchrun only rank 0 reports, evaluates and writes
+    if not main_process:
+        set_quiet(True)
     commit = git_commit()
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -141,6 +152,8 @@ def mcss(
     note(f"{len(train_crops)} training crops, {int(labelled.sum())} with 3D labels used")
     model, history = train_mcss(train_crops, cfg, device=device, backbone=backbone, init=init_state,
                                 max_seconds=None if max_minutes is None else 60 * max_minutes)
+    if not main_process:
+        return
     metrics = {"held_out": {v: evaluate_mcss(model, s, device) for v, s in zip(val_specs, val_sets)},
                "final_train_losses": history[-1] if history else {}}
     card = save_weights(model, out, {
@@ -151,7 +164,7 @@ def mcss(
         "backbone_weights": str(backbone_weights) if backbone_weights else "none (trained from scratch)",
         "init": ({"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")}
                  if init else None),
-        "metrics": metrics, "history": history})
+        "metrics": metrics, "history": history, "processes": int(os.environ.get("WORLD_SIZE", "1"))})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")
 
 

@@ -69,13 +69,17 @@ def ti_permutation(rng: np.random.Generator, groups: int, per_group: int = 4) ->
     return (np.arange(groups)[:, None] * per_group + (j[None] + shift[:, None]) % per_group).ravel()
 
 
-def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0, rows: np.ndarray | None = None,
+                  of: int | None = None) -> torch.Tensor:
     """Per image: brightness x0.6-1.4, contrast x0.6-1.4, saturation x0.3-1.7, per-channel gain x0.8-1.2 (the
-    paper gives no values; strong enough that a colour cannot identify a frame)."""
-    b = len(x)
+    paper gives no values; strong enough that a colour cannot identify a frame). ``rows`` / ``of``: the images
+    are these rows of a batch of ``of`` (one process's share under torchrun): the draws are made for the whole
+    batch and these rows' part used."""
+    b = of or len(x)
 
     def u(lo, hi, *shape):
-        return lo + (hi - lo) * torch.rand(b, *shape, 1, 1, generator=gen).to(x)
+        draw = torch.rand(b, *shape, 1, 1, generator=gen)
+        return lo + (hi - lo) * (draw if rows is None else draw[torch.as_tensor(rows)]).to(x)
 
     grey = x.mean(1, keepdim=True)
     x = grey + (x - grey) * u(1 - 0.7 * strength, 1 + 0.7 * strength, 1)

@@ -83,14 +83,18 @@ def sample_pairs(rng: np.random.Generator, index: PairIndex, view: np.ndarray, g
 
 
 def to_input(crops: torch.Tensor, size: int, generator: torch.Generator | None = None,
-             train: bool = False) -> torch.Tensor:
-    """(B, S, S, 3) uint8 crops (any device) -> (B, 3, size, size) float 0..1 network input."""
+             train: bool = False, rows: np.ndarray | None = None, of: int | None = None) -> torch.Tensor:
+    """(B, S, S, 3) uint8 crops (any device) -> (B, 3, size, size) float 0..1 network input. ``rows`` / ``of``:
+    the crops are these rows of a batch of ``of`` (one process's share under torchrun); the random
+    augmentation is drawn for the whole batch and these rows' part used, so every share gets what one process
+    would have given it."""
     x = crops.permute(0, 3, 1, 2).float() / 255.0
     b = x.shape[0]
     dev = x.device
     if train:
         def uniform(lo, hi, *shape):
-            return lo + (hi - lo) * torch.rand(*shape, generator=generator, device="cpu").to(dev)
+            draw = torch.rand(of or shape[0], *shape[1:], generator=generator, device="cpu")
+            return lo + (hi - lo) * (draw if rows is None else draw[torch.as_tensor(rows)]).to(dev)
         zoom = uniform(*TRAIN_ZOOM, b)
         shift = uniform(-SHIFT, SHIFT, b, 2) * 2  # grid units span 2 per crop side
     else:

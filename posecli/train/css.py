@@ -17,6 +17,12 @@ choice, not tuned). Batches: ``css.sampling``.
 Phase 2 (Eq. 15): the latent is frozen and computed once per frame; Phi (``models.css.CssPoseHead``) learns the
 pelvis-centred camera-frame pose by MSE on z-scored targets, Adam 1e-3 then x0.1 at half the steps, batch 128.
 Label fractions follow the paper: every K-th labelled training frame (K = round(1 / fraction)).
+
+Under ``torchrun`` (``train.distributed``) phase 1 is data-parallel: every process draws the same batch of videos
+and trains on its share of them (``groups`` must divide by the number of processes); BatchNorm uses the whole
+batch's statistics, the colour jitter is drawn for the whole batch, the box prior (a function of the batch's
+mean box) sees the gathered boxes, and the time limit is rank 0's clock. Phase 2 (a small head on frozen
+features) runs whole on rank 0; the other processes stop after phase 1.
 """
 from __future__ import annotations
 
@@ -34,6 +40,17 @@ from ..errors import InputError
 from ..images.cache import CropSet
 from ..metrics import mpjpe, n_mpjpe, pa_mpjpe
 from ..models.css import CssConfig, CssModel, CssNet, CssPoseHead
+from .distributed import (
+    ALONE,
+    Group,
+    average_gradients,
+    gather_rows,
+    is_main_process,
+    join,
+    leave,
+    main_decides,
+    prepare,
+)
 
 VARIANTS = ("full", "css", "ae", "dsl")
 PELVIS = 0
@@ -75,22 +92,25 @@ def fetch(cs: CropSet, rows: np.ndarray) -> np.ndarray:
 
 
 def ssl_losses(model: CssNet, frames: torch.Tensor, bg: torch.Tensor, dist: torch.Tensor, perm: torch.Tensor,
-               cfg: CssTrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """One batch (groups x 4 frames, group-major) -> the loss terms (and the boxes, for the log)."""
+               cfg: CssTrainConfig, gen: torch.Generator, group: Group = ALONE,
+               rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """One batch (groups x 4 frames, group-major) -> the loss terms (and the boxes, for the log). Under torchrun
+    ``frames`` are the ``rows`` of the whole batch this process trains on."""
     from ..css.loss import box_prior, css_contrastive, dsl_all, reconstruction
     from ..css.sampling import colour_jitter
 
     box = model.detect(frames)
     crops = model.crop(frames, box)
     if model.cfg.split:
-        tv = model.encode_tv(colour_jitter(crops, gen))
+        tv = model.encode_tv(colour_jitter(crops, gen, rows=rows, of=cfg.groups * 4 if rows is not None else None))
         ti = model.encode_ti(crops)
         rgb, mask = model.decode(tv, ti[perm])
     else:
         tv = model.encode_tv(crops)
         rgb, mask = model.decode(tv)
     recon = model.composite(rgb, mask, box, bg)
-    out = {"reconstruction": reconstruction(frames, recon), "box": box_prior(box), "box_values": box}
+    out = {"reconstruction": reconstruction(frames, recon), "box": box_prior(gather_rows(box, group)),
+           "box_values": box}
     z = tv.view(-1, 4, tv.shape[-1])
     if cfg.variant in ("full", "dsl"):
         out["contrastive"] = dsl_all(z[:, 0], z[:, 1], z[:, 2], z[:, 3], dist[:, 1], dist[:, 2], dist[:, 3],
@@ -116,6 +136,8 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
     from ..css.grid import write_grid
     from ..css.sampling import sample_batch, ti_permutation, video_index
 
+    group = join(device, cfg.groups)  # under torchrun: this process's rank; else a group of one
+    device = group.device
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -131,6 +153,9 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
     else:
         set_pixel_stats(model, cs, rng)
         model.to(device)
+    model = prepare(model, group)
+    share = group.shard(cfg.groups)  # this process's videos of each batch
+    flat_share = np.arange(cfg.groups * 4).reshape(cfg.groups, 4)[share].ravel()  # and their frames
     bgs = to_tensor(backgrounds, "cpu")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: list[dict] = []
@@ -141,19 +166,22 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
     with progress(f"train css ({cfg.variant})", cfg.steps, "steps") as advance:
         for step in range(cfg.steps):
             rows, dist = sample_batch(rng, index, cfg.groups, cfg.positive, cfg.negative, cfg.variant == "css")
+            rows, dist = rows[share], dist[share]
             flat = rows.ravel()
             frames = to_tensor(fetch(cs, flat), device)
             bg = bgs[torch.as_tensor(cs.group[flat])].to(device)
-            perm = torch.as_tensor(ti_permutation(rng, cfg.groups), device=device)
+            # TI swaps stay inside a video, so this share's part of the permutation stays inside the share
+            perm = torch.as_tensor(ti_permutation(rng, cfg.groups)[flat_share] - flat_share[0], device=device)
             terms = ssl_losses(model, frames, bg, torch.as_tensor(dist, dtype=torch.float32, device=device), perm,
-                               cfg, gen)
+                               cfg, gen, group, flat_share if group.size > 1 else None)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            average_gradients(model, group)
             opt.step()
             for k in ("loss", "reconstruction", "contrastive", "box"):
                 sums[k] = sums.get(k, 0.0) + float(terms[k].detach())
             advance()
-            out_of_time = max_seconds is not None and time.time() - start > max_seconds
+            out_of_time, = main_decides([max_seconds is not None and time.time() - start > max_seconds], group)
             last = step == cfg.steps - 1 or out_of_time
             if (step + 1) % log_every == 0 or last:
                 n = (step % log_every) + 1
@@ -164,7 +192,7 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
                 history.append(row)
                 if on_log:
                     on_log(row)
-            if pictures is not None and ((step + 1) % picture_every == 0 or last):
+            if pictures is not None and group.main and ((step + 1) % picture_every == 0 or last):
                 model.eval()
                 write_grid(model, cs, backgrounds, [index.rows[g] for g in fixed],
                            pictures / f"step_{step + 1:06d}.png", device)
@@ -172,6 +200,7 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
             if out_of_time:
                 note(f"stopped after {step + 1} of {cfg.steps} steps: --max-minutes reached")
                 break
+    leave(group)
     model.eval()
     return model, history
 
@@ -260,12 +289,15 @@ def kmeans_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> 
 def train_css(data: CropSet, backgrounds: np.ndarray, labels: CropSet, cfg: CssTrainConfig,
               label_fraction: float = 1.0, pose_steps: int = 1500, device: str = "cpu", init: dict | None = None,
               max_seconds: float | None = None, pictures: Path | None = None, picture_every: int = 500,
-              on_log=None) -> tuple[CssModel, list[dict], int]:
+              on_log=None) -> tuple[CssModel | None, list[dict], int]:
     """Both phases: the self-supervised network on ``data``, then Phi on ``labels`` (every K-th labelled frame).
-    Returns the model, phase 1's history and the number of labelled frames used."""
+    Returns the model, phase 1's history and the number of labelled frames used (under torchrun, on processes
+    other than rank 0: no model, phase 1's history, 0)."""
     net_init = None if init is None else {k.removeprefix("net."): v for k, v in init.items() if k.startswith("net.")}
     net, history = train_ssl(data, backgrounds, cfg, device, net_init, max_seconds, pictures=pictures,
                              picture_every=picture_every, on_log=on_log)
+    if not is_main_process():
+        return None, history, 0
     rows = label_rows(labels, label_fraction)
     note(f"phase 2: the pose regressor on {len(rows)} labelled frames")
     latent = encode(net, labels, rows, device)["latent"]

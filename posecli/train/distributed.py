@@ -25,9 +25,10 @@ reports progress and writes.
 from __future__ import annotations
 
 import os
+import time
 import types
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -61,13 +62,14 @@ class Group:
 ALONE = Group()  # a plain run's group of one
 
 
-def join(device: str, batch: int) -> Group:
-    """The process group torchrun describes in the environment (a group of one without it)."""
+def join(device: str, batch: int | None) -> Group:
+    """The process group torchrun describes in the environment (a group of one without it); ``batch``, when
+    given, must split into equal parts, one per process."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return Group(0, 1, device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if batch % size:
+    if batch is not None and batch % size:
         raise PoseCliError(f"--batch {batch} does not split into {size} equal parts (one per process)",
                            f"use a batch that is a multiple of {size}")
     if device.startswith("cuda"):
@@ -96,24 +98,25 @@ def prepare(model: torch.nn.Module, group: Group) -> torch.nn.Module:
 
 def _group_batch_norm(bn: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
     """A BatchNorm layer's forward with the batch statistics of every rank's slice (gloo; SyncBatchNorm's job on
-    CUDA): sums, sums of squares and counts all-reduced with autograd, biased variance to normalise and the
-    unbiased one for the running average, as BatchNorm does."""
+    CUDA): sums and counts, then squared deviations from the mean, all-reduced with autograd; biased variance to
+    normalise and the unbiased one for the running average, as BatchNorm does."""
     if not bn.training:
         return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
     dims = [0, *range(2, x.dim())]
-    count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
-    local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-    total = dist_autograd.all_reduce(local)
     c = x.shape[1]
+    shape = [1, c] + [1] * (x.dim() - 2)
+    count = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
+    total = dist_autograd.all_reduce(torch.cat([x.sum(dims), count]))
     n = total[-1]
     mean = total[:c] / n
-    var = total[c:2 * c] / n - mean * mean
+    # the variance from the deviations (a second all-reduce), not E[x^2] - mean^2, which cancels catastrophically
+    # for a channel whose mean is large against its spread (measured: 0.7 % gradient errors in CSS's detector)
+    var = dist_autograd.all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / n
     with torch.no_grad():
         bn.num_batches_tracked += 1
         m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
         bn.running_mean.mul_(1 - m).add_(m * mean.detach())
         bn.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
-    shape = [1, c] + [1] * (x.dim() - 2)
     y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps)
     return y * bn.weight.view(shape) + bn.bias.view(shape) if bn.affine else y
 
@@ -154,6 +157,27 @@ def average_gradients(model: torch.nn.Module | Iterable[torch.nn.Parameter], gro
     for p, g in zip(params, grads):
         p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
         offset += g.numel()
+
+
+def main_decides(flags: list[bool], group: Group) -> list[bool]:
+    """Rank 0's flags on every rank (decisions from a clock, e.g. a time limit, which would differ per rank and
+    leave one rank waiting in a collective the others no longer make)."""
+    if group.size == 1:
+        return flags
+    t = torch.tensor(flags, dtype=torch.uint8, device=group.device)
+    dist.broadcast(t, 0)
+    return [bool(v) for v in t.tolist()]
+
+
+def main_first(make: Callable[[], None], done: Callable[[], bool]) -> None:
+    """``make()`` a file every process reads (a crop or frame cache); under torchrun rank 0 makes it and the
+    others wait until ``done()`` (polling: a barrier would time out on a long build; if rank 0 fails, torchrun
+    stops them)."""
+    if is_main_process():
+        make()
+        return
+    while not done():
+        time.sleep(2)
 
 
 def leave(group: Group) -> None:

@@ -20,6 +20,11 @@ Supervision levels: ``label_subjects`` is either a list of subject names (Human3
 the training subjects (first in sorted order: 0.2 = one in five, as S1 is one of Protocol 2's five training
 subjects); ``label_fraction`` keeps that share of those subjects' labelled crops, chosen at random by instant
 (all views of a chosen instant stay labelled) with the run's seed - the paper's "5 % of S1".
+
+Under ``torchrun`` (``train.distributed``) every process draws the same batch and trains on its share of each
+part (regression crops, anchors, positives; each must divide by the number of processes); the metric loss sees
+the gathered embeddings, BatchNorm the whole batch's statistics, the augmentation is drawn for the whole batch,
+and the time limit is rank 0's clock.
 """
 from __future__ import annotations
 
@@ -31,13 +36,14 @@ import numpy as np
 import torch
 
 from ..console import note, progress
-from ..errors import InputError
+from ..errors import InputError, PoseCliError
 from ..images.cache import CropSet
 from ..mcss.canonical import canonical
 from ..mcss.evaluate import pose_errors
 from ..mcss.loss import metric_loss, pose_loss
 from ..mcss.sampling import pair_index, sample_pairs, to_input
 from ..models.mcss import McssConfig, McssNet
+from .distributed import average_gradients, gather_rows, join, leave, main_decides, prepare
 
 
 @dataclass
@@ -119,6 +125,11 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
     """Train (from ``init``, a state dict of an McssNet of the same config, when given: its pose and pixel
     normalisation are kept); ``max_seconds`` stops early (the learning rate then drops at half that time if
     that comes before half the steps; the history's last row says how many steps ran)."""
+    group = join(device, None)  # under torchrun: this process's rank; else a group of one
+    device = group.device
+    if not cfg.baseline and (cfg.groups * cfg.pairs) % group.size:
+        raise PoseCliError(f"{cfg.groups} groups of {cfg.pairs} pairs do not split into {group.size} equal parts "
+                           "(one per process)", f"use a --nproc-per-node that divides {cfg.groups * cfg.pairs}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -143,6 +154,7 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
                             np.float32) / 255
         model.pixel_mean.copy_(torch.as_tensor(sample.mean((0, 1, 2))).to(device))
         model.pixel_std.copy_(torch.as_tensor(sample.std((0, 1, 2))).clamp_min(0.05).to(device))
+    model = prepare(model, group)
     on_gpu = device.startswith("cuda")
     images = torch.from_numpy(np.array(crops.crops))  # a writable copy in memory
     images = images.to(device) if on_gpu else images
@@ -153,37 +165,48 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
     size = cfg.model.input_size
     model.train()
     start = time.time()
+    n_reg, m = cfg.regression_batch, cfg.groups * cfg.pairs
+    # regression crops shared as evenly as they go (22 among 4: 6, 6, 5, 5; the loss below weighs each share by
+    # its size), pairs in equal shares (the embeddings are gathered)
+    reg_rows, pair_rows = np.array_split(np.arange(n_reg), group.size)[group.rank], np.arange(m)[group.shard(m)]
+    # this share's places in the whole batch (regression crops, anchors, positives), for the augmentation draws
+    share = np.concatenate([reg_rows] + ([n_reg + pair_rows, n_reg + m + pair_rows] if use_metric else []))
     with progress("train mcss", cfg.steps, "steps") as advance:
         for step in range(cfg.steps):
-            reg = rng.choice(labelled, cfg.regression_batch)
+            reg = rng.choice(labelled, n_reg)[reg_rows]
             idx = [reg]
             if use_metric:
                 a, p = sample_pairs(rng, index, crops.view, cfg.groups, cfg.pairs, cfg.gap)
-                idx += [a.ravel(), p.ravel()]
+                idx += [a.ravel()[pair_rows], p.ravel()[pair_rows]]
             flat = torch.as_tensor(np.concatenate(idx), device=images.device)
-            x = to_input(images[flat].to(device), size, gen, train=True)
+            x = to_input(images[flat].to(device), size, gen, train=True, rows=share,
+                         of=n_reg + (2 * m if use_metric else 0))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
                 phi, pose = model(x)
             r = len(reg)
-            lp = pose_loss(pose[:r], model.to_zscore(targets_t[torch.as_tensor(reg, device=device)]))
+            # this share's mean, weighed so that the ranks' average is the whole batch's mean (1 in one process)
+            lp = pose_loss(pose[:r], model.to_zscore(targets_t[torch.as_tensor(reg, device=device)])) * (
+                r * group.size / n_reg)
             loss = lp
             lm = torch.zeros((), device=device)
             if use_metric:
-                m = cfg.groups * cfg.pairs
-                emb = phi[r:].float()
+                emb = gather_rows(phi[r:].float(), group, blocks=2)  # the whole batch's anchors, then positives
                 lm = metric_loss(emb[:m].view(cfg.groups, cfg.pairs, -1), emb[m:].view(cfg.groups, cfg.pairs, -1),
                                  cfg.alpha, cfg.beta)
                 loss = loss + lm
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(model, group)
             opt.step()
-            if not decayed and (step + 1 >= cfg.steps // 2 or
-                                (max_seconds is not None and time.time() - start > max_seconds / 2)):
+            elapsed = time.time() - start
+            half_time, out_of_time = main_decides(
+                [max_seconds is not None and elapsed > max_seconds / 2,
+                 max_seconds is not None and elapsed > max_seconds], group)
+            if not decayed and (step + 1 >= cfg.steps // 2 or half_time):
                 decayed = True
-                for group in opt.param_groups:
-                    group["lr"] *= 0.1
+                for g in opt.param_groups:
+                    g["lr"] *= 0.1
             advance()
-            out_of_time = max_seconds is not None and time.time() - start > max_seconds
             if (step + 1) % log_every == 0 or step == cfg.steps - 1 or out_of_time:
                 row = {"step": step + 1, "lr": opt.param_groups[0]["lr"], "pose_loss": round(float(lp.detach()), 4),
                        "metric_loss": round(float(lm.detach()), 4),
@@ -194,6 +217,7 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
             if out_of_time:
                 note(f"stopped after {step + 1} of {cfg.steps} steps: --max-minutes reached")
                 break
+    leave(group)
     model.eval()
     return model, history
 
