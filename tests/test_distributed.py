@@ -328,3 +328,53 @@ def test_only_rank_0_builds_a_shared_cache_and_the_others_wait(monkeypatch, tmp_
     built = threading.Event()
     distributed.main_first(built.set, lambda: pytest.fail("rank 0 does not wait"))
     assert built.is_set()
+
+
+# The person detector (BlazePose's, fine-tuned): crops halved between the processes, the focal and box losses
+# divided by the whole batch's positives.
+def _detector_crops(folder: str):
+    from posecli.train.detector_data import build_crops
+
+    return build_crops([folder], 3, 1, 0, lambda n=1: None)
+
+
+def _train_detector_watching_gradients(folder: str) -> tuple[list[dict], list[dict]]:
+    from posecli.train import detector
+
+    grads, logs = [], []
+    average = detector.average_gradients
+
+    def watch(model, group):
+        average(model, group)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+
+    detector.average_gradients = watch
+    try:
+        detector.train_detector(_detector_crops(folder), detector.DetectorConfig(steps=2, batch=4, lr=1e-3),
+                                on_step=lambda s, l_: logs.append(l_))
+    finally:
+        detector.average_gradients = average
+    return grads, logs
+
+
+def _detector_rank(rank: int, size: int, port: int, out: str, folder: str) -> None:
+    _join_env(rank, size, port)
+    grads, logs = _train_detector_watching_gradients(folder)
+    torch.save({"grads": grads, "logs": logs}, f"{out}.{rank}")
+
+
+def test_two_gloo_processes_give_the_detector_the_gradient_of_one(tmp_path, one_thread):
+    from test_detector_training import make_detector_dataset
+
+    folder = tmp_path / "synth"
+    make_detector_dataset(folder)
+    grads, logs = _train_detector_watching_gradients(str(folder))
+    out = str(tmp_path / "det")
+    mp.spawn(_detector_rank, args=(2, _free_port(), out, str(folder)), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    assert len(r0["logs"]) == 2 and r1["logs"] == []  # only rank 0 reports
+    for name, g in grads[0].items():
+        torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-3, atol=1e-6, msg=name)
+    for step in range(2):  # the replicas stay in step
+        for name in grads[0]:
+            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)

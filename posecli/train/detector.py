@@ -14,6 +14,9 @@ always for the nearest anchor cell of each of those grids); anchors up to ``igno
 anchor on a person who cannot be a positive (fewer than 5 joints visible in the crop, head outside the crop, body
 radius under ``min_radius`` pixels), are left out of the loss; every other anchor is a negative.  Scores: focal
 loss (the positives are ~10 of 2,254 anchors); boxes and keypoints: L1 in units of the person's body radius.
+
+Under ``torchrun`` (``train.distributed``) every process draws and augments the same batch of crops and trains on
+its share; the losses divide by the whole batch's count of positives, and the gradients are averaged.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 from ..detect.anchors import INPUT_SIZE, generate_anchors
 from ..detect.models import detector_module
 from .detector_data import CropSet, countable, targets_of
+from .distributed import ALONE, Group, average_gradients, group_mean, join, leave, prepare
 
 # The anchor rows, grid by grid: 28x28x2 (stride 8), 14x14x2 (stride 16), 7x7x6 (stride 32).
 _GRID_SIZES = ((8, 28 * 28 * 2), (16, 14 * 14 * 2), (32, 7 * 7 * 6))
@@ -118,8 +122,10 @@ def _augment(images: np.ndarray, persons: list[np.ndarray], rng: np.random.Gener
 
 
 def detector_loss(raw: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, reg: torch.Tensor,
-                  radius: torch.Tensor, cfg: DetectorConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Focal loss on the scores over labelled anchors, L1 / radius on the positives' 12 values."""
+                  radius: torch.Tensor, cfg: DetectorConfig, group: Group = ALONE
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Focal loss on the scores over labelled anchors, L1 / radius on the positives' 12 values, both divided by
+    the number of positives (under torchrun the whole batch's, ``group_mean``)."""
     logits = logits.squeeze(-1).clamp(-100, 100)
     used = labels >= 0
     target = labels.clamp(min=0)
@@ -127,7 +133,7 @@ def detector_loss(raw: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
     p = torch.sigmoid(logits)
     pt = torch.where(target > 0, p, 1 - p)
     alpha = torch.where(target > 0, cfg.focal_alpha, 1 - cfg.focal_alpha)
-    n_pos = (labels > 0).sum().clamp(min=1)
+    n_pos = group_mean((labels > 0).sum().to(logits.dtype), group).clamp(min=1)
     cls = (alpha * (1 - pt) ** cfg.focal_gamma * bce)[used].sum() / n_pos
     pos = labels > 0
     weights = torch.as_tensor(REG_WEIGHTS, device=raw.device)
@@ -138,10 +144,12 @@ def detector_loss(raw: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
 def train_detector(crops: CropSet, cfg: DetectorConfig, device: str = "cpu",
                    on_step: Callable[[int, dict], None] = lambda step, logs: None):
     """Fine-tune the detector on the crops; returns the module (eval mode) and the base file's sha256."""
+    group = join(device, cfg.batch)  # under torchrun: this process's rank; else a group of one
+    device, share = group.device, group.shard(cfg.batch)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     module, base_sha = detector_module()
-    module = module.to(device).train().requires_grad_(True)
+    module = prepare(module.to(device).train().requires_grad_(True), group)
     anchors = generate_anchors() * INPUT_SIZE
     strides = anchor_strides()
     # The pointwise convolutions of the wheel's file are stored block-sparse (75 % zeros, TFLite's DENSIFY): their
@@ -159,20 +167,25 @@ def train_detector(crops: CropSet, cfg: DetectorConfig, device: str = "cpu",
             order, cursor = rng.permutation(len(crops.images)), 0
         idx = order[cursor: cursor + cfg.batch]
         cursor += cfg.batch
+        # the whole batch augmented on every process (the random stream stays in step), this share trained on
         images, rows = _augment(crops.images[idx], [crops.persons[i] for i in idx], rng)
+        images, rows = images[share], rows[share]
         assigned = [assign(r, cfg, anchors, strides) for r in rows]
         labels, reg, radius = (torch.from_numpy(np.stack(a)).to(device) for a in zip(*assigned))
         x = torch.from_numpy(images * np.float32(2.0 / 255.0) - np.float32(1.0)).to(device)
         raw, logits = module(x)
-        loss, logs = detector_loss(raw, logits, labels, reg, radius, cfg)
+        loss, logs = detector_loss(raw, logits, labels, reg, radius, cfg, group)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(module, group)
         opt.step()
         sched.step()
         with torch.no_grad():
             for p, keep in masks:
                 p.mul_(keep)
-        on_step(step, logs)
+        if group.main:
+            on_step(step, logs)
+    leave(group)
     return module.eval().requires_grad_(False), base_sha
 
 
