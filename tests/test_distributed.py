@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -46,22 +47,31 @@ def _join_env(rank: int, size: int, port: int) -> None:
 VIPE = VipeTrainConfig(steps=2, batch=8, lr=0.02, model=VipeConfig(width=32, blocks=1, dropout=0.0, samples=4))
 
 
-def _train_vipe_watching_gradients() -> tuple[torch.nn.Module, list[dict], list[float]]:
-    """Pr-VIPE trained with VIPE; the averaged gradients of every step (what the ranks agree on) and the losses."""
-    from posecli.train import vipe
-
-    grads, losses = [], []
-    average = vipe.average_gradients
+@contextmanager
+def watching_gradients(recipe):
+    """The averaged gradients of every step a recipe module (``posecli.train.X``) takes while in the block: what
+    the ranks agree on, appended to the yielded list (its ``average_gradients`` wrapped)."""
+    grads: list[dict] = []
+    average = recipe.average_gradients
 
     def watch(model, group):
         average(model, group)
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
 
-    vipe.average_gradients = watch
+    recipe.average_gradients = watch
     try:
-        model = train_vipe(_data(), VIPE, on_step=lambda s, logs: losses.append(logs["loss"]))
+        yield grads
     finally:
-        vipe.average_gradients = average
+        recipe.average_gradients = average
+
+
+def _train_vipe_watching_gradients() -> tuple[torch.nn.Module, list[dict], list[float]]:
+    """Pr-VIPE trained with VIPE; the averaged gradients of every step (what the ranks agree on) and the losses."""
+    from posecli.train import vipe
+
+    losses = []
+    with watching_gradients(vipe) as grads:
+        model = train_vipe(_data(), VIPE, on_step=lambda s, logs: losses.append(logs["loss"]))
     return model, grads, losses
 
 
@@ -185,29 +195,35 @@ def _mcss_cfg():
     return McssTrainConfig(steps=3, groups=2, pairs=6, regression_batch=5, lr=2e-3, seed=0, model=TINY)
 
 
-def _train_mcss_watching_gradients(cache: str) -> tuple[dict, list[dict], list[dict]]:
+def _train_mcss_watching_gradients(cache: str) -> dict:
     from posecli.images.cache import load_cache
     from posecli.train import mcss
 
-    grads = []
-    average = mcss.average_gradients
-
-    def watch(model, group):
-        average(model, group)
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-
-    mcss.average_gradients = watch
-    try:
+    with watching_gradients(mcss) as grads:
         model, history = mcss.train_mcss(load_cache(cache), _mcss_cfg(), log_every=1)
-    finally:
-        mcss.average_gradients = average
-    return model.state_dict(), grads, history
+    return {"state": model.state_dict(), "grads": grads, "history": history}
 
 
-def _mcss_rank(rank: int, size: int, port: int, out: str, cache: str) -> None:
+def _recipe_rank(rank: int, size: int, port: int, out: str, train: str, *args) -> None:
+    """One of two processes: ``train``, the name of one of this module's ``_train_*_watching_gradients``, run on
+    ``args``, its result saved for the test to compare."""
     _join_env(rank, size, port)
-    state, grads, history = _train_mcss_watching_gradients(cache)
-    torch.save({"state": state, "grads": grads, "history": history}, f"{out}.{rank}")
+    torch.save(globals()[train](*args), f"{out}.{rank}")
+
+
+def _spawn_two(tmp_path, train: str, *args) -> tuple[dict, dict]:
+    out = str(tmp_path / "rank")
+    mp.spawn(_recipe_rank, args=(2, _free_port(), out, train, *args), nprocs=2, join=True)
+    return tuple(torch.load(f"{out}.{r}") for r in (0, 1))
+
+
+def _assert_in_step(r0: dict, r1: dict) -> None:
+    """The two processes' averaged gradients (every step) and final weights are the same to the bit."""
+    for g0, g1 in zip(r0["grads"], r1["grads"], strict=True):
+        for name, g in g0.items():
+            torch.testing.assert_close(g1[name], g, rtol=0, atol=0)
+    for name, value in r0.get("state", {}).items():
+        torch.testing.assert_close(r1["state"][name], value, rtol=0, atol=0)
 
 
 def test_two_gloo_processes_give_mcss_the_gradient_of_one(tmp_path, one_thread):
@@ -219,22 +235,14 @@ def test_two_gloo_processes_give_mcss_the_gradient_of_one(tmp_path, one_thread):
 
     cache = tmp_path / "toy"
     write_cache(_toy_samples(12), cache, 48, "toy")
-    alone, grads, history = _train_mcss_watching_gradients(str(cache))
-    out = str(tmp_path / "mcss")
-    mp.spawn(_mcss_rank, args=(2, _free_port(), out, str(cache)), nprocs=2, join=True)
-    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
-    assert r0["history"][0]["metric_loss"] == pytest.approx(history[0]["metric_loss"], rel=1e-4)  # gathered
-    for name, g in grads[0].items():
-        torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-4, atol=2e-5, msg=name)
-    for step in range(len(grads)):  # the replicas stay in step
-        for name in grads[0]:
-            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)
-    for name, value in r0["state"].items():
-        torch.testing.assert_close(r1["state"][name], value, rtol=0, atol=0)
-    for step in range(len(grads)):
-        for name, g in grads[step].items():
+    alone = _train_mcss_watching_gradients(str(cache))
+    r0, r1 = _spawn_two(tmp_path, "_train_mcss_watching_gradients", str(cache))
+    assert r0["history"][0]["metric_loss"] == pytest.approx(alone["history"][0]["metric_loss"], rel=1e-4)  # gathered
+    _assert_in_step(r0, r1)
+    for step, grads in enumerate(alone["grads"]):
+        for name, g in grads.items():
             torch.testing.assert_close(r0["grads"][step][name], g, rtol=1e-3, atol=1e-4, msg=f"{step} {name}")
-    for name, value in alone.items():
+    for name, value in alone["state"].items():
         torch.testing.assert_close(r0["state"][name].float(), value.float(), rtol=1e-3, atol=1e-4, msg=name)
 
 
@@ -251,32 +259,16 @@ def _css_cfg():
                           model=model_config("full", **{**TINY, "dropout": 0.0, "crop_size": 24}))
 
 
-def _train_css_watching_gradients(cache: str) -> tuple[dict, list[dict], list[dict]]:
+def _train_css_watching_gradients(cache: str) -> dict:
     import numpy as np
     from test_css import _background
 
     from posecli.images.cache import load_cache
     from posecli.train import css
 
-    grads = []
-    average = css.average_gradients
-
-    def watch(model, group):
-        average(model, group)
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-
-    css.average_gradients = watch
-    try:
+    with watching_gradients(css) as grads:
         net, history = css.train_ssl(load_cache(cache), np.stack([_background()] * 6), _css_cfg(), log_every=1)
-    finally:
-        css.average_gradients = average
-    return net.state_dict(), grads, history
-
-
-def _css_rank(rank: int, size: int, port: int, out: str, cache: str) -> None:
-    _join_env(rank, size, port)
-    state, grads, history = _train_css_watching_gradients(cache)
-    torch.save({"state": state, "grads": grads, "history": history}, f"{out}.{rank}")
+    return {"state": net.state_dict(), "grads": grads, "history": history}
 
 
 def test_two_gloo_processes_give_css_the_gradient_of_one(tmp_path, one_thread):
@@ -292,18 +284,13 @@ def test_two_gloo_processes_give_css_the_gradient_of_one(tmp_path, one_thread):
 
     cache = tmp_path / "frames"
     write_cache(_toy_samples(), cache, SIZE, "toy", {"content": "frames", "pose_frame": "camera"})
-    _, grads, history = _train_css_watching_gradients(str(cache))
-    out = str(tmp_path / "css")
-    mp.spawn(_css_rank, args=(2, _free_port(), out, str(cache)), nprocs=2, join=True)
-    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
-    for name, g in grads[0].items():
+    alone = _train_css_watching_gradients(str(cache))
+    r0, r1 = _spawn_two(tmp_path, "_train_css_watching_gradients", str(cache))
+    for name, g in alone["grads"][0].items():
         torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-3, atol=1e-6, msg=name)
-    assert history[1]["box"] > 0.1 and r0["history"][1]["box"] == pytest.approx(history[1]["box"], rel=1e-3)
-    for step in range(len(grads)):  # the replicas stay in step
-        for name in grads[0]:
-            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)
-    for name, value in r0["state"].items():
-        torch.testing.assert_close(r1["state"][name], value, rtol=0, atol=0)
+    box = alone["history"][1]["box"]
+    assert box > 0.1 and r0["history"][1]["box"] == pytest.approx(box, rel=1e-3)
+    _assert_in_step(r0, r1)
 
 
 def test_only_rank_0_builds_a_shared_cache_and_the_others_wait(monkeypatch, tmp_path):
@@ -338,29 +325,14 @@ def _detector_crops(folder: str):
     return build_crops([folder], 3, 1, 0, lambda n=1: None)
 
 
-def _train_detector_watching_gradients(folder: str) -> tuple[list[dict], list[dict]]:
+def _train_detector_watching_gradients(folder: str) -> dict:
     from posecli.train import detector
 
-    grads, logs = [], []
-    average = detector.average_gradients
-
-    def watch(model, group):
-        average(model, group)
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-
-    detector.average_gradients = watch
-    try:
-        detector.train_detector(_detector_crops(folder), detector.DetectorConfig(steps=2, batch=4, lr=1e-3),
-                                on_step=lambda s, l_: logs.append(l_))
-    finally:
-        detector.average_gradients = average
-    return grads, logs
-
-
-def _detector_rank(rank: int, size: int, port: int, out: str, folder: str) -> None:
-    _join_env(rank, size, port)
-    grads, logs = _train_detector_watching_gradients(folder)
-    torch.save({"grads": grads, "logs": logs}, f"{out}.{rank}")
+    logs = []
+    with watching_gradients(detector) as grads:
+        module, _ = detector.train_detector(_detector_crops(folder), detector.DetectorConfig(steps=2, batch=4, lr=1e-3),
+                                            on_step=lambda s, l_: logs.append(l_))
+    return {"state": module.state_dict(), "grads": grads, "logs": logs}
 
 
 def test_two_gloo_processes_give_the_detector_the_gradient_of_one(tmp_path, one_thread):
@@ -368,13 +340,9 @@ def test_two_gloo_processes_give_the_detector_the_gradient_of_one(tmp_path, one_
 
     folder = tmp_path / "synth"
     make_detector_dataset(folder)
-    grads, logs = _train_detector_watching_gradients(str(folder))
-    out = str(tmp_path / "det")
-    mp.spawn(_detector_rank, args=(2, _free_port(), out, str(folder)), nprocs=2, join=True)
-    r0, r1 = (torch.load(f"{out}.{r}") for r in (0, 1))
+    alone = _train_detector_watching_gradients(str(folder))
+    r0, r1 = _spawn_two(tmp_path, "_train_detector_watching_gradients", str(folder))
     assert len(r0["logs"]) == 2 and r1["logs"] == []  # only rank 0 reports
-    for name, g in grads[0].items():
+    for name, g in alone["grads"][0].items():
         torch.testing.assert_close(r0["grads"][0][name], g, rtol=1e-3, atol=1e-6, msg=name)
-    for step in range(2):  # the replicas stay in step
-        for name in grads[0]:
-            torch.testing.assert_close(r0["grads"][step][name], r1["grads"][step][name], rtol=0, atol=0)
+    _assert_in_step(r0, r1)
