@@ -142,7 +142,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
                  adapt: list[dict[str, np.ndarray]] | None = None) -> AmodalNet:
     if adapt and cfg.adapt_steps and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise PoseCliError("train amodal --adapt runs in one process, not under torchrun",
-                           "run the adaptation without torchrun (it is a few hundred steps)")
+                           "run the adaptation without torchrun: it is a few hundred steps")
     group = join(device, cfg.batch)  # under torchrun: this process's rank (train.distributed); else alone
     device, rows = group.device, group.shard(cfg.batch)
     torch.manual_seed(cfg.seed)
