@@ -385,8 +385,9 @@ def test_left_and_right_bones_get_one_length():
         out = constant_bones(short, symmetric=symmetric)
         assert np.allclose(np.linalg.norm(out[:, la] - out[:, lk], axis=-1), left)
         assert np.allclose(np.linalg.norm(out[:, ra] - out[:, rk], axis=-1), right)
-    # the spine has no twin and keeps its own length; directions are kept
+    # the default is the symmetric body (what estimate uses); the spine has no twin and keeps its own length
     out = constant_bones(short)
+    np.testing.assert_allclose(out, constant_bones(short, symmetric=True))
     sp, th = H.index("spine"), H.index("thorax")
     assert np.allclose(out[:, th] - out[:, sp], short[:, th] - short[:, sp])
 
