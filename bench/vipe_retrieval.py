@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from itertools import product
 
 import numpy as np
 
-from posecli import embed
 from posecli.console import set_quiet
 from posecli.embed.pipeline import load_vipe
 from posecli.lifting.pipeline import lift_track, load_lifter
@@ -58,15 +56,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=None, help="Views for temporal models: whole clips filmed at "
                     "30 fps with time-correlated noise, every model and baseline on them (default: the largest "
                     "window among --vipe; 1 = the single-frame protocol)")
-    ap.add_argument("--rolls", nargs="*", default=None, help="test-time roll variants of the embedding "
-                    "(posecli.embed.TTA_ROLLS), each a comma list of magnitudes in degrees (10,20 = -20 -10 10 20) or "
-                    "none; rows 'Pr-VIPE@rolls=V' (default: the shipped setting only)")
     args = ap.parse_args()
     set_quiet(True)
-    shipped_rolls = embed.TTA_ROLLS
-    roll_variants = [("", shipped_rolls)] if args.rolls is None else [
-        (f"@rolls={v}", () if v == "none" else tuple(sorted(s * float(m) for m in v.split(",") for s in (-1, 1))))
-        for v in args.rolls]
     _, val = load_mocap(args.data).split(args.val_subjects)
     paths = [weight_path("vipe", w) for w in args.vipe]
     models = [load_vipe(p)[0] for p in paths]
@@ -75,13 +66,10 @@ def main() -> None:
     rows = []
     for clean in (False, True):
         runs = []
-        for (path, model), (suffix, rolls) in product(zip(paths, models), roll_variants):
+        for path, model in zip(paths, models):
             t0 = time.perf_counter()
-            embed.TTA_ROLLS = rolls
             res = evaluate_retrieval(model, val, cameras=4, clean=clean, every=EVERY, window=window)
-            embed.TTA_ROLLS = shipped_rolls
-            runs.append(("Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})") + suffix, res,
-                         time.perf_counter() - t0))
+            runs.append(("Pr-VIPE" + ("" if len(paths) == 1 else f" ({path.stem})"), res, time.perf_counter() - t0))
         t1 = time.perf_counter()
         base = evaluate_retrieval_baselines(val, lift, cameras=4, clean=clean, every=EVERY, window=window)
         t2 = time.perf_counter()

@@ -295,27 +295,3 @@ def test_cli_train_vipe_refuses_an_even_window(capsys):
     code = main(["train", "vipe", "--window", "4", "-o", "/tmp/never.safetensors"])
     err = capsys.readouterr().err
     assert code == 1 and "--window 4 is even" in err and len(err.strip().splitlines()) == 1
-
-
-def test_a_rolled_input_is_the_input_of_the_turned_image_and_copies_are_averaged():
-    from posecli.embed import embed_inputs, rolled_input
-
-    pts, conf = coco_pose(3)
-    conf[4] = 0  # a missing joint stays at the origin, flagged unseen
-    a = np.deg2rad(25.0)
-    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    turned = (pts - [250.0, 100.0]) @ turn.T + [250.0, 100.0]  # the image turned about any point
-    window = np.stack([model_input(pts, conf), model_input(pts[::-1], conf)]).reshape(1, -1)  # two frames
-    expect = np.stack([model_input(turned, conf), model_input(turned[::-1], conf)]).reshape(1, -1)
-    np.testing.assert_allclose(rolled_input(window, 25.0), expect, atol=1e-5)
-    np.testing.assert_allclose(rolled_input(rolled_input(window, 25.0), -25.0), window, atol=1e-5)
-
-    model = PrVIPE(VipeConfig(width=16, blocks=1, window=2)).eval()
-    x = np.repeat(window, 3, 0)
-    one = embed_inputs(model, x, rolls=())
-    tta = embed_inputs(model, x, rolls=(-10.0, 10.0))
-    with torch.no_grad():
-        mus = [model(torch.as_tensor(rolled_input(x, r)))["mu"].numpy() for r in (0.0, -10.0, 10.0)]
-    np.testing.assert_allclose(tta["mu"], np.mean(mus, 0), atol=1e-6)
-    np.testing.assert_allclose(one["mu"], mus[0], atol=1e-6)
-    assert not np.allclose(tta["mu"], one["mu"], atol=1e-4)  # the copies differ for an untrained model

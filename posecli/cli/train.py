@@ -1,7 +1,6 @@
 """``posecli train ...``: the training recipes, each a thin wrapper over ``posecli.train.<recipe>``."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -310,6 +309,18 @@ def amodal(
                     exclude=exclude_subjects or [])
 
 
+def rank_zero() -> bool:
+    """Whether this process reports, evaluates and writes: always, but under torchrun only rank 0 (the others
+    are made quiet)."""
+    from ..console import set_quiet
+    from ..train.distributed import is_main_process
+
+    if is_main_process():
+        return True
+    set_quiet(True)
+    return False
+
+
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
                     device: str, train: Callable, evaluate: Callable, card_extra: dict | None = None,
                     exclude: list[str] = ()) -> None:
@@ -318,14 +329,11 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
     import torch
 
     from ..atomic import check_writable
-    from ..console import set_quiet
     from ..mocap.sources import load_mocap
-    from ..train.distributed import is_main_process
+    from ..train.distributed import process_count
     from ..train.weights import git_commit, save_weights
 
-    main_process = is_main_process()  # under torchrun only rank 0 reports, evaluates and writes
-    if not main_process:
-        set_quiet(True)
+    main_process = rank_zero()
     commit = git_commit()  # the code that trains, not whatever HEAD is when training ends
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -352,5 +360,5 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
                   "train_frames": sum(len(s) for s in train_set.sequences),
                   "val_frames": sum(len(s) for s in val_set.sequences),
                   **({"excluded_subjects": list(exclude)} if exclude else {})},
-        "metrics": metrics, "processes": int(os.environ.get("WORLD_SIZE", "1")), **(card_extra or {})})
+        "metrics": metrics, "processes": process_count(), **(card_extra or {})})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out_detector_like_2d']}")

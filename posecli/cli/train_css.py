@@ -1,7 +1,6 @@
 """``posecli train css``: CSS (seed 001) from single-camera videos, then a pose regressor from a few 3D labels."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,7 +9,7 @@ import typer
 
 from ..console import note
 from .options import Debug, Device, Quiet
-from .train import WeightsOut, train_app
+from .train import WeightsOut, rank_zero, train_app
 
 
 def frame_set(spec: str, cache_root: Path, size: int, every: int):
@@ -87,17 +86,14 @@ def css(
     Writes the weights (network + pose regressor) and a JSON card (command, data, labels used, held-out
     N-MPJPE / MPJPE / PA-MPJPE)."""
     from ..atomic import check_writable
-    from ..console import set_quiet
     from ..errors import InputError
     from ..images.frames import backgrounds
     from ..train.css import CssTrainConfig, evaluate_css, model_config, train_css
-    from ..train.distributed import is_main_process
+    from ..train.distributed import process_count
     from ..train.mcss import concat
     from ..train.weights import git_commit, save_weights
 
-    main_process = is_main_process()  # under torchrun only rank 0 reports, fits the pose head, evaluates, writes
-    if not main_process:
-        set_quiet(True)
+    main_process = rank_zero()  # under torchrun rank 0 also fits the pose head alone
     commit = git_commit()
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -139,5 +135,5 @@ def css(
         "init": ({"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")}
                  if init else None),
         "pictures": str(picture_dir), "metrics": metrics, "history": history,
-        "processes": int(os.environ.get("WORLD_SIZE", "1"))})
+        "processes": process_count()})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")

@@ -1,15 +1,14 @@
 """``posecli train detector``: BlazePose's person detector fine-tuned on ``posecli synth`` renders."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..console import note, progress, set_quiet
+from ..console import note, progress
 from .options import Debug, Device, Quiet
-from .train import WeightsOut, train_app
+from .train import WeightsOut, rank_zero, train_app
 
 
 @train_app.command("detector", epilog="Examples:\n\n"
@@ -46,12 +45,10 @@ def detector(
     from ..atomic import check_writable
     from ..train.detector import DetectorConfig, evaluate_detector, module_runner, split_by_clip, train_detector
     from ..train.detector_data import build_crops, count_frames, synth_views
-    from ..train.distributed import is_main_process
+    from ..train.distributed import process_count
     from ..train.weights import git_commit, save_weights
 
-    main_process = is_main_process()  # under torchrun only rank 0 reports, evaluates and writes
-    if not main_process:
-        set_quiet(True)
+    main_process = rank_zero()
     commit = git_commit()
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -83,5 +80,5 @@ def detector(
         "model": "BlazePoseDetector", "base_model": "mediapipe 0.10.14 pose_detection.tflite",
         "base_sha256": base_sha, "config": cfg.to_dict(), "data": [str(d) for d in data], "seed": seed,
         "git_commit": commit, "crops": {"train": len(train_set.images), "held_out": len(val_set.images)},
-        "metrics": metrics, "processes": int(os.environ.get("WORLD_SIZE", "1"))})
+        "metrics": metrics, "processes": process_count()})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics.get('held_out_clips')}")

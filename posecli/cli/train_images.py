@@ -1,7 +1,6 @@
 """``posecli train mcss``: the image-based recipe (person crops -> canonical 3D pose and embedding)."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +10,7 @@ import typer
 from ..console import note
 from .data import data_app
 from .options import Debug, Device, Quiet
-from .train import WeightsOut, train_app
+from .train import WeightsOut, rank_zero, train_app
 
 H36M_TRAIN = ["S1", "S5", "S6", "S7", "S8"]  # Protocol 2
 H36M_TEST = ["S9", "S11"]
@@ -45,7 +44,6 @@ def crop_set(spec: str, cache_root: Path, size: int, every: int, subjects: list[
 
         main_first(build, lambda: is_cache(path))
     return load_cache(path)
-
 
 
 def _label_subjects(value: str):
@@ -108,16 +106,13 @@ def mcss(
     import torch
 
     from ..atomic import check_writable
-    from ..console import set_quiet
     from ..errors import InputError
     from ..models.mcss import McssConfig
-    from ..train.distributed import is_main_process
+    from ..train.distributed import process_count
     from ..train.mcss import McssTrainConfig, concat, evaluate_mcss, supervision, train_mcss
     from ..train.weights import git_commit, save_weights
 
-    main_process = is_main_process()  # under torchrun only rank 0 reports, evaluates and writes
-    if not main_process:
-        set_quiet(True)
+    main_process = rank_zero()
     commit = git_commit()
     check_writable(out)
     check_writable(out.with_suffix(".json"))
@@ -164,7 +159,7 @@ def mcss(
         "backbone_weights": str(backbone_weights) if backbone_weights else "none (trained from scratch)",
         "init": ({"file": str(init), "sha256": init_card["sha256"], "command": init_card.get("command")}
                  if init else None),
-        "metrics": metrics, "history": history, "processes": int(os.environ.get("WORLD_SIZE", "1"))})
+        "metrics": metrics, "history": history, "processes": process_count()})
     note(f"wrote {out} ({card['bytes'] / 1e6:.1f} MB); held-out: {metrics['held_out']}")
 
 

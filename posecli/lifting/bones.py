@@ -17,39 +17,30 @@ from .. import joints
 SYMMETRIC = True
 
 
-def _median_lengths(x: np.ndarray, parents) -> np.ndarray:
-    """(J,) each bone's median length over the frames where it is finite and not zero (NaN: never; the root)."""
-    out = np.full(len(parents), np.nan)
-    for j, p in enumerate(parents):
-        if p >= 0:
-            length = np.linalg.norm(x[:, j] - x[:, p], axis=-1)
-            ok = np.isfinite(length) & (length > 1e-6)
-            out[j] = np.median(length[ok]) if ok.any() else np.nan
-    return out
-
-
 def constant_bones(rel: np.ndarray, joint_set: str = "h36m17", symmetric: bool | None = None) -> np.ndarray:
     """(T, J, 3) root-relative joints -> the same directions with each bone at its median length over T
     (``symmetric``, default ``SYMMETRIC``: left and right twins at the mean of their medians)."""
     js = joints.get(joint_set)
     x = np.asarray(rel, np.float64)
-    out = x.copy()
-    targets = _median_lengths(x, js.parents)
+    parents = np.asarray(js.parents)
+    child = np.flatnonzero(parents >= 0)
+    bones = x[:, child] - x[:, parents[child]]  # (T, B): each bone, as the vector from its parent joint
+    length = np.linalg.norm(bones, axis=-1)
+    ok = np.isfinite(length) & (length > 1e-6)
+    target = np.full(len(parents), np.nan)  # per joint: the median length of the bone ending there
+    target[child] = [np.median(length[ok[:, b], b]) if ok[:, b].any() else np.nan for b in range(len(child))]
     if SYMMETRIC if symmetric is None else symmetric:
         # a bone's twin is the mirrored joint's bone (the root and the spine are their own twins); the mean of
         # the two that were seen
-        pair = np.stack([targets, targets[js.flip_permutation]])
+        pair = np.stack([target, target[js.flip_permutation]])
         seen = np.isfinite(pair).sum(0)
-        targets = np.where(seen > 0, np.nan_to_num(pair).sum(0) / np.maximum(seen, 1), np.nan)
-    for j, p in enumerate(js.parents):  # parents come before children
-        if p < 0 or not np.isfinite(targets[j]):
+        target = np.where(seen > 0, np.nan_to_num(pair).sum(0) / np.maximum(seen, 1), np.nan)
+    out = x.copy()
+    for b, j in enumerate(child):  # parents come before children: each bone hangs from its rebuilt parent
+        if not np.isfinite(target[j]):
             continue
-        bone = x[:, j] - x[:, p]
-        length = np.linalg.norm(bone, axis=-1)
-        ok = np.isfinite(length) & (length > 1e-6)
-        target = targets[j]
-        unit = np.where(ok[:, None], bone / np.where(ok, length, 1.0)[:, None], 0.0)
-        out[:, j] = np.where(ok[:, None], out[:, p] + target * unit, out[:, j])
+        unit = np.where(ok[:, b, None], bones[:, b] / np.where(ok[:, b], length[:, b], 1.0)[:, None], 0.0)
+        out[:, j] = np.where(ok[:, b, None], out[:, parents[j]] + target[j] * unit, out[:, j])
     return out.astype(np.asarray(rel).dtype)
 
 

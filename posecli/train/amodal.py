@@ -24,7 +24,6 @@ user's own unlabelled tracks.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -39,7 +38,7 @@ from ..errors import PoseCliError
 from ..mocap.dataset import MocapDataset
 from ..models.amodal import AmodalConfig, AmodalNet
 from .clips import ClipSampler, mirror
-from .distributed import ALONE, Group, average_gradients, group_mean, join, leave, prepare
+from .distributed import ALONE, Group, average_gradients, group_mean, join, leave, prepare, process_count
 
 
 @dataclass
@@ -140,7 +139,7 @@ def gradient_penalty(model: AmodalNet, real: torch.Tensor, fake: torch.Tensor, z
 def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu",
                  on_step: Callable[[int, dict[str, float]], None] | None = None,
                  adapt: list[dict[str, np.ndarray]] | None = None) -> AmodalNet:
-    if adapt and cfg.adapt_steps and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if adapt and cfg.adapt_steps and process_count() > 1:
         raise PoseCliError("train amodal --adapt runs in one process, not under torchrun",
                            "run the adaptation without torchrun: it is a few hundred steps")
     group = join(device, cfg.batch)  # under torchrun: this process's rank (train.distributed); else alone

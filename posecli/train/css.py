@@ -173,7 +173,7 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
             # TI swaps stay inside a video, so this share's part of the permutation stays inside the share
             perm = torch.as_tensor(ti_permutation(rng, cfg.groups)[flat_share] - flat_share[0], device=device)
             terms = ssl_losses(model, frames, bg, torch.as_tensor(dist, dtype=torch.float32, device=device), perm,
-                               cfg, gen, group, flat_share if group.size > 1 else None)
+                               cfg, gen, group, flat_share)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             average_gradients(model, group)
@@ -181,7 +181,7 @@ def train_ssl(cs: CropSet, backgrounds: np.ndarray, cfg: CssTrainConfig, device:
             for k in ("loss", "reconstruction", "contrastive", "box"):
                 sums[k] = sums.get(k, 0.0) + float(terms[k].detach())
             advance()
-            out_of_time, = main_decides([max_seconds is not None and time.time() - start > max_seconds], group)
+            out_of_time = max_seconds is not None and main_decides([time.time() - start > max_seconds], group)[0]
             last = step == cfg.steps - 1 or out_of_time
             if (step + 1) % log_every == 0 or last:
                 n = (step % log_every) + 1

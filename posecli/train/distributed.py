@@ -1,4 +1,4 @@
-"""Data-parallel training under ``torchrun``, for ``posecli train estimate``, ``vipe`` and ``amodal``.
+"""Data-parallel training under ``torchrun``, for every ``posecli train`` recipe (``amodal --adapt`` excepted).
 
     torchrun --nproc-per-node 4 -m posecli train estimate --data cmu:../shared/data/mocap -o lifter.safetensors
 
@@ -17,10 +17,13 @@ Drawing the whole batch on every rank repeats the (numpy) sampling work; it is t
 speed in either case, docs/benchmarks.md). BatchNorm layers (the TCN's, Pr-VIPE's) normalise over the global
 batch: converted to SyncBatchNorm on CUDA; torch has no SyncBatchNorm on CPU, so with gloo their forward is
 replaced by :func:`_group_batch_norm` (the batch's sums all-reduced, with autograd). Losses that compare samples
-across the batch (Pr-VIPE's negative mining) see the whole batch through :func:`gather_rows`. Dropout masks come
-from each rank's own random stream (the one difference left). The SPS lifter and Pr-VIPE without dropout train
-to the same weights as one process, up to float summation order (``tests/test_distributed.py``). Only rank 0
-reports progress and writes.
+across the batch (Pr-VIPE's and MCSS's negatives, CSS's box prior) see the whole batch through
+:func:`gather_rows`; random draws are made for the whole batch and each rank takes its rows; a masked mean or a
+loss over a count of positives divides by the whole batch's count (:func:`group_mean`); decisions from a clock
+are rank 0's (:func:`main_decides`) and files every process reads are made by rank 0 (:func:`main_first`).
+Dropout masks come from each rank's own random stream (the one difference left). Without dropout the recipes
+give one process's gradients, up to float summation order (``tests/test_distributed.py``). Only rank 0 reports
+progress and writes.
 """
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ ALONE = Group()  # a plain run's group of one
 def join(device: str, batch: int | None) -> Group:
     """The process group torchrun describes in the environment (a group of one without it); ``batch``, when
     given, must split into equal parts, one per process."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = process_count()
     if size <= 1:
         return Group(0, 1, device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
@@ -183,6 +186,11 @@ def main_first(make: Callable[[], None], done: Callable[[], bool]) -> None:
 def leave(group: Group) -> None:
     if group.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def process_count() -> int:
+    """How many processes torchrun started (1 without it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_main_process() -> bool:

@@ -22,7 +22,8 @@ subjects); ``label_fraction`` keeps that share of those subjects' labelled crops
 (all views of a chosen instant stay labelled) with the run's seed - the paper's "5 % of S1".
 
 Under ``torchrun`` (``train.distributed``) every process draws the same batch and trains on its share of each
-part (regression crops, anchors, positives; each must divide by the number of processes); the metric loss sees
+part: the regression crops as evenly as they go (each share's loss weighed by its size), the anchors and
+positives in equal shares (the groups x pairs must divide by the number of processes); the metric loss sees
 the gathered embeddings, BatchNorm the whole batch's statistics, the augmentation is drawn for the whole batch,
 and the time limit is rank 0's clock.
 """
@@ -198,10 +199,10 @@ def train_mcss(crops: CropSet, cfg: McssTrainConfig, device: str = "cpu", log_ev
             loss.backward()
             average_gradients(model, group)
             opt.step()
-            elapsed = time.time() - start
-            half_time, out_of_time = main_decides(
-                [max_seconds is not None and elapsed > max_seconds / 2,
-                 max_seconds is not None and elapsed > max_seconds], group)
+            half_time = out_of_time = False
+            if max_seconds is not None:  # one small broadcast per step, only when there is a clock to agree on
+                elapsed = time.time() - start
+                half_time, out_of_time = main_decides([elapsed > max_seconds / 2, elapsed > max_seconds], group)
             if not decayed and (step + 1 >= cfg.steps // 2 or half_time):
                 decayed = True
                 for g in opt.param_groups:
