@@ -8,6 +8,8 @@ skeleton. The Anny tests use the installed ``anny`` package; the first one on a 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
 import sys
 import types
@@ -16,6 +18,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
 
 from posecli import joints as joint_sets
 from posecli.body import body_faces, body_vertices, fit_poses, load_body
@@ -312,3 +316,110 @@ def test_anny_knee_hinge_bends_backwards(anny):
         j = anny.forward(pose, anny.shape_default)["joints"][0]
     knee, ankle = j[joint_sets.H36M17.index("left_knee")], j[joint_sets.H36M17.index("left_ankle")]
     assert ankle[1] - knee[1] > 0.3 and abs(ankle[2] - knee[2]) < 0.1
+
+
+# --- --device (estimate's fit, render's meshes, synth's posing) without a GPU ------------------------------
+# A CPU-only torch has no second device to run on, so these check the two things a GPU run depends on: a body
+# moved with ``to(device)`` keeps no tensor behind (checked on torch's ``meta`` device, which holds shapes only);
+# and posecli's code names a device for every tensor it creates during the fit, the vertices and synth's
+# posing (a tensor made without one would stay on the CPU while the body is on the GPU). Third-party code is
+# left out of the second check: Anny indexes with CPU ``arange``s, which torch accepts for tensors on any device.
+
+class UnplacedTensors(TorchFunctionMode):
+    """Records where posecli's own code calls a tensor constructor without a device."""
+
+    def __init__(self):
+        super().__init__()
+        self.sites: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _device_constructors() and kwargs.get("device") is None:
+            caller = sys._getframe(1).f_code
+            if f"{os.sep}posecli{os.sep}" in caller.co_filename:
+                self.sites.append(f"{caller.co_filename.rsplit(os.sep, 1)[-1]}:{caller.co_name}: {func.__name__}")
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def every_tensor_placed():
+    """Fails if posecli's code inside the block creates a tensor without naming its device."""
+    with UnplacedTensors() as mode:
+        yield
+    assert not mode.sites, f"tensors created without a device: {sorted(set(mode.sites))}"
+
+
+def _tensors(obj, seen=None) -> list[tuple[str, torch.Tensor]]:
+    """Every tensor a body object holds: its attributes, its modules' parameters, buffers and plain tensor
+    attributes, and nested body objects (the pose layout)."""
+    from posecli.body.device import OnDevice
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    found = []
+    for name, value in vars(obj).items():
+        if isinstance(value, torch.Tensor):
+            found.append((name, value))
+        elif isinstance(value, OnDevice):
+            found += [(f"{name}.{n}", t) for n, t in _tensors(value, seen)]
+        elif isinstance(value, torch.nn.Module):
+            found += [(f"{name}.{n}", t) for n, t in value.state_dict(keep_vars=True).items()]
+            for mod_name, mod in value.named_modules():
+                found += [(f"{name}.{mod_name}.{n}", t) for n, t in vars(mod).items() if isinstance(t, torch.Tensor)]
+    return found
+
+
+@pytest.mark.parametrize("model", ["smpl", "anny"])
+def test_a_body_moved_to_a_device_keeps_nothing_behind(model, request):
+    path = request.getfixturevalue("smpl_pkl") if model == "smpl" else None
+    body = load_body(model, path)
+    moved = load_body(model, path, device="meta")
+    assert moved is load_body(model, path, device="meta")  # cached: moved once
+    assert body.to("cpu") is body and moved.to("meta") is moved
+    tensors = _tensors(moved)
+    assert len(tensors) > 10 and moved.layout is not body.layout
+    left = [name for name, t in tensors if t.device.type != "meta"]
+    assert not left, f"left on the CPU: {left}"
+    assert moved.device.type == "meta"
+    assert all(t.device.type == "cpu" for _, t in _tensors(body))  # the shared CPU model stays where it was
+
+
+def test_the_smpl_fit_and_its_vertices_make_their_tensors_on_the_bodys_device(smpl_pkl):
+    body = load_body("smpl", smpl_pkl)
+    pose, go, tr = _motion(body, 6, seed=5)
+    with torch.no_grad():
+        target = place(body.forward(pose, torch.zeros(10))["joints"], go, tr).numpy()
+    poses = Poses([_track(target, np.ones(target.shape[:2], np.float32))], fps=30.0, width=640, height=480)
+    with every_tensor_placed():
+        fit_poses(poses, "smpl", smpl_pkl, vertices=True, device="cpu")
+        arrays = poses.tracks[0].arrays
+        again = body_vertices({k: v for k, v in arrays.items() if k != "body_vertices"}, poses.meta, "cpu")
+    assert poses.meta["body"]["mean_error_mm"] < 20
+    np.testing.assert_allclose(again, arrays["body_vertices"], atol=1e-5)
+
+
+def test_the_anny_fit_makes_its_tensors_on_the_bodys_device():
+    body = load_body("anny")
+    with every_tensor_placed():
+        fit = _recovers_known_motion(body, torch.tensor([0.5, 0.7, 0.5, 0.5, 0.6, 0.5], device="cpu"))
+    assert np.all((fit.shape > 0) & (fit.shape < 1))
+
+
+def test_synth_poses_and_skins_a_person_on_the_bodys_device():
+    from posecli.synth.people import AnnySynth
+
+    anny = AnnySynth("cpu")
+    t = np.linspace(0, 1, 8)[:, None, None]
+    to_world = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # Anny's frame (z up, facing -y) -> Y up
+    rest = anny.rest_joints(np.full(6, 0.5, np.float32)) @ to_world.T
+    walk = rest[None] + np.concatenate([0.5 * t, 0 * t, 0 * t], -1)  # (8, 17, 3) sliding forwards, Y up
+    with every_tensor_placed():
+        person = anny.make_person(np.random.default_rng(0), walk.astype(np.float32), 30.0)
+        verts = person.vertices(0, 8, anny)
+    assert verts.shape == (8, anny.body.num_vertices, 3) and np.isfinite(verts).all()
+    assert person.fit_error_mm < 30
+    # The body slides forwards with its joints (scaled, as the motion, to the random person's size).
+    slide = person.info["scale"] * (walk.mean(1)[-1] - walk.mean(1)[0])
+    np.testing.assert_allclose(verts.mean(1)[-1] - verts.mean(1)[0], slide, atol=0.02)

@@ -335,7 +335,7 @@ class FakeBody:
         assert model_name == "fake"
         return self.sphere.faces
 
-    def body_vertices(self, arrays, meta):
+    def body_vertices(self, arrays, meta, device="cpu"):
         self.calls.append(len(arrays["body_transl"]))
         return self.sphere.vertices[None] + arrays["body_transl"][:, None]
 

@@ -29,8 +29,12 @@ __all__ = ["MODELS", "BodyFit", "FitOptions", "body_faces", "body_vertices", "fi
            "load_body"]
 
 
-def load_body(model_name: str, model_path: str | Path | None = None):
-    """The body model object the fitter drives (cached: loading twice costs nothing)."""
+def load_body(model_name: str, model_path: str | Path | None = None, device: str = "cpu"):
+    """The body model object the fitter drives, on ``device`` (cached: loading twice costs nothing)."""
+    return _load_body(model_name, model_path).to(device)
+
+
+def _load_body(model_name: str, model_path: str | Path | None):
     if model_name == "anny":
         from .anny_model import anny_body
 
@@ -46,11 +50,12 @@ def load_body(model_name: str, model_path: str | Path | None = None):
 
 
 def fit_poses(poses: Poses, model_name: str, model_path: str | Path | None = None, vertices: bool = False,
-              options: FitOptions | None = None) -> Poses:
-    """Fit the body to every track's 3D joints (``keypoints3d``); returns ``poses`` with the body arrays."""
+              options: FitOptions | None = None, device: str = "cpu") -> Poses:
+    """Fit the body to every track's 3D joints (``keypoints3d``) on ``device``; returns ``poses`` with the body
+    arrays."""
     import torch
 
-    body = load_body(model_name, model_path)
+    body = load_body(model_name, model_path, device)
     missing = [t.id for t in poses.tracks if KEYPOINTS_3D not in t.keypoints]
     if missing:
         raise InputError(f"tracks {missing} have no 3D joints to fit a body to",
@@ -113,11 +118,12 @@ def _warn_bad_frames(track, joint_error: np.ndarray) -> None:
 def _vertices(body, pose, shape, global_orient, transl) -> np.ndarray:
     import torch
 
-    as_t = torch.as_tensor
+    def as_t(values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values, np.float32), device=body.device)
+
     with torch.no_grad():
-        verts = body.vertices(as_t(np.asarray(pose, np.float32)), as_t(np.asarray(shape, np.float32)))
-        return place(verts, as_t(np.asarray(global_orient, np.float32)),
-                     as_t(np.asarray(transl, np.float32))).numpy().astype(np.float32)
+        verts = body.vertices(as_t(pose), as_t(shape))
+        return place(verts, as_t(global_orient), as_t(transl)).cpu().numpy().astype(np.float32)
 
 
 NO_BODY_FIX = "run posecli estimate VIDEO -o poses.npz --body anny first"
@@ -137,9 +143,9 @@ def body_faces(model_name: str, model_path: str | Path | None = None) -> np.ndar
     return np.asarray(load_body(model_name, model_path).faces, dtype=np.int64)
 
 
-def body_vertices(arrays: dict[str, np.ndarray], meta: dict) -> np.ndarray:
+def body_vertices(arrays: dict[str, np.ndarray], meta: dict, device: str = "cpu") -> np.ndarray:
     """(T, V, 3) float32 camera-frame vertices of a track's fitted body (``track.arrays``, or any slice of its
-    frames), from ``body_vertices`` when stored, else recomputed from the stored parameters."""
+    frames), from ``body_vertices`` when stored, else recomputed from the stored parameters on ``device``."""
     if "body_vertices" in arrays:
         return np.asarray(arrays["body_vertices"], dtype=np.float32)
     missing = [k for k in PARAMETERS if k not in arrays]
@@ -150,7 +156,7 @@ def body_vertices(arrays: dict[str, np.ndarray], meta: dict) -> np.ndarray:
     if name == "smpl" and path and not Path(path).is_file():
         raise InputError("the SMPL model file this body was fitted with is gone", "put it back at that path",
                          path)
-    body = load_body(name, path)
+    body = load_body(name, path, device)
     shape = np.asarray(arrays["body_shape"])
     if not len(shape):
         return np.zeros((0, body.num_vertices, 3), np.float32)

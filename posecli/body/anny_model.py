@@ -43,6 +43,7 @@ import torch
 from .. import joints as joint_sets
 from ..console import note
 from ..errors import PoseCliError
+from .device import OnDevice
 from .layout import Joint, PoseLayout, hinge, pose_jacobian
 
 # Default phenotype: a young adult (age 2/3 is Anny's "young" anchor, ~25 years; 0.5 would be a teenager).
@@ -121,7 +122,7 @@ def _prune_intermediates(created: set[Path]) -> None:
                 pass  # a read-only or shared cache: keeping the file costs only disk space
 
 
-class AnnyBody:
+class AnnyBody(OnDevice):
     """Anny driven by the compact pose layout above; joints in Anny's frame (metres, z up, facing -y).
 
     Fitting needs the 17 joints (and their Jacobian) for every frame at every step, so ``joints`` runs Anny's
@@ -182,6 +183,7 @@ class AnnyBody:
         self._ref = None if m.reference_bone_orientations is None else m.reference_bone_orientations[self._sub]
         self._head = sub.index(head_bone)
         self._driven = torch.tensor([sub.index(self.labels.index(b)) for b in self.layout.bones])
+        self._driven_parents = torch.tensor([self._parents[c] for c in self._driven.tolist()])
         # For each sub-skeleton bone: 0 (identity delta) or 1 + its position among the driven bones.
         driven = self._driven.tolist()
         self._delta_index = torch.tensor([driven.index(b) + 1 if b in driven else 0 for b in range(len(sub))])
@@ -250,7 +252,7 @@ class AnnyBody:
             "c,cbij->bij", c, m.bone_orientation_blendshapes[:, sub])
         rot = roma.special_procrustes(cov)
         if m.root_identity_orientation:
-            rot = torch.cat([torch.eye(3, dtype=rot.dtype)[None], rot[1:]])
+            rot = torch.cat([torch.eye(3, dtype=rot.dtype, device=rot.device)[None], rot[1:]])
         verts = m.template_vertices[self._vert_idx] + torch.einsum("c,csd->sd", c, m.blendshapes[:, self._vert_idx])
         # Nose and crown in the head bone's rest frame: posed, they are the head's posed pose applied to these.
         local = (self._point_w @ verts - heads[self._head]) @ rot[self._head]
@@ -262,13 +264,14 @@ class AnnyBody:
 
         rot = roma.rotvec_to_rotmat(self.layout.bone_rotvecs(pose))  # (T, C, 3, 3)
         n = pose.shape[0]
-        rot = torch.cat([torch.eye(3, dtype=pose.dtype).expand(n, 1, 3, 3), rot], dim=1)[:, self._delta_index]
-        bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=pose.dtype).expand(n, rot.shape[1], 1, 4)
+        rot = torch.cat([torch.eye(3, dtype=pose.dtype, device=pose.device).expand(n, 1, 3, 3), rot],
+                        dim=1)[:, self._delta_index]
+        bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=pose.dtype, device=pose.device).expand(n, rot.shape[1], 1, 4)
         return torch.cat([torch.cat([rot, torch.zeros_like(rot[..., :1])], dim=-1), bottom], dim=-2)
 
     def full_deltas(self, pose: torch.Tensor) -> torch.Tensor:
         """(T, P) -> (T, 104, 4, 4): Anny's own pose parameters (identity for the bones at rest)."""
-        delta = torch.eye(4, dtype=pose.dtype).repeat(pose.shape[0], len(self.labels), 1, 1)
+        delta = torch.eye(4, dtype=pose.dtype, device=pose.device).repeat(pose.shape[0], len(self.labels), 1, 1)
         delta[:, self._sub] = self._sub_deltas(pose)
         return delta
 
@@ -295,7 +298,7 @@ class AnnyBody:
         points, poses = self._kinematics(pose, rest)
         # A driven bone's delta acts in world-aligned rest axes carried by its parent ('local-ref'): the
         # parent's posed rotation times the transpose of the parent's reference orientation.
-        parents = torch.tensor([self._parents[c] for c in self._driven.tolist()])
+        parents = self._driven_parents
         ref = self._ref if self._ref is not None else rest["rest_poses"][:, :3, :3]
         frames = poses[:, parents, :3, :3] @ ref[parents].transpose(-1, -2)
         jac = pose_jacobian(self.layout, pose.to(points.dtype), points, self._mix, self._moves,
@@ -309,7 +312,7 @@ class AnnyBody:
         chunks = []
         for t0 in range(0, pose.shape[0], 32):  # bounded memory: Anny's dense skinning holds (32, V, 3, 4) floats
             chunks.append(self.model(full[t0:t0 + 32], phenotype_kwargs=shape[None])["vertices"])
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.num_vertices, 3)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.num_vertices, 3, device=pose.device)
 
     def forward(self, pose: torch.Tensor, shape: torch.Tensor, vertices: bool = False) -> dict[str, torch.Tensor]:
         """pose (T, P), shape (S,) -> {"joints": (T, 17, 3)} (+ "vertices": (T, V, 3)) in Anny's frame."""

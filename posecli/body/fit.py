@@ -112,7 +112,7 @@ def fit_track(body, target: np.ndarray, weight: np.ndarray, frames: np.ndarray |
     try:
         fitter = _Fitter(body, target, weight, frames, fps, options)
         if shape is not None:
-            fitter.free = body.free_from_shape(torch.as_tensor(np.asarray(shape, np.float32)))
+            fitter.free = body.free_from_shape(torch.as_tensor(np.asarray(shape, np.float32), device=body.device))
             fitter.fixed_shape = True
         return fitter.run(seen)
     finally:
@@ -122,6 +122,7 @@ def fit_track(body, target: np.ndarray, weight: np.ndarray, frames: np.ndarray |
 class _Fitter:
     def __init__(self, body, target, weight, frames, fps, options: FitOptions):
         self.body, self.options = body, options
+        device = self.device = body.device  # every tensor of the fit lives where the body does
         target = np.asarray(target, dtype=np.float32)
         weight = np.asarray(weight, dtype=np.float32).copy()
         finite = np.isfinite(target).all(-1)
@@ -129,20 +130,20 @@ class _Fitter:
         weight = np.maximum(weight, np.where(finite, options.unseen_weight, 0.0)).astype(np.float32)
         self.n = target.shape[0]
         self.target_np = target
-        self.x = torch.as_tensor(np.nan_to_num(target))
+        self.x = torch.as_tensor(np.nan_to_num(target), device=device)
         # Per-frame normalised weights: each frame's data term is a weighted mean over its joints (cm^2).
-        w = torch.as_tensor(weight)
+        w = torch.as_tensor(weight, device=device)
         self.w = w / w.sum(-1, keepdim=True).clamp_min(1e-6)
         step = 1.0 if frames is None or self.n < 2 else float(np.median(np.diff(frames)))
         # A second difference over a frame step dt is a * dt^2: rescaled to 30 fps it is x (30 dt)^-2, squared ^2.
         self.acc_scale = (fps / (30.0 * step)) ** 4 if fps else 1.0
-        self.mask = _neighbour_mask(frames, self.n)  # (T-2,)
+        self.mask = _neighbour_mask(frames, self.n, device)  # (T-2,)
         # Smoothness weight per second difference, per joint like the data term (a mean over the 17 joints).
         self.smooth_w = options.smooth * self.acc_scale * self.mask / 17.0
         self.free = body.free_from_shape(body.shape_default).clone()
-        self.pose = torch.zeros(self.n, body.layout.dim)
-        self.go = torch.zeros(self.n, 3)
-        self.tr = torch.zeros(self.n, 3)
+        self.pose = torch.zeros(self.n, body.layout.dim, device=device)
+        self.go = torch.zeros(self.n, 3, device=device)
+        self.tr = torch.zeros(self.n, 3, device=device)
         self.evaluations = 0
         self.fixed_shape = False
 
@@ -174,7 +175,7 @@ class _Fitter:
         js = joint_sets.get("h36m17")
         idx = [js.index(name) for name in TORSO]
         with torch.no_grad():
-            rest = self.body.joints(torch.zeros(1, self.body.layout.dim),
+            rest = self.body.joints(torch.zeros(1, self.body.layout.dim, device=self.device),
                                     self.body.rest(self.body.shape_from_free(self.free)))[0]
             w = self.w[:, idx] + 1e-4
             rot, t = roma.rigid_points_registration(rest[idx].expand(self.n, -1, -1), self.x[:, idx], weights=w)
@@ -186,7 +187,7 @@ class _Fitter:
 
         from .layout import left_jacobian, skew
 
-        body, o, n = self.body, self.options, self.n
+        body, o, n, device = self.body, self.options, self.n, self.device
         layout = body.layout
         with torch.no_grad():
             shape = body.shape_from_free(self.free)
@@ -206,7 +207,7 @@ class _Fitter:
             cam = torch.einsum("tij,tnj->tni", rot, model_joints)
             d_pose = torch.einsum("tij,tnjp->tnip", rot, jac_pose)
             d_rot = -skew(cam) @ left_jacobian(go)[:, None]  # d(R x) = (J_l dr) x (R x)
-            d_tr = torch.eye(3).expand(n, cam.shape[1], 3, 3)
+            d_tr = torch.eye(3, device=device).expand(n, cam.shape[1], 3, 3)
             jac = torch.cat([d_rot, d_tr, d_pose], dim=-1).reshape(n, -1, th.shape[1])  # (T, 51, m)
             return cam + tr[:, None], jac / _CM
 
@@ -217,7 +218,7 @@ class _Fitter:
             return x[2:] - 2 * x[1:-1] + x[:-2]
 
         def second_difference_t(a):  # adjoint: (T-2, ...) -> (T, ...)
-            out = torch.zeros((n, *a.shape[1:]), dtype=a.dtype)
+            out = torch.zeros((n, *a.shape[1:]), dtype=a.dtype, device=device)
             out[:-2] += a
             out[1:-1] -= 2 * a
             out[2:] += a
@@ -240,12 +241,12 @@ class _Fitter:
                 grad = grad + (jt @ second_difference_t(sw[:, None] * acc)[..., None])[..., 0]
                 # The smoothness couples frames t and t+1, t+2: a block band of width 2 (k indexes the
                 # second differences x_k - 2 x_k+1 + x_k+2, with weights sw_k).
-                reach = torch.zeros(n)
+                reach = torch.zeros(n, device=device)
                 reach[:-2] += sw
                 reach[1:-1] += 4 * sw
                 reach[2:] += sw
                 blocks = blocks + reach[:, None, None] * (jt @ jac)
-                c1 = torch.zeros(n - 1)
+                c1 = torch.zeros(n - 1, device=device)
                 c1[:-1] += -2 * sw
                 c1[1:] += -2 * sw
                 upper1 = c1[:, None, None] * (jt[:-1] @ jac[1:])  # H[t, t+1]
@@ -270,7 +271,8 @@ class _Fitter:
         """L-BFGS on the shape with every frame's pose and placement fixed. The shape is one small vector
         shared by all frames, so up to ``SHAPE_FRAMES`` evenly spread frames estimate it as well as all of them
         (the smoothness term hardly depends on it and is left out here)."""
-        rows = torch.as_tensor(np.unique(np.linspace(0, self.n - 1, min(self.n, SHAPE_FRAMES)).round().astype(int)))
+        rows = torch.as_tensor(np.unique(np.linspace(0, self.n - 1, min(self.n, SHAPE_FRAMES)).round().astype(int)),
+                               device=self.device)
         go, tr, pose, x, w = self.go[rows], self.tr[rows], self.pose[rows], self.x[rows], self.w[rows]
         free = self.free.clone().requires_grad_()
         optimizer = torch.optim.LBFGS([free], lr=1.0, max_iter=evaluations, line_search_fn="strong_wolfe")
@@ -300,25 +302,26 @@ class _Fitter:
             shape = self.body.shape_from_free(self.free)
             joints = self.joints(self.go, self.tr, self.pose, self.body.rest(shape))
             final = float(self.total(joints, self.pose, shape)) if self.n else 0.0
-        j = joints.numpy()
+        j = joints.cpu().numpy()
         err = np.linalg.norm(j - np.nan_to_num(self.target_np), axis=-1)
         err = np.where(np.isfinite(self.target_np).all(-1), err, np.nan)
         if seen is not None:
             err = np.where(seen, err, np.nan)
-        return BodyFit(self.body.name, self.pose.numpy(), shape.numpy(), self.go.numpy(), self.tr.numpy(), j,
+        return BodyFit(self.body.name, self.pose.cpu().numpy(), shape.cpu().numpy(), self.go.cpu().numpy(),
+                       self.tr.cpu().numpy(), j,
                        err.astype(np.float32), time.perf_counter() - started,
                        {"evaluations": self.evaluations, "objective": final})
 
 
-def _neighbour_mask(frames: np.ndarray | None, n: int) -> torch.Tensor:
+def _neighbour_mask(frames: np.ndarray | None, n: int, device: torch.device) -> torch.Tensor:
     """(n-2,) weights of the second differences: 1 where frames t-1, t, t+1 are evenly spaced neighbours."""
     if n < 3:
-        return torch.zeros(0)
+        return torch.zeros(0, device=device)
     if frames is None:
-        return torch.ones(n - 2)
+        return torch.ones(n - 2, device=device)
     gaps = np.diff(np.asarray(frames, dtype=np.float64))
     ok = gaps <= 1.5 * np.median(gaps)
-    return torch.as_tensor((ok[:-1] & ok[1:]).astype(np.float32))
+    return torch.as_tensor((ok[:-1] & ok[1:]).astype(np.float32), device=device)
 
 
 def _solve_block_band(diag: torch.Tensor, upper1: torch.Tensor | None, upper2: torch.Tensor | None,

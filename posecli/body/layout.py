@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .device import OnDevice
+
 
 @dataclass(frozen=True)
 class Joint:
@@ -53,7 +55,7 @@ def hinge(name: str, bone: str, a: np.ndarray, b: np.ndarray, c: np.ndarray,
                  limits=(-rest_bend - HYPEREXTENSION, MAX_FLEXION - rest_bend), prior=0.01)
 
 
-class PoseLayout:
+class PoseLayout(OnDevice):
     """Maps a flat pose vector (T, P) to per-joint rotation vectors and scores it against priors and limits."""
 
     def __init__(self, joints: list[Joint] | tuple[Joint, ...]):
@@ -121,7 +123,7 @@ def left_jacobian(v: torch.Tensor) -> torch.Tensor:
     a = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(safe)) / safe.square())
     b = torch.where(small, 1.0 / 6.0 - theta2 / 120.0, (safe - torch.sin(safe)) / safe ** 3)
     k = skew(v)
-    return torch.eye(3, dtype=v.dtype) + a * k + b * (k @ k)
+    return torch.eye(3, dtype=v.dtype, device=v.device) + a * k + b * (k @ k)
 
 
 def skew(v: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ import torch
 
 from .. import joints as joint_sets
 from ..errors import InputError
+from .device import OnDevice
 from .layout import Joint, PoseLayout, hinge, pose_jacobian
 
 REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
@@ -122,7 +123,7 @@ def load_smpl_data(path: str | Path) -> dict:
     return data
 
 
-class SmplBody:
+class SmplBody(OnDevice):
     """SMPL driven by the compact pose layout above; joints in SMPL's frame (metres, y up, facing +z)."""
 
     name = "smpl"
@@ -152,6 +153,10 @@ class SmplBody:
             rest_joints = self._rest_joints(self.shape_default)
         self.layout = PoseLayout(self._joints(rest_joints.double().numpy()))
         self._driven = torch.tensor([names.index(b) for b in self.layout.bones])
+        self._driven_parents = torch.tensor([self.parents[c] for c in self._driven.tolist()])
+        # Rotation of every joint from [identity, driven bones' rotations]: 0 (rest) or 1 + its driven position.
+        self._rotation_index = torch.zeros(NUM_JOINTS, dtype=torch.long)
+        self._rotation_index[self._driven] = torch.arange(1, len(self._driven) + 1)
 
         # Nose and crown: most forward / highest rest vertex among those skinned (mostly) to the head.
         head = names.index("head")
@@ -223,9 +228,8 @@ class SmplBody:
 
         n = pose.shape[0]
         driven = roma.rotvec_to_rotmat(self.layout.bone_rotvecs(pose))  # (T, C, 3, 3)
-        index = torch.zeros(NUM_JOINTS, dtype=torch.long)
-        index[self._driven] = torch.arange(1, len(self._driven) + 1)
-        return torch.cat([torch.eye(3, dtype=pose.dtype).expand(n, 1, 3, 3), driven], dim=1)[:, index]
+        eye = torch.eye(3, dtype=pose.dtype, device=pose.device).expand(n, 1, 3, 3)
+        return torch.cat([eye, driven], dim=1)[:, self._rotation_index]
 
     def _kinematics(self, pose: torch.Tensor, rest: dict[str, torch.Tensor]):
         from smplx.lbs import batch_rigid_transform
@@ -245,15 +249,14 @@ class SmplBody:
     def joints_and_jacobian(self, pose: torch.Tensor, rest: dict[str, torch.Tensor]):
         points, transforms = self._kinematics(pose, rest)
         # SMPL rotates each joint in its parent's frame: the parent's world rotation carries the axes.
-        parents = torch.tensor([self.parents[c] for c in self._driven.tolist()])
-        frames = transforms[:, parents, :3, :3]
+        frames = transforms[:, self._driven_parents, :3, :3]
         jac = pose_jacobian(self.layout, pose.to(points.dtype), points, self._mix, self._moves,
                             points[:, self._driven], frames)
         return torch.einsum("jq,tqd->tjd", self._mix, points), jac
 
     def full_pose(self, pose: torch.Tensor) -> torch.Tensor:
         """(T, P) -> (T, 69) SMPL ``body_pose`` axis-angles (zeros for the joints at rest)."""
-        body = torch.zeros(pose.shape[0], NUM_JOINTS, 3, dtype=pose.dtype)
+        body = torch.zeros(pose.shape[0], NUM_JOINTS, 3, dtype=pose.dtype, device=pose.device)
         body[:, self._driven] = self.layout.bone_rotvecs(pose)
         return body[:, 1:].reshape(pose.shape[0], -1)
 
@@ -265,9 +268,9 @@ class SmplBody:
         for t0 in range(0, n, 64):
             p = pose[t0:t0 + 64]
             out = m(betas=shape[None].to(p.dtype).expand(len(p), -1), body_pose=self.full_pose(p),
-                    global_orient=torch.zeros(len(p), 3, dtype=p.dtype), transl=torch.zeros(len(p), 3, dtype=p.dtype))
+                    global_orient=p.new_zeros(len(p), 3), transl=p.new_zeros(len(p), 3))
             chunks.append(out.vertices)
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.num_vertices, 3)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.num_vertices, 3, device=pose.device)
 
     def forward(self, pose: torch.Tensor, shape: torch.Tensor, vertices: bool = False) -> dict[str, torch.Tensor]:
         out = {"joints": self.joints(pose, self.rest(shape))}

@@ -189,7 +189,7 @@ def estimate(
     if body is not BodyModel.none:
         from ..body import fit_poses
 
-        result = fit_poses(result, body.value, body_model, vertices=vertices)
+        result = fit_poses(result, body.value, body_model, vertices=vertices, device=device)
     with output_file(out, f".{fmt_name or 'npz'}") as path:
         write_poses(result, path, fmt_name)
     fitted = f" and a fitted {body.value} body" if body is not BodyModel.none and result.tracks else ""

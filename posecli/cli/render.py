@@ -13,7 +13,7 @@ from ..errors import PoseCliError
 from ..formats import read_poses
 from ..video.writer import check_video_name
 from . import app
-from .options import Debug, End, Every, OptOut, Quiet, Start
+from .options import Debug, Device, End, Every, OptOut, Quiet, Start
 
 class SideLayout(str, Enum):
     inset = "inset"
@@ -27,6 +27,8 @@ EPILOG = """Examples:
   posecli render dance.mp4 poses.npz -o overlay.mp4 --mesh --side --height 720
 
   posecli render dance.mp4 poses.npz --frame 120 -o frame120.png --mesh
+
+  posecli render dance.mp4 poses.npz -o overlay.mp4 --mesh --device cuda   # body meshes rebuilt on the GPU
 
   posecli track dance.mp4 -o tracks.npz && posecli render dance.mp4 tracks.npz -o check.mp4
 
@@ -50,6 +52,7 @@ def render(
     height: Annotated[Optional[int], typer.Option(min=16, help="Output height in pixels (keeps the aspect).")] = None,
     scale: Annotated[Optional[float], typer.Option(min=0.05, max=4.0, help="Output size / video size.")] = None,
     opacity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Mesh opacity.")] = 0.8,
+    device: Device = "cpu",
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -76,7 +79,7 @@ def render(
     pose_set = read_poses(poses)
     factor = scale if scale is not None else (height / info.height if height is not None else 1.0)
     camera = camera_for(pose_set, (info.width, info.height), factor, poses)
-    meshes = BodyMeshes(pose_set, str(poses)) if mesh else None
+    meshes = BodyMeshes(pose_set, str(poses), device) if mesh else None
     if mesh and max(camera.width, camera.height) > 1280:
         note(f"rendering meshes at {camera.width}x{camera.height}; --height 720 is faster")
     with Overlay(pose_set, camera, meshes, side=side, opacity=opacity, path=poses,

@@ -11,7 +11,7 @@ import typer
 from ..console import note
 from ..errors import PoseCliError
 from . import app
-from .options import Debug, Quiet
+from .options import Debug, Device, Quiet
 
 
 class Layout(str, Enum):
@@ -31,6 +31,8 @@ EPILOG = """Examples:
   posecli synth --mocap cmu.npz --views 2 --persons 3 --clips 20 --frames 60 --size 960x540 --seed 7 -o synth/
 
   posecli synth --mocap cmu.npz --clips 200 --workers 4 -o synth/     # 4 clips at a time
+
+  posecli synth --mocap cmu.npz --clips 200 --device cuda -o synth/     # bodies posed and skinned on the GPU
 
   posecli synth --mocap cmu:../shared/data/mocap --exclude-subjects 006 --clips 80 -o synth_train/
 
@@ -90,6 +92,7 @@ def synth(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Clips rendered at once, each in its own process "
                                          "(about one per 1-2 CPU cores; the dataset does not depend on it).")]
     = 1,
+    device: Device = "cpu",
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -113,6 +116,6 @@ def synth(
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
                            seed=seed, follow=follow, truncate=truncate, occluders=occluders,
                            layout=layout.value, step=step, backdrop=backdrop.value)
-    manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers)
+    manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers, device=device)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "
          f"manifest {out / 'manifest.json'}")

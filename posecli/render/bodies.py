@@ -31,7 +31,7 @@ class BodyMeshes:
     """Body meshes from a pose file written by ``estimate --body``: tracks with ``arrays["body_pose"]``, the
     model in ``meta["body"]`` (:func:`posecli.body.body_model_of`). Tracks without a body (too short to fit) get no mesh."""
 
-    def __init__(self, poses: Poses, path: str | None = None):
+    def __init__(self, poses: Poses, path: str | None = None, device: str = "cpu"):
         from ..body import NO_BODY_FIX, body_faces, body_model_of, body_vertices
 
         if not any(BODY_KEY in t.arrays for t in poses.tracks):
@@ -41,6 +41,7 @@ class BodyMeshes:
         except InputError as exc:
             raise InputError(exc.problem, exc.fix, path) from None
         self._vertices_of = body_vertices
+        self._device = device
         self._meta = poses.meta
         self.faces = np.asarray(body_faces(model, model_path))
         self._cache: dict[int, tuple[int, np.ndarray | None]] = {}  # track id -> (first row, (n, V, 3))
@@ -52,7 +53,7 @@ class BodyMeshes:
         if not 0 <= row - first < (0 if chunk is None else len(chunk)):
             first = row - row % CHUNK
             arrays = {k: v[first:first + CHUNK] for k, v in track.arrays.items()}
-            chunk = np.asarray(self._vertices_of(arrays, self._meta), np.float32)
+            chunk = np.asarray(self._vertices_of(arrays, self._meta, self._device), np.float32)
             self._cache[track.id] = (first, chunk)
         return chunk[row - first]
 

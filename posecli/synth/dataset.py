@@ -85,9 +85,10 @@ def clip_name(k: int) -> str:
 
 
 def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path] | None = None,
-               mocap_spec: str = "", workers: int = 1) -> dict:
+               mocap_spec: str = "", workers: int = 1, device: str = "cpu") -> dict:
     """Render ``options.clips`` clips into ``out`` (created), skipping those already done; returns the manifest.
-    ``workers`` > 1 renders that many clips at once in separate processes."""
+    ``workers`` > 1 renders that many clips at once in separate processes. ``device``: where the bodies are
+    posed and skinned (not part of ``options``: it changes the speed, not the dataset)."""
     out = Path(out)
     span = (options.frames - 1) * options.step + 1  # mocap frames one clip covers
     pool = [s for s in mocap.sequences if len(s) >= span]
@@ -108,11 +109,11 @@ def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path]
 
     with progress("synth", len(todo) * options.frames * options.views, "fps") as advance:
         if workers > 1 and len(todo) > 1:
-            _render_in_processes(pool, out, todo, options, videos, workers, add, advance)
+            _render_in_processes(pool, out, todo, options, videos, workers, add, advance, device)
         elif todo:
             from .people import anny_synth
 
-            anny = anny_synth()
+            anny = anny_synth(device)
             for k in todo:
                 add(render_clip(anny, pool, out, k, options, videos, advance))
     return manifest
@@ -123,12 +124,12 @@ def synthesise(mocap, out: str | Path, options: SynthOptions, videos: list[Path]
 _worker: dict = {}
 
 
-def _init_worker(pool, videos) -> None:
+def _init_worker(pool, videos, device: str) -> None:
     from ..console import set_quiet
     from .people import anny_synth
 
     set_quiet(True)
-    _worker.update(anny=anny_synth(), pool=pool, videos=videos)
+    _worker.update(anny=anny_synth(device), pool=pool, videos=videos)
 
 
 def _render_in_worker(out: Path, k: int, options: SynthOptions) -> dict:
@@ -136,13 +137,14 @@ def _render_in_worker(out: Path, k: int, options: SynthOptions) -> dict:
 
 
 def _render_in_processes(pool, out: Path, todo: list[int], options: SynthOptions, videos, workers: int,
-                         add, advance) -> None:
+                         add, advance, device: str = "cpu") -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # spawn, not fork: a forked child would inherit torch's thread pools and any GL state of the parent
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(pool, videos)) as ex:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(pool, videos, device)) as ex:
         pending = {ex.submit(_render_in_worker, out, k, options) for k in todo}
         try:
             while pending:
@@ -321,7 +323,7 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
         for w in writers:
             w.__enter__()
         for t0 in range(0, T, CHUNK):
-            verts = [p.vertices(t0, min(T, t0 + CHUNK)) for p in persons]
+            verts = [p.vertices(t0, min(T, t0 + CHUNK), anny) for p in persons]
             for pi in range(P):
                 coco_world[pi, t0:t0 + len(verts[pi])] = anny.coco(verts[pi])
             for dt in range(len(verts[0])):

@@ -70,28 +70,31 @@ class Person:
     fit_error_mm: float
     info: dict
 
-    def vertices(self, start: int, stop: int) -> np.ndarray:
-        """(n, V, 3) float32 world vertices of frames ``start:stop``."""
-        body = anny_synth()
+    def vertices(self, start: int, stop: int, anny: AnnySynth | None = None) -> np.ndarray:
+        """(n, V, 3) float32 world vertices of frames ``start:stop`` (by ``anny``'s body, on its device)."""
+        body = (anny or anny_synth()).body
+
+        def as_t(values) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float32, device=body.device)
+
         with torch.no_grad():
-            verts = body.body.vertices(torch.as_tensor(self.pose[start:stop], dtype=torch.float32),
-                                       torch.as_tensor(self.phenotype, dtype=torch.float32))
+            verts = body.vertices(as_t(self.pose[start:stop]), as_t(self.phenotype))
             # place() with the world rotation directly: world = R_w model + t_w
-            return place(verts, torch.as_tensor(self.orient_world[start:stop], dtype=torch.float32),
-                         torch.as_tensor(self.transl_world[start:stop], dtype=torch.float32)).numpy()
+            return place(verts, as_t(self.orient_world[start:stop]), as_t(self.transl_world[start:stop])).cpu().numpy()
 
 
 class AnnySynth:
     """What the synthesiser needs from Anny beyond the fitter: parts, keypoint regressor, faces."""
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
         import anny
 
         from ..body import load_body
 
-        self.body = load_body("anny")
-        model = self.body.model
-        self.faces = self.body.faces
+        cpu = load_body("anny")  # the tables below are numpy, read once from the CPU model
+        model = cpu.model
+        self.body = cpu.to(device)  # posing (the fit) and the vertices run on the device
+        self.faces = cpu.faces
         labels = list(model.bone_labels)
         dominant = model.dense_vertex_bone_weights.argmax(1).numpy()
         part_of_bone = []
@@ -101,7 +104,7 @@ class AnnySynth:
             part_of_bone.append(part if part in ("head", "neck", "torso", "hips") else side + part)
         self.part = np.array(part_of_bone, dtype=object)[dominant]  # (V,) part name of each vertex
         with torch.no_grad():
-            rest = model.get_rest_model(self.body._coeffs(self.body.shape_default))
+            rest = model.get_rest_model(cpu._coeffs(cpu.shape_default))
         self.rest_vertices = rest["rest_vertices"][0].numpy()  # z up, faces -y
         coco = joint_sets.get("coco17").joints
         reg = anny.KeypointsRegressor.coco(model, labels=list(coco))
@@ -121,9 +124,10 @@ class AnnySynth:
         return np.array([rng.uniform(*PHENOTYPE_RANGES[k]) for k in self.body.shape_labels], np.float32)
 
     def rest_joints(self, phenotype: np.ndarray) -> np.ndarray:
+        body = self.body
         with torch.no_grad():
-            shape = torch.as_tensor(phenotype, dtype=torch.float32)
-            return self.body.joints(torch.zeros(1, self.body.layout.dim), self.body.rest(shape))[0].numpy()
+            shape = torch.as_tensor(phenotype, dtype=torch.float32, device=body.device)
+            return body.joints(torch.zeros(1, body.layout.dim, device=body.device), body.rest(shape))[0].cpu().numpy()
 
     def make_person(self, rng: np.random.Generator, h36m_world: np.ndarray, fps: float,
                     options: FitOptions | None = None) -> Person:
@@ -162,16 +166,17 @@ def _size(h36m: np.ndarray) -> np.ndarray:
     return sum(np.linalg.norm(h36m[:, js.index(a)] - h36m[:, js.index(b)], axis=-1) for a, b in chain)
 
 
+# numpy in, numpy out: a few hundred 3x3 matrices, on the CPU whatever the body's device.
 def _rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
     import roma
 
-    return roma.rotvec_to_rotmat(torch.as_tensor(v, dtype=torch.float64)).numpy()
+    return roma.rotvec_to_rotmat(torch.as_tensor(v, dtype=torch.float64, device="cpu")).numpy()
 
 
 def _matrix_to_rotvec(m: np.ndarray) -> np.ndarray:
     import roma
 
-    return roma.rotmat_to_rotvec(torch.as_tensor(m, dtype=torch.float64)).numpy()
+    return roma.rotmat_to_rotvec(torch.as_tensor(m, dtype=torch.float64, device="cpu")).numpy()
 
 
 def _pattern(rng: np.random.Generator, rest: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -215,5 +220,5 @@ def dress(rng: np.random.Generator, anny: AnnySynth) -> np.ndarray:
 
 
 @functools.cache
-def anny_synth() -> AnnySynth:
-    return AnnySynth()
+def anny_synth(device: str = "cpu") -> AnnySynth:
+    return AnnySynth(device)
