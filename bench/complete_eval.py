@@ -3,7 +3,7 @@
 missing 2D + the shipped estimate model", all in one run (``posecli.train.amodal.evaluate_amodal``).
 ``--leg-gaps``: instead, issue 20's three cases on clips filmed whole (knees and ankles hidden on every frame,
 in 1 s gaps with 1 s seen on each side, in the last second; ``evaluate_leg_gaps``), for several weights on the
-same clips and 2D.
+same clips and 2D, with the same baseline and a ``seen`` case (the legs' joints scored with nothing hidden).
 
     python bench/complete_eval.py weights/amodal.safetensors --data cmu:../shared/data/mocap --val-subjects 006
     python bench/complete_eval.py weights/amodal.safetensors new.safetensors --leg-gaps
@@ -42,7 +42,8 @@ def main() -> None:
         t = time.perf_counter()
         if args.leg_gaps:
             res = evaluate_leg_gaps(model, val, k=max(args.ks), seed=args.seed, clean=args.clean,
-                                    max_frames=args.max_frames, anchored=not args.raw_hypotheses)
+                                    max_frames=args.max_frames, anchored=not args.raw_hypotheses,
+                                    estimate_weights=None if args.no_baseline or not est.is_file() else est)
         else:
             res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
                                   estimate_weights=None if args.no_baseline or not est.is_file() else est,

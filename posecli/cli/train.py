@@ -305,7 +305,8 @@ def amodal(
                     lambda m, va, clean: {**evaluate_amodal(m, va, clean=clean, estimate_weights=baseline,
                                                             device=device, max_frames=eval_frames),
                                           "leg_gaps": evaluate_leg_gaps(m, va, clean=clean, device=device,
-                                                                        max_frames=eval_frames)},
+                                                                        max_frames=eval_frames,
+                                                                        estimate_weights=baseline)},
                     exclude=exclude_subjects or [])
 
 
