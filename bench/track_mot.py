@@ -70,6 +70,26 @@ def views(folder: Path) -> list[tuple[Path, Path]]:
     return [(folder / v["video"], folder / v["poses"]) for c in manifest["clips"] for v in c["views"]]
 
 
+DATA = ROOT / "bench_data" / "track_mot"
+
+
+def result_views(data: Path, label: str):
+    """(view name, truth file, tracker output) of every view, for the analyses of a finished run
+    (``track_switches``, ``track_unmatched``, ``track_oracle``); ``label``: a folder under ``data/results``."""
+    for scene in SCENES:
+        for video, truth_file in views(data / scene):
+            name = f"{scene}_{video.parent.name}_{video.stem}"
+            yield name, truth_file, data / "results" / label / f"{name}.npz"
+
+
+def results_parser(doc: str) -> argparse.ArgumentParser:
+    """The analyses' command line: output folders under ``DATA/results`` and ``--data``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("labels", nargs="+", help="tracker output folders under DATA/results")
+    ap.add_argument("--data", type=Path, default=DATA)
+    return ap
+
+
 def worktree(rev: str) -> Path:
     """A checkout of ``rev`` beside the repository (made once), to run an older tracker in the same run."""
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"posecli-{rev}"
@@ -233,8 +253,7 @@ def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "bench_data" / "track_mot",
-                    help="where the scenes are (rendered there when missing)")
+    ap.add_argument("--data", type=Path, default=DATA, help="where the scenes are (rendered there when missing)")
     ap.add_argument("--out", type=Path, default=None, help="tracker outputs (default DATA/results)")
     ap.add_argument("--baseline", default=None, help="git revision whose tracker runs beside today's")
     ap.add_argument("--args", action="append", default=None,

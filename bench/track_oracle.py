@@ -17,18 +17,15 @@ Prints one JSON row per tracker and variant.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from track_mot import iou, score_view, track_frames, truth_frames, views
+from track_mot import iou, result_views, results_parser, score_view, track_frames, truth_frames
 
 from posecli.formats import read_poses
-
-DATA = Path(__file__).resolve().parents[1] / "bench_data" / "track_mot"
 
 
 def matches(truth, poses) -> tuple[dict[tuple[int, int], int], set[tuple[int, int]]]:
@@ -111,16 +108,13 @@ def score(label: str, data: Path) -> list[dict]:
     variants = {"as_tracked": None, "oracle_join": False, "oracle_split_join": True, "oracle_dedupe": "dedupe"}
     accs: dict[str, list] = {v: [] for v in variants}
     names = []
-    for scene in ("static", "follow"):
-        for video, truth_file in views(data / scene):
-            name = f"{scene}_{video.parent.name}_{video.stem}"
-            truth, poses = read_poses(truth_file), read_poses(data / "results" / label / f"{name}.npz")
-            who, duplicates = matches(truth, poses)
-            for v, how in variants.items():
-                out = (poses if how is None else dedupe(poses, duplicates) if how == "dedupe"
-                       else relabel(poses, who, how))
-                accs[v].append(score_view(truth, out, name)[0])
-            names.append(name)
+    for name, truth_file, result in result_views(data, label):
+        truth, poses = read_poses(truth_file), read_poses(result)
+        who, duplicates = matches(truth, poses)
+        for v, how in variants.items():
+            out = poses if how is None else dedupe(poses, duplicates) if how == "dedupe" else relabel(poses, who, how)
+            accs[v].append(score_view(truth, out, name)[0])
+        names.append(name)
     mh = mm.metrics.create()
     rows = []
     for v in variants:
@@ -134,10 +128,7 @@ def score(label: str, data: Path) -> list[dict]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("labels", nargs="+")
-    ap.add_argument("--data", type=Path, default=DATA)
-    args = ap.parse_args()
+    args = results_parser(__doc__).parse_args()
     for label in args.labels:
         for row in score(label, args.data):
             print(json.dumps(row), flush=True)

@@ -14,51 +14,44 @@ Prints one JSON row per tracker and, with ``--list``, every switch.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
 
-from track_mot import score_view, views
+from track_mot import result_views, results_parser, score_view
 
 from posecli.formats import read_poses
-
-DATA = Path(__file__).resolve().parents[1] / "bench_data" / "track_mot"
 
 
 def switches(label: str, data: Path) -> list[dict]:
     out = []
-    for scene in ("static", "follow"):
-        for video, truth_file in views(data / scene):
-            name = f"{scene}_{video.parent.name}_{video.stem}"
-            acc = score_view(read_poses(truth_file), read_poses(data / "results" / label / f"{name}.npz"), name)[0]
-            ev = acc.mot_events.reset_index()
-            matched = ev[ev.Type.isin(["MATCH", "SWITCH"])]
-            first_seen = ev[ev.HId.notna()].groupby("HId").FrameId.min()
-            last_id: dict = {}  # person -> (frame, hyp id) of their last match
-            owners: dict = {}  # hyp id -> persons it was matched to so far
-            for f, frame_ev in matched.groupby("FrameId"):
-                now = dict(zip(frame_ev.HId, frame_ev.OId))
-                for _, e in frame_ev.iterrows():
-                    if e.Type == "SWITCH":
-                        before = owners.get(e.HId, set())
-                        kind = ("back" if e.OId in before else "handover" if before else
-                                "new" if first_seen[e.HId] == f else "unmatched")
-                        prev_f, prev_h = last_id.get(e.OId, (None, None))
-                        out.append({"view": name, "frame": int(f), "person": int(e.OId), "old_id": prev_h,
-                                    "new_id": int(e.HId), "kind": kind,
-                                    "gap": None if prev_f is None else int(f - prev_f - 1),
-                                    "old_elsewhere": prev_h in now and now[prev_h] != e.OId})
-                for _, e in frame_ev.iterrows():
-                    last_id[e.OId] = (f, int(e.HId))
-                    owners.setdefault(e.HId, set()).add(e.OId)
+    for name, truth_file, result in result_views(data, label):
+        acc = score_view(read_poses(truth_file), read_poses(result), name)[0]
+        ev = acc.mot_events.reset_index()
+        matched = ev[ev.Type.isin(["MATCH", "SWITCH"])]
+        first_seen = ev[ev.HId.notna()].groupby("HId").FrameId.min()
+        last_id: dict = {}  # person -> (frame, hyp id) of their last match
+        owners: dict = {}  # hyp id -> persons it was matched to so far
+        for f, frame_ev in matched.groupby("FrameId"):
+            now = dict(zip(frame_ev.HId, frame_ev.OId))
+            for _, e in frame_ev.iterrows():
+                if e.Type == "SWITCH":
+                    before = owners.get(e.HId, set())
+                    kind = ("back" if e.OId in before else "handover" if before else
+                            "new" if first_seen[e.HId] == f else "unmatched")
+                    prev_f, prev_h = last_id.get(e.OId, (None, None))
+                    out.append({"view": name, "frame": int(f), "person": int(e.OId), "old_id": prev_h,
+                                "new_id": int(e.HId), "kind": kind,
+                                "gap": None if prev_f is None else int(f - prev_f - 1),
+                                "old_elsewhere": prev_h in now and now[prev_h] != e.OId})
+            for _, e in frame_ev.iterrows():
+                last_id[e.OId] = (f, int(e.HId))
+                owners.setdefault(e.HId, set()).add(e.OId)
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("labels", nargs="+", help="tracker folders under DATA/results")
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap = results_parser(__doc__)
     ap.add_argument("--list", action="store_true", help="also print every switch")
     args = ap.parse_args()
     for label in args.labels:

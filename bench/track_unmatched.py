@@ -7,17 +7,14 @@ person left unmatched (IoU >= 0.1: a poor box), or nobody.  Prints one JSON row 
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from track_mot import iou, track_frames, truth_frames, views
+from track_mot import iou, result_views, results_parser, track_frames, truth_frames
 
 from posecli.formats import read_poses
-
-DATA = Path(__file__).resolve().parents[1] / "bench_data" / "track_mot"
 
 
 def best(people: list[dict], box: np.ndarray) -> float:
@@ -26,36 +23,31 @@ def best(people: list[dict], box: np.ndarray) -> float:
 
 def kinds(label: str, data: Path) -> dict:
     out = {"duplicate_of_matched": 0, "on_ignored": 0, "poor_box_on_unmatched": 0, "nobody": 0}
-    for scene in ("static", "follow"):
-        for video, truth_file in views(data / scene):
-            result = data / "results" / label / f"{scene}_{video.parent.name}_{video.stem}.npz"
-            truth, tracks = truth_frames(read_poses(truth_file)), track_frames(read_poses(result))
-            for f, preds in tracks.items():
-                people = truth.get(f, [])
-                counted = [p for p in people if not p["ignored"]]
-                boxes = np.array([p["box"] for p in preds])
-                matched_p, matched_t = set(), set()
-                if counted:
-                    m = iou(np.array([p["box"] for p in counted]), boxes)
-                    r, c = linear_sum_assignment(-m)
-                    ok = m[r, c] >= 0.5
-                    matched_p, matched_t = set(c[ok]), set(r[ok])
-                for j in set(range(len(preds))) - matched_p:
-                    if best([p for p in people if p["ignored"]], boxes[j]) >= 0.3:
-                        out["on_ignored"] += 1
-                    elif best([counted[i] for i in matched_t], boxes[j]) >= 0.3:
-                        out["duplicate_of_matched"] += 1
-                    elif best([p for i, p in enumerate(counted) if i not in matched_t], boxes[j]) >= 0.1:
-                        out["poor_box_on_unmatched"] += 1
-                    else:
-                        out["nobody"] += 1
+    for _, truth_file, result in result_views(data, label):
+        truth, tracks = truth_frames(read_poses(truth_file)), track_frames(read_poses(result))
+        for f, preds in tracks.items():
+            people = truth.get(f, [])
+            counted = [p for p in people if not p["ignored"]]
+            boxes = np.array([p["box"] for p in preds])
+            matched_p, matched_t = set(), set()
+            if counted:
+                m = iou(np.array([p["box"] for p in counted]), boxes)
+                r, c = linear_sum_assignment(-m)
+                ok = m[r, c] >= 0.5
+                matched_p, matched_t = set(c[ok]), set(r[ok])
+            for j in set(range(len(preds))) - matched_p:
+                if best([p for p in people if p["ignored"]], boxes[j]) >= 0.3:
+                    out["on_ignored"] += 1
+                elif best([counted[i] for i in matched_t], boxes[j]) >= 0.3:
+                    out["duplicate_of_matched"] += 1
+                elif best([p for i, p in enumerate(counted) if i not in matched_t], boxes[j]) >= 0.1:
+                    out["poor_box_on_unmatched"] += 1
+                else:
+                    out["nobody"] += 1
     return {"tracker": label, "unmatched": sum(out.values()), **out}
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("labels", nargs="+")
-    ap.add_argument("--data", type=Path, default=DATA)
-    args = ap.parse_args()
+    args = results_parser(__doc__).parse_args()
     for label in args.labels:
         print(json.dumps(kinds(label, args.data)), flush=True)
