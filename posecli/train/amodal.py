@@ -380,7 +380,7 @@ def lifted_baseline(lifter, window: int, pts: np.ndarray, visible: np.ndarray, c
     axes with them (without them its leg error with nothing hidden was 202 mm instead of 101 on subject 006).
     A videographed clip (``clip.visible`` set) is a moving, zooming crop whose focal changes per frame, so
     the lifter keeps its own guess there (given the uncropped camera's focal, the truncation set's baseline
-    went from 576 to 640 mm)."""
+    went from 617 to 640 mm)."""
     from ..lifting.pipeline import lift_track
     from ..poses import KEYPOINTS_2D, Keypoints, Track
 
