@@ -76,6 +76,9 @@ DATA = ROOT / "bench_data" / "track_mot"
 def result_views(data: Path, label: str):
     """(view name, truth file, tracker output) of every view, for the analyses of a finished run
     (``track_switches``, ``track_unmatched``, ``track_oracle``); ``label``: a folder under ``data/results``."""
+    if not (data / "results" / label).is_dir():
+        sys.exit(f"bench: {data / 'results' / label} not found (run bench/track_mot.py first; labels are the "
+                 f"folder names under {data / 'results'})")
     for scene in SCENES:
         for video, truth_file in views(data / scene):
             name = f"{scene}_{video.parent.name}_{video.stem}"
