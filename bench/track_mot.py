@@ -166,6 +166,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return box_iou(np.asarray(a, float), np.asarray(b, float))
 
 
+def match_boxes(people: list[dict], tracks: list[dict], threshold: float = 0.5) -> tuple[np.ndarray, list]:
+    """One frame's people and track skeletons paired one-to-one on box IoU (Hungarian), as the analyses of a
+    finished run count them: (IoU matrix people x tracks, [(person index, track index)] at IoU >= threshold)."""
+    from scipy.optimize import linear_sum_assignment
+
+    m = iou([p["box"] for p in people], [t["box"] for t in tracks])
+    if not m.size:
+        return m, []
+    r, c = linear_sum_assignment(-m)
+    return m, [(i, j) for i, j in zip(r, c) if m[i, j] >= threshold]
+
+
 def score_view(truth, poses, name: str):
     """Feed one view into a motmetrics accumulator; returns it and per-match extras."""
     import motmetrics as mm

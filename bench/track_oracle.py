@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from track_mot import iou, result_views, results_parser, score_view, track_frames, truth_frames
+from track_mot import match_boxes, result_views, results_parser, score_view, track_frames, truth_frames
 
 from posecli.formats import read_poses
 
@@ -37,22 +37,18 @@ def matches(truth, poses) -> tuple[dict[tuple[int, int], int], set[tuple[int, in
         counted = [p for p in gt.get(f, []) if not p["ignored"]]
         if not counted:
             continue
-        m = iou([t["box"] for t in tracks], [p["box"] for p in counted])
-        r, c = linear_sum_assignment(-m)
-        matched = {(i, j) for i, j in zip(r, c) if m[i, j] >= 0.5}
-        for i, j in matched:
-            out[f, tracks[i]["id"]] = counted[j]["id"]
-        people = [j for _, j in matched]
-        for i in set(range(len(tracks))) - {i for i, _ in matched}:
-            if people and m[i, people].max() >= 0.3:
-                duplicates.add((f, tracks[i]["id"]))
+        m, pairs = match_boxes(counted, tracks)
+        for i, j in pairs:
+            out[f, tracks[j]["id"]] = counted[i]["id"]
+        people = [i for i, _ in pairs]
+        for j in set(range(len(tracks))) - {j for _, j in pairs}:
+            if people and m[people, j].max() >= 0.3:
+                duplicates.add((f, tracks[j]["id"]))
     return out, duplicates
 
 
 def dedupe(poses, duplicates: set[tuple[int, int]]):
     """A copy of ``poses`` without the given (frame, track id) skeletons."""
-    from dataclasses import replace
-
     tracks = []
     for tr in poses.tracks:
         keep = np.array([(int(f), tr.id) not in duplicates for f in tr.frames], bool)
@@ -63,8 +59,6 @@ def dedupe(poses, duplicates: set[tuple[int, int]]):
 
 def relabel(poses, who: dict[tuple[int, int], int], split: bool):
     """A copy of ``poses`` whose track ids follow the truth as far as the variant allows."""
-    from dataclasses import replace
-
     pieces = []  # (frames of the piece as an index array into the track, track, person or None)
     for tr in poses.tracks:
         people = [who.get((int(f), tr.id)) for f in tr.frames]

@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from track_mot import iou, result_views, results_parser, track_frames, truth_frames
+from track_mot import iou, match_boxes, result_views, results_parser, track_frames, truth_frames
 
 from posecli.formats import read_poses
 
@@ -40,18 +39,14 @@ def kinds(label: str, data: Path) -> dict:
             people = truth.get(f, [])
             counted = [p for p in people if not p["ignored"]]
             boxes = np.array([p["box"] for p in preds])
-            matched_p, matched_t = set(), set()
-            if counted:
-                m = iou(np.array([p["box"] for p in counted]), boxes)
-                r, c = linear_sum_assignment(-m)
-                ok = m[r, c] >= 0.5
-                matched_p, matched_t = set(c[ok]), set(r[ok])
-            for j in set(range(len(preds))) - matched_p:
+            pairs = match_boxes(counted, preds)[1]
+            matched_people, matched_tracks = {i for i, _ in pairs}, {j for _, j in pairs}
+            for j in set(range(len(preds))) - matched_tracks:
                 if best([p for p in people if p["ignored"]], boxes[j]) >= 0.3:
                     out["on_ignored"] += 1
-                elif best([counted[i] for i in matched_t], boxes[j]) >= 0.3:
+                elif best([counted[i] for i in matched_people], boxes[j]) >= 0.3:
                     out["duplicate_of_matched"] += 1
-                elif best(left := [p for i, p in enumerate(counted) if i not in matched_t], boxes[j]) >= 0.1:
+                elif best(left := [p for i, p in enumerate(counted) if i not in matched_people], boxes[j]) >= 0.1:
                     out["poor_box_on_unmatched"] += 1
                     person = max(left, key=lambda p: best([p], boxes[j]))
                     right += visible_joints_right(preds[j], person, poses.height)
