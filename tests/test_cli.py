@@ -112,6 +112,19 @@ def test_version_through_the_installed_entry_point():
 
 # ---- info ----
 
+def test_track_does_not_import_torch(tmp_path):
+    # torch's import is most of the start-up time of every posecli call (1.6 of 2.4 s); `track` with BlazePose's
+    # own models does not need it, which a user running it over many short clips feels
+    code = ("import sys; from posecli.entry import main; sys.argv = ['posecli', 'track', sys.argv[1], '-o', "
+            "sys.argv[2], '--end', '3', '-q']\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code, str(EXAMPLE), str(tmp_path / "t.npz")], capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
+    assert (tmp_path / "t.npz").is_file()
+
+
 def test_info_video_json(tmp_path, capsys):
     video = make_video(tmp_path / "clip.mp4", n=12)
     code, out, _ = run(capsys, "info", video, "--json")
