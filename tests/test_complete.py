@@ -129,6 +129,42 @@ def test_train_few_steps_and_evaluate(tiny_mocap):
     assert res["hidden_fraction"] > 0 and res["diversity_mm"]["hidden"] >= 0
 
 
+def test_best_of_k_loss_pulls_only_the_closest_hypothesis_on_hidden_joints():
+    from posecli.train.amodal import best_of_k_loss
+
+    target = torch.zeros(3, 4, 17, 3)
+    hidden = torch.zeros(3, 4, 17, dtype=torch.bool)
+    hidden[0, :, 14:] = True  # clip 0: one leg hidden; clip 1: a wrist in two frames; clip 2: nothing hidden
+    hidden[1, 1:3, 16] = True
+    offsets = torch.tensor([[0.3, 0.1, 0.2], [0.05, 0.4, 0.6], [0.0, 0.0, 0.0]])
+    shift = offsets[..., None, None, None].expand(3, 3, 4, 17, 3).clone().requires_grad_(True)
+
+    class Stub:  # the hypotheses, as AmodalNet.hypotheses gives them: (B, K, T, 17, 3), plus junk on seen joints
+        def hypotheses(self, enc, r_a, k, anchored):
+            assert r_a.shape == (3 * 3, 8) and k == 3 and anchored
+            seen = (~hidden)[:, None, :, :, None].float() * 5.0
+            return shift + seen
+
+    loss = best_of_k_loss(Stub(), {}, target, hidden, torch.zeros(3, 3, 8))
+    assert loss.item() == pytest.approx((0.1 + 0.05) / 2)  # the closest of each clip with hidden joints
+    loss.backward()
+    used = shift.grad.abs().sum((2, 3, 4)) > 0
+    assert used.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
+
+
+def test_training_with_the_best_of_k_loss_logs_it(tiny_mocap):
+    from posecli.train.amodal import AmodalTrainConfig, train_amodal
+
+    train, _ = tiny_mocap.split(["002"])
+    logs = []
+    cfg = AmodalTrainConfig(steps=7, batch=2, model=TINY, avoid_glitches=False, variety=3, videography=1.0,
+                            truncate=1.0)
+    train_amodal(train, cfg, on_step=lambda s, l: logs.append(l))
+    phase2 = [l for l in logs if int(l["phase"]) == 2]
+    assert phase2 and all("variety_mm" in l and np.isfinite(l["variety_mm"]) for l in phase2)
+    assert any(l["variety_mm"] > 0 for l in phase2)  # truncated clips: legs hidden, so there is something to pull
+
+
 def test_phase_3_from_trained_weights_adapts_only_the_motion_encoder(tiny_mocap, tmp_path):
     """``--init W --adapt tracks``: phases 0-2 skipped, phase 3 (self-supervised on unlabelled 2D + supervised
     batches) changes ME and nothing else (the paper's "only ME is adapted")."""

@@ -267,6 +267,9 @@ def amodal(
                                            "hidden inside the frame for a while (legs, a limb, half the body, "
                                            "scattered joints; 3 frames to the whole window). Off by default: 0.5 "
                                            "did not teach the model to bridge gaps (docs/benchmarks.md).")] = 0.0,
+    variety: Annotated[int, typer.Option(min=0, help="Also train the hypotheses with a best-of-K loss: of K "
+                                         "drawn per clip, the one closest to the truth on the hidden joints is "
+                                         "pulled to it (not in the paper; 0: the paper's losses only).")] = 0,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
@@ -296,7 +299,7 @@ def amodal(
                          "pass longer `posecli track` outputs")
     cfg = AmodalTrainConfig(steps=0 if init else steps, batch=batch, lr=lr, seed=seed,
                             adapt_steps=adapt_steps if adapt else 0, init=str(init) if init else None,
-                            augment=augment, occlude=occlude,
+                            augment=augment, occlude=occlude, variety=variety,
                             model=model_config)
     estimate_weights = weights_dir() / MODELS["estimate"]
     baseline = estimate_weights if estimate_weights.is_file() else None

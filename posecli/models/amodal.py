@@ -175,12 +175,14 @@ class AmodalNet(nn.Module):
         the best of 50 draws was still worse than the deterministic e; anchoring keeps MD's learned,
         r_a-driven spread around the better centre. Poses stay exact-length skeletons (latent space)."""
         enc = self.encode(x)
-        b = x.shape[0]
-        r_a = self.sample_ra(b * k, generator, x.device)
-        rep = {key: enc[key].repeat_interleave(k, 0) for key in ("z_u", "h")}
-        z = self.md(rep["z_u"], r_a, rep["h"])
+        d = self.hypotheses(enc, self.sample_ra(x.shape[0] * k, generator, x.device), k, anchored)
+        return {"e": enc["e"], "d": d.transpose(1, 2), "rotation": enc["rotation"], "camera": enc["camera"]}
+
+    def hypotheses(self, enc: dict[str, torch.Tensor], r_a: torch.Tensor, k: int, anchored: bool) -> torch.Tensor:
+        """(B, k, T, 17, 3) poses for ``r_a`` (B * k, ra_dim: clip-major) on ``encode``'s output (see forward)."""
+        b = enc["z_u"].shape[0]
+        z = self.md(enc["z_u"].repeat_interleave(k, 0), r_a, enc["h"].repeat_interleave(k, 0))
         if anchored:
             centre = self.md(enc["z_u"], torch.zeros_like(r_a[:b]), enc["h"])
             z = z + (enc["z"] - centre).repeat_interleave(k, 0)
-        d = self.pose.decode(z).unflatten(0, (b, k)).transpose(1, 2)
-        return {"e": enc["e"], "d": d, "rotation": enc["rotation"], "camera": enc["camera"]}
+        return self.pose.decode(z).unflatten(0, (b, k))

@@ -14,6 +14,10 @@ Phases (losses are mean L1 over joint coordinates; masked means divide by the ma
 2. Algorithm 1: ``critic_steps`` (m = 2) critic updates on Dmd_w(d) - Dmd_w(x) + 10 GP + lambda_r |r_a - r^|,
    then N + MD on -Dmd_w(d) + lambda_r |r_a - Dmd_r(d)| + lambda_c |x - d(Dmd_r(x; z_u))|
    (lambda_r = 1, lambda_c = 10, WGAN-GP's usual 10 for the penalty; the paper gives none of them).
+   ``variety`` K > 1 (not in the paper; off by default) adds lambda_c x the best-of-K loss of multi-hypothesis
+   prediction: K anchored hypotheses per clip (``AmodalNet.hypotheses``, as ``complete`` makes them), the
+   hidden-joint L1 of the closest one to the truth. The paper's losses only keep the hypotheses plausible and
+   invertible; this one rewards spreading them where the truth may be, which is what best-of-K measures.
 3. ``--adapt``: unlabelled 2D tracks. Unsupervised batches (L_A1 + L_A2 + L_B on two videographic
    augmentations and a temporally shifted one, t_k in [5, 30] frames; L_A only on frames with > 70 % of the
    body visible in both) alternate with supervised mocap batches (L_A^sup + L_content + L_B^sup), each with
@@ -59,6 +63,7 @@ class AmodalTrainConfig:
     avoid_glitches: bool = True
     augment: bool = False  # body sizes, speeds, real-footage cameras (train.clips)
     occlude: float = 0.0  # share of clips with an occluder inside the frame (amodal.occlusion); off: see the docs
+    variety: int = 0  # K of phase 2's best-of-K loss on hidden joints (module doc); 0 or 1: the paper's losses only
     model: AmodalConfig = field(default_factory=lambda: AmodalConfig(hidden=128))
 
     def to_dict(self) -> dict:
@@ -107,6 +112,21 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None
         m = m.unsqueeze(-1)
     m = m.expand_as(err)
     return (err * m).sum() / group_mean(m.sum(), group).clamp(min=1.0)
+
+
+def best_of_k_loss(model: AmodalNet, enc: dict[str, torch.Tensor], target: torch.Tensor, hidden: torch.Tensor,
+                   r_a: torch.Tensor) -> torch.Tensor:
+    """Mean over clips with hidden joints of min over K anchored hypotheses of their hidden-joint L1 to ``target``
+    (B, T, 17, 3); ``hidden`` (B, T, 17); ``r_a`` (B, K, ra_dim). Only the closest hypothesis of each clip gets a
+    gradient, so the others stay free to cover other possible poses."""
+    k = r_a.shape[1]
+    hyps = model.hypotheses(enc, r_a.flatten(0, 1), k, anchored=True)  # (B, K, T, 17, 3)
+    err = (hyps - target[:, None]).abs().mean(-1)  # (B, K, T, 17)
+    m = hidden[:, None].to(err.dtype)
+    count = m.sum((2, 3))  # (B, 1)
+    per = (err * m).sum((2, 3)) / count.clamp(min=1.0)  # (B, K)
+    has = (count[:, 0] > 0).to(err.dtype)
+    return (per.min(1).values * has).sum() / has.sum().clamp(min=1.0)
 
 
 def view_losses(enc: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -251,12 +271,17 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
         content = masked_l1(model.decode(enc, r_inv), real)
         lr_ = (r_a - r_hat).abs().mean()
         loss = -w_fake.mean() + cfg.lambda_r * lr_ + cfg.lambda_c * content
+        logs = {}
+        if cfg.variety > 1:
+            variety = best_of_k_loss(model, enc, real, ~b["visible"], draw(cfg.batch, cfg.variety, cfg.model.ra_dim))
+            loss = loss + cfg.lambda_c * variety
+            logs["variety_mm"] = 1000 * variety.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(params, group)
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
-        report({"phase": 2, "critic": lc.item(), "content_mm": 1000 * content.item(), "r_rec": lr_.item()})
+        report({"phase": 2, "critic": lc.item(), "content_mm": 1000 * content.item(), "r_rec": lr_.item(), **logs})
 
     if adapt and cfg.adapt_steps:
         adapt_encoder(model, sampler, adapt, cfg, device, report)
