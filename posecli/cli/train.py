@@ -269,7 +269,7 @@ def amodal(
                                            "did not teach the model to bridge gaps (docs/benchmarks.md).")] = 0.0,
     variety: Annotated[int, typer.Option(min=0, help="Also train the hypotheses with a best-of-K loss: of K "
                                          "drawn per clip, the one closest to the truth on the hidden joints is "
-                                         "pulled to it (not in the paper; 0: the paper's losses only).")] = 0,
+                                         "pulled to it (not in the paper; 0 or 1: the paper's losses only).")] = 0,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
