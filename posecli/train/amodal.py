@@ -118,15 +118,20 @@ def best_of_k_loss(model: AmodalNet, enc: dict[str, torch.Tensor], target: torch
                    r_a: torch.Tensor) -> torch.Tensor:
     """Mean over clips with hidden joints of min over K anchored hypotheses of their hidden-joint L1 to ``target``
     (B, T, 17, 3); ``hidden`` (B, T, 17); ``r_a`` (B, K, ra_dim). Only the closest hypothesis of each clip gets a
-    gradient, so the others stay free to cover other possible poses."""
-    k = r_a.shape[1]
-    hyps = model.hypotheses(enc, r_a.flatten(0, 1), k, anchored=True)  # (B, K, T, 17, 3)
-    err = (hyps - target[:, None]).abs().mean(-1)  # (B, K, T, 17)
-    m = hidden[:, None].to(err.dtype)
-    count = m.sum((2, 3))  # (B, 1)
-    per = (err * m).sum((2, 3)) / count.clamp(min=1.0)  # (B, K)
-    has = (count[:, 0] > 0).to(err.dtype)
-    return (per.min(1).values * has).sum() / has.sum().clamp(min=1.0)
+    gradient, so the others stay free to cover other possible poses; the K are therefore compared without
+    gradients and only the chosen one is decoded again with them (a backward pass through one, not K)."""
+    b, k = r_a.shape[:2]
+    m = hidden.to(target.dtype)
+    count = m.sum((1, 2))  # (B,)
+
+    def hidden_l1(hyps: torch.Tensor) -> torch.Tensor:  # (B, K', T, 17, 3) -> (B, K')
+        return ((hyps - target[:, None]).abs().mean(-1) * m[:, None]).sum((2, 3)) / count.clamp(min=1.0)[:, None]
+
+    with torch.no_grad():
+        pick = hidden_l1(model.hypotheses(enc, r_a.flatten(0, 1), k, anchored=True)).argmin(1)
+    per = hidden_l1(model.hypotheses(enc, r_a[torch.arange(b), pick], 1, anchored=True))[:, 0]
+    has = (count > 0).to(per.dtype)
+    return (per * has).sum() / has.sum().clamp(min=1.0)
 
 
 def view_losses(enc: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
