@@ -279,6 +279,24 @@ def test_shipped_model_completes_a_truncated_track_through_the_cli(tmp_path):
     np.testing.assert_array_equal(t.keypoints[KEYPOINTS_2D].points, uv.astype(np.float32))
 
 
+def test_shipped_amodal_reproduces_its_card(shared_data):
+    """The shipped weights (fp16) on the held-out subject give the card's truncation-set figures: deterministic
+    and best-of-K hidden-joint errors and the hypotheses' spread (so the card says what the file does)."""
+    from posecli.amodal.pipeline import load_amodal
+    from posecli.mocap.sources import load_mocap
+    from posecli.train.amodal import evaluate_amodal
+    from posecli.weights_registry import weight_path
+
+    model, card = load_amodal(weight_path("amodal"))
+    _, val = load_mocap(f"cmu:{shared_data / 'mocap'}").split(card["split"]["val_subjects"])
+    res = evaluate_amodal(model, val)
+    expected = card["metrics"]["held_out_detector_like_2d"]
+    assert res["frames"] == expected["frames"]
+    for key in ("deterministic", "best_of_1", "best_of_10", "best_of_50"):
+        assert res["mpjpe_hidden_mm"][key] == pytest.approx(expected["mpjpe_hidden_mm"][key], abs=0.3), key
+    assert res["diversity_mm"]["hidden"] == pytest.approx(expected["diversity_mm"]["hidden"], abs=0.5)
+
+
 def test_complete_puts_the_person_where_estimate_does():
     """Same track, shipped weights: complete takes the place and body size estimate's lifter gives the person,
     so the two root depths agree within 10 % (the canonical skeleton at the weak camera's root was 4-28 % deeper
