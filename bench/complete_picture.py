@@ -59,7 +59,8 @@ def main() -> None:
            str(args.seed), "-q"] + (["--weights", args.weights] if args.weights else [])
     subprocess.run(cmd, check=True)
     poses = read_poses(work / "completed.npz")
-    t = max(poses.tracks, key=len)
+    # the performer: the largest person in view (the clip also shows a smaller person, whole, behind them)
+    t = max(poses.tracks, key=lambda tr: np.nanmedian(np.ptp(tr.keypoints[KEYPOINTS_2D].points[..., 0], axis=1)))
     row = int(np.argmin(np.abs(t.frames - args.frame)))
     frame = next(iter(read_frames(clip, start=int(t.frames[row])))).image.copy()
     kp = t.keypoints[KEYPOINTS_2D]
