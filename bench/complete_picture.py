@@ -60,7 +60,12 @@ def main() -> None:
     subprocess.run(cmd, check=True)
     poses = read_poses(work / "completed.npz")
     # the performer: the largest person in view (the clip also shows a smaller person, whole, behind them)
-    t = max(poses.tracks, key=lambda tr: np.nanmedian(np.ptp(tr.keypoints[KEYPOINTS_2D].points[..., 0], axis=1)))
+    def width(tr) -> float:  # median over frames of the keypoints' horizontal extent (missing keypoints skipped)
+        x = tr.keypoints[KEYPOINTS_2D].points[..., 0]
+        ok = np.isfinite(x).any(1)
+        return float(np.median(np.nanmax(x[ok], 1) - np.nanmin(x[ok], 1))) if ok.any() else 0.0
+
+    t = max(poses.tracks, key=width)
     row = int(np.argmin(np.abs(t.frames - args.frame)))
     frame = next(iter(read_frames(clip, start=int(t.frames[row])))).image.copy()
     kp = t.keypoints[KEYPOINTS_2D]
