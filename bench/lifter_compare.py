@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from itertools import product
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from posecli.lifting.world import tilt_degrees
 from posecli.metrics import accel_error, mpjpe, pa_mpjpe
 from posecli.mocap.sources import load_mocap
 from posecli.poses import KEYPOINTS_2D, Keypoints, Track
-from posecli.track.sides import make_consistent
+from posecli.track.sides import consistent_keypoints
 from posecli.train.clips import ClipSampler
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -71,12 +70,7 @@ def clips_for(dataset, clean: bool, seed: int):
 def with_sides(track: Track) -> Track:
     """The track as ``posecli track`` hands it on: left/right label flips undone (``track.sides``)."""
     kp = track.keypoints[KEYPOINTS_2D]
-    y = kp.points[..., 1]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint seen
-        height = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
-    height = np.where(np.isfinite(height) & (height > 0), height, np.nanmedian(height))
-    points, conf, _ = make_consistent(kp.points, kp.confidence, track.times, height, kp.joint_set)
+    points, conf = consistent_keypoints(kp.points, kp.confidence, track.times, kp.joint_set)
     return Track(track.id, track.frames, track.times, {KEYPOINTS_2D: Keypoints(kp.joint_set, points, conf)}, {}, {})
 
 

@@ -295,3 +295,49 @@ def test_cli_train_vipe_refuses_an_even_window(capsys):
     code = main(["train", "vipe", "--window", "4", "-o", "/tmp/never.safetensors"])
     err = capsys.readouterr().err
     assert code == 1 and "--window 4 is even" in err and len(err.strip().splitlines()) == 1
+
+
+def test_retrieval_views_can_take_the_2d_as_track_hands_it_on(monkeypatch):
+    """``sides=True``: each camera's clip goes through track's left/right pass after the noise, so the detector
+    model's whole-body swap runs are undone, and nothing else about the views changes."""
+    import functools
+
+    import posecli.train.vipe as vipe_mod
+    from posecli import joints
+    from posecli.synth2d import realistic_2d
+
+    rng = np.random.default_rng(3)
+    data = MocapDataset([synthetic_sequence(rng, "101", f"101_{i}", n=150) for i in (1, 2)])
+    # many swap runs, so that every clip has some (the default rate gives ~2.5 % of frames)
+    monkeypatch.setattr(vipe_mod, "realistic_2d", functools.partial(realistic_2d, swap_rate=0.03))
+    clean = retrieval_views(data, 3, clean=True, seed=5, window=5)
+    plain, fixed = (retrieval_views(data, 3, clean=False, seed=5, window=5, sides=s) for s in (False, True))
+    flip = joints.get("coco17").flip_permutation
+    body = [5, 6, 7, 8, 9, 10, 11, 12]  # shoulders, elbows, wrists, hips
+
+    def swapped_frames(views):
+        truth, _, _ = clean.clips[0]  # the first sequence: the same cameras in every call (drawn before any noise)
+        pts, _, _ = views.clips[0]
+        near = np.nanmean(np.linalg.norm(pts[..., body, :] - truth[..., body, :], axis=-1), -1)
+        far = np.nanmean(np.linalg.norm(pts[..., body, :] - truth[..., flip, :][..., body, :], axis=-1), -1)
+        return int((far < near).sum())
+
+    before, after = swapped_frames(plain), swapped_frames(fixed)
+    assert before >= 20 and after <= before // 4
+    # the pass only relabels: every frame is the same 2D or its left/right mirror, confidences moved alike
+    a, ca, _ = plain.clips[0]
+    b, cb, _ = fixed.clips[0]
+    same = np.isclose(a, b, equal_nan=True).all((-1, -2))
+    mirrored = np.isclose(a[..., flip, :], b, equal_nan=True).all((-1, -2))
+    assert (same | mirrored).mean() > 0.95  # (a legs-only relabel is neither, and rare)
+    np.testing.assert_allclose(np.sort(ca, -1), np.sort(cb, -1))
+    assert np.isfinite(fixed.windows).sum() == np.isfinite(plain.windows).sum()
+    with pytest.raises(ValueError, match="whole clips"):
+        retrieval_views(data, 3, window=1, sides=True)
+    # the evaluations hand the choice on to the views they score
+    asked = []
+    monkeypatch.setattr(vipe_mod, "retrieval_views", lambda *a, sides=False, **k: asked.append(sides) or plain)
+    model = PrVIPE(VipeConfig(width=32, window=5))
+    vipe_mod.evaluate_retrieval(model, data, cameras=3, sides=True)
+    vipe_mod.evaluate_retrieval_baselines(data, cameras=3, window=5, sides=True)
+    assert asked == [True, True]

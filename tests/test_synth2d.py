@@ -321,3 +321,22 @@ def test_glitch_mask_covers_flips_and_the_time_between():
     mask = glitch_mask(seq)
     assert mask[20:26].all() and not mask[19] and not mask[26]  # 40..50 at 60 fps -> 20..25 at 30 fps
     assert mask[90] and mask.sum() == 7  # a lone pop masks its own frame
+
+
+def test_gaussian_2d_is_the_plain_error_model_at_the_rates_asked():
+    from posecli.synth2d import gaussian_2d
+
+    rng = np.random.default_rng(0)
+    uv = np.zeros((4000, 17, 2))
+    uv[:, :, 1] = np.linspace(100, 300, 17)  # a person 200 px tall
+    out, conf = gaussian_2d(uv, rng, sigma=0.025, drop=0.05)
+    gone = ~np.isfinite(out).all(-1)
+    assert abs(gone.mean() - 0.05) < 0.005
+    np.testing.assert_array_equal(conf, np.where(gone, 0.0, 1.0))
+    err = (out - uv)[~gone]
+    np.testing.assert_allclose(err.std(0), [5.0, 5.0], rtol=0.02)  # 2.5 % of 200 px, per axis
+    assert abs(err.mean()) < 0.1
+    # frames independent: no correlation between consecutive frames' errors
+    e = (out - uv)[:, 0, 0]
+    ok = np.isfinite(e[1:]) & np.isfinite(e[:-1])
+    assert abs(np.corrcoef(e[1:][ok], e[:-1][ok])[0, 1]) < 0.05

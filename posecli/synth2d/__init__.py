@@ -6,7 +6,7 @@ truncation, visibility) -> :func:`realistic_2d` (what a detector would report). 
 choice comes from the ``np.random.Generator`` passed in, so a seed reproduces a sample exactly.
 """
 from .cameras import Camera, CameraSampler, aim_rotation, focal_px, intrinsics, look_at_rotation, view_angles
-from .noise import PART_SIGMA, ar1_normal, body_part, joint_sigmas, person_scale, realistic_2d, swap_runs
+from .noise import PART_SIGMA, ar1_normal, body_part, gaussian_2d, joint_sigmas, person_scale, realistic_2d, swap_runs
 from .videography import crop_windows, occlusion_masks, simulate_videography, smooth_curve
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "body_part",
     "crop_windows",
     "focal_px",
+    "gaussian_2d",
     "intrinsics",
     "joint_sigmas",
     "look_at_rotation",

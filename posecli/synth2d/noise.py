@@ -142,3 +142,23 @@ def realistic_2d(uv: np.ndarray, rng: np.random.Generator, joint_set: str, scale
     out[drop] = np.nan
     conf[drop] = 0.0
     return out, conf
+
+
+def gaussian_2d(uv: np.ndarray, rng: np.random.Generator, sigma: float = 0.025, drop: float = 0.05
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact 2D ``uv`` (N, J, 2) -> (noisy uv, confidence (N, J)) under the plain error model papers and outside
+    checks use: independent Gaussian error of ``sigma`` x the person's height per axis, each joint dropped
+    (NaN, confidence 0) with probability ``drop``, every other joint at confidence 1. No swaps, outliers or
+    time correlation: a second, simpler yardstick beside :func:`realistic_2d`. Height: the keypoints' vertical
+    extent per frame.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    if uv.ndim != 3 or uv.shape[2] != 2:
+        raise PoseCliError(f"uv has shape {uv.shape}, expected (N, J, 2)")
+    y = uv[..., 1]
+    seen = np.isfinite(y)
+    height = np.where(seen.any(1), np.where(seen, y, -np.inf).max(1) - np.where(seen, y, np.inf).min(1), 0.0)
+    out = uv + rng.standard_normal(uv.shape) * (sigma * height)[:, None, None]
+    gone = (rng.random(uv.shape[:2]) < drop) | ~np.isfinite(out).all(-1)
+    out[gone] = np.nan
+    return out, np.where(gone, 0.0, 1.0)

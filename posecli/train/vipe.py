@@ -54,6 +54,7 @@ from ..mocap.augment import resize_body
 from ..mocap.dataset import MocapDataset
 from ..models.prvipe import PrVIPE, VipeConfig, kl_to_standard_normal, reparameterise
 from ..synth2d import CameraSampler, realistic_2d
+from ..track.sides import consistent_keypoints
 from .clips import FOOTAGE_CAMERAS, mirror
 from .distributed import average_gradients, gather_rows, join, leave, prepare
 
@@ -317,8 +318,20 @@ def dedup_poses(poses: np.ndarray, threshold: float) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
+Noise2D = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def _frames_noise(uv: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return realistic_2d(uv, rng, "coco17")
+
+
+def _clip_noise(uv: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return realistic_2d(uv, rng, "coco17", rho=0.8)
+
+
 def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False, seed: int = 1234,
-                    every: int = 5, dedup: float = 0.02, window: int = 1, window_fps: float = 30.0) -> RetrievalViews:
+                    every: int = 5, dedup: float = 0.02, window: int = 1, window_fps: float = 30.0,
+                    sides: bool = False, noise: Noise2D | None = None) -> RetrievalViews:
     """Every ``every``-th frame of each sequence, near-duplicates (NP-MPJPE <= ``dedup``) removed, rendered by
     ``cameras`` static cameras per sequence (a multi-view capture: the same cameras for all frames of a
     sequence, new ones for the next, as H3.6M's 4 cameras per session), fitted so the person stays in frame.
@@ -332,7 +345,17 @@ def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False
     ``window_fps`` (:func:`window_indices`): the input of a temporal model.  A single-frame model or a baseline
     uses the kept frames themselves, so all are compared on the same 2D (but not on the same 2D as with
     ``window=1``: another random stream).
+
+    ``sides`` (whole clips only, ``window`` > 1): each camera's clip goes through ``track``'s left/right pass
+    (:func:`posecli.track.sides.consistent_keypoints`) after the noise, as ``posecli track`` hands 2D on to
+    ``embed`` and ``estimate``: the detector-like model's whole-body swap runs are what it undoes. The noise
+    streams are drawn before it, so the views with and without it differ only by the pass.
+
+    ``noise(uv (N, 17, 2), rng) -> (uv, confidence)``: another 2D error model in place of the detector-like one
+    (e.g. :func:`posecli.synth2d.gaussian_2d`), applied to each camera's frames or whole clip.
     """
+    if sides and window == 1:
+        raise ValueError("the left/right pass needs whole clips: use window > 1 (frames 5 apart are no track)")
     rng = np.random.default_rng(seed)
     sampler = CameraSampler(fit_in_frame=True)
     pts, conf, poses, seq_ids, wins, wconf, clips = [], [], [], [], [], [], []
@@ -350,15 +373,19 @@ def retrieval_views(dataset: MocapDataset, cameras: int = 4, clean: bool = False
             if clean:
                 c = np.where(np.isfinite(uv).all(-1), 1.0, 0.0)
             else:
-                noisy = [realistic_2d(uv[i], rng, "coco17") for i in range(cameras)]
+                noisy = [(noise or _frames_noise)(uv[i], rng) for i in range(cameras)]
                 uv, c = np.stack([u for u, _ in noisy]), np.stack([c for _, c in noisy])
         else:
             full, _ = cams.project(seq.joints["coco17"].astype(np.float64)[None])  # (C, T, 17, 2)
             if clean:
                 fc = np.where(np.isfinite(full).all(-1), 1.0, 0.0)
             else:
-                noisy = [realistic_2d(full[i], rng, "coco17", rho=0.8) for i in range(cameras)]
+                noisy = [(noise or _clip_noise)(full[i], rng) for i in range(cameras)]
                 full, fc = np.stack([u for u, _ in noisy]), np.stack([c for _, c in noisy])
+            if sides:
+                times = np.arange(full.shape[1]) / seq.fps
+                fixed = [consistent_keypoints(full[i], fc[i], times, "coco17") for i in range(cameras)]
+                full, fc = np.stack([u for u, _ in fixed]), np.stack([c for _, c in fixed])
             kept = idx[keep]
             span = window_indices(np.arange(len(seq)) / seq.fps, window, window_fps)[kept]  # (n, W)
             uv, c = full[:, kept], fc[:, kept]
@@ -421,16 +448,19 @@ def cross_view_hits(views: RetrievalViews, ranker: Callable[[int, int, int], np.
 def evaluate_retrieval(model: PrVIPE, dataset: MocapDataset, cameras: int = 4, clean: bool = False,
                        seed: int = 1234, every: int = 5, dedup: float = 0.02, ks: Sequence[int] = KS,
                        kappa: float = 0.1, scoring: str = "sampled", device: str = "cpu",
-                       window: int | None = None) -> dict[str, float]:
+                       window: int | None = None, sides: bool = False, noise: Noise2D | None = None
+                       ) -> dict[str, float]:
     """Pr-VIPE cross-view retrieval Hit@k on held-out sequences (:func:`retrieval_views`).
 
     ``scoring="sampled"``: rank the index by the paper's K x K sampled matching probability (one fixed set of
     samples per frame, seeded: reproducible). ``"mean"``: by the distance between means, the fast shortcut for
     big indexes (it ignores the variances). ``window``: the views' window (:func:`retrieval_views`; default the
-    model's own), so that single-frame and temporal models can be compared on the same 2D.
+    model's own), so that single-frame and temporal models can be compared on the same 2D. ``sides``: the 2D after
+    ``track``'s left/right pass; ``noise``: another 2D error model (both :func:`retrieval_views`).
     """
     cfg = model.config
-    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window or cfg.window, cfg.window_fps)
+    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window or cfg.window, cfg.window_fps,
+                            sides=sides, noise=noise)
     model = model.to(device).eval()
     emb = [embed_inputs(model, view_inputs(model, views, c), seed=seed + c, device=device) for c in range(cameras)]
     key = {"sampled": "samples", "mean": "mu"}[scoring]
@@ -448,7 +478,8 @@ def evaluate_retrieval_baselines(dataset: MocapDataset, lift: Callable[..., np.n
                                  cameras: int = 4, clean: bool = False, seed: int = 1234,
                                  every: int = 5, dedup: float = 0.02, ks: Sequence[int] = KS,
                                  kappa: float = 0.1, window: int = 1,
-                                 window_fps: float = 30.0) -> dict[str, dict[str, float]]:
+                                 window_fps: float = 30.0, sides: bool = False, noise: Noise2D | None = None
+                                 ) -> dict[str, dict[str, float]]:
     """The paper's baselines on the same views as :func:`evaluate_retrieval` (same arguments, same frames):
 
     - ``2d_keypoints``: the 13 normalised 2D keypoints (missing ones at the hip centre), ranked by their 2D
@@ -460,7 +491,8 @@ def evaluate_retrieval_baselines(dataset: MocapDataset, lift: Callable[..., np.n
       ``lift(points2d, confidence, every=1)``, and its kept frames are compared.
     Both need N^2 Procrustes fits per camera pair: seconds for a few hundred frames, slow for thousands.
     """
-    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window, window_fps)
+    views = retrieval_views(dataset, cameras, clean, seed, every, dedup, window, window_fps, sides=sides,
+                            noise=noise)
     n = len(views.poses3d)
     feats = {"2d_keypoints": [normalize_2d(views.points2d[c], views.confidence[c])[0] for c in range(cameras)]}
     if lift is not None:
