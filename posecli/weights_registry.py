@@ -11,7 +11,7 @@ from .errors import PoseCliError
 
 # "estimate" is the default lifter (the VideoPose3D-style TCN since session 4: it won on held-out subjects,
 # docs/benchmarks.md); "estimate_sps" the SPS-Net lifter, selectable with `estimate --lifter sps`; "vipe_temporal"
-# the temporal Pr-VIPE (9 frames of 2D per embedding), selectable with `embed / retrieve --model vipe-temporal`;
+# the temporal Pr-VIPE (17 frames of 2D per embedding), the default of `embed` and `retrieve` (`--model vipe-temporal`);
 # "estimate_up" the gravity model: a small lifter trained with leaning trunks whose up head alone gives
 # `estimate`'s world frame (session 13).
 MODELS = {"estimate": "estimate.safetensors", "estimate_sps": "estimate_sps.safetensors",
@@ -27,7 +27,7 @@ def weights_dir() -> Path:
 
 # The `posecli train` recipe behind each registry name that is not itself a train command.
 TRAIN_COMMANDS = {"estimate_sps": "estimate --temporal attention", "estimate_up": "estimate --channels 256 --lean 0.3",
-                  "vipe_temporal": "vipe --window 9"}
+                  "vipe_temporal": "vipe --window 17 --augment --steps 6000"}
 
 
 def weight_path(model: str, override: str | Path | None = None, option: str = "--weights") -> Path:
