@@ -1,6 +1,8 @@
 """Axis-aligned xyxy box geometry shared by the detector, the tracker and the backends."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -31,3 +33,17 @@ def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return float(iw * ih / smaller) if smaller > 0 else 1.0
+
+
+def keypoint_heights(points: np.ndarray) -> np.ndarray:
+    """(T,) vertical extent of each frame's keypoints (T, J, 2): the person's size where no box is at hand (2D
+    from a file, a benchmark or a noise model rather than ``track``'s regions); frames with no extent (no joint
+    or one joint seen) take the median of the others.
+    """
+    y = np.asarray(points, dtype=np.float64)[..., 1]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint seen
+        height = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
+        fill = np.nanmedian(np.where(height > 0, height, np.nan))
+    return np.where(np.isfinite(height) & (height > 0), height, fill if np.isfinite(fill) else 1.0)
+

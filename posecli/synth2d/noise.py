@@ -19,6 +19,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from .. import joints
+from ..boxes import keypoint_heights
 from ..errors import PoseCliError
 
 # Per-axis error std / person size. Ordering follows what detectors get wrong: the face is sharp and
@@ -150,15 +151,12 @@ def gaussian_2d(uv: np.ndarray, rng: np.random.Generator, sigma: float = 0.025, 
     checks use: independent Gaussian error of ``sigma`` x the person's height per axis, each joint dropped
     (NaN, confidence 0) with probability ``drop``, every other joint at confidence 1. No swaps, outliers or
     time correlation: a second, simpler yardstick beside :func:`realistic_2d`. Height: the keypoints' vertical
-    extent per frame.
+    extent per frame (:func:`posecli.boxes.keypoint_heights`).
     """
     uv = np.asarray(uv, dtype=np.float64)
     if uv.ndim != 3 or uv.shape[2] != 2:
         raise PoseCliError(f"uv has shape {uv.shape}, expected (N, J, 2)")
-    y = uv[..., 1]
-    seen = np.isfinite(y)
-    height = np.where(seen.any(1), np.where(seen, y, -np.inf).max(1) - np.where(seen, y, np.inf).min(1), 0.0)
-    out = uv + rng.standard_normal(uv.shape) * (sigma * height)[:, None, None]
+    out = uv + rng.standard_normal(uv.shape) * (sigma * keypoint_heights(uv))[:, None, None]
     gone = (rng.random(uv.shape[:2]) < drop) | ~np.isfinite(out).all(-1)
     out[gone] = np.nan
     return out, np.where(gone, 0.0, 1.0)

@@ -20,11 +20,10 @@ Hand-written: it is a 2-state dynamic programme over a few arrays; no tracking p
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .. import joints
+from ..boxes import keypoint_heights
 
 PER_SECOND = 0.5  # state cost, box heights per second of changed labels (chosen on renders of training subjects)
 MAX_GAP = 0.25  # seconds; a longer gap between two observations carries no left/right evidence
@@ -117,18 +116,6 @@ def make_consistent(points: np.ndarray, conf: np.ndarray, times: np.ndarray, hei
     body, legs = consistent_sides(points, conf, times, height, joint_set, per_second)
     swapped = [apply_sides(a, body, legs, joint_set) for a in (points, conf, *others)]
     return (*swapped, body | legs)
-
-
-def keypoint_heights(points: np.ndarray) -> np.ndarray:
-    """(T,) vertical extent of each frame's keypoints (T, J, 2): the person's size where no box is at hand
-    (2D from a file or a benchmark rather than from ``track``'s regions); frames with no joint seen take the median.
-    """
-    y = np.asarray(points, dtype=np.float64)[..., 1]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint seen
-        height = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
-        fill = np.nanmedian(np.where(height > 0, height, np.nan))
-    return np.where(np.isfinite(height) & (height > 0), height, fill if np.isfinite(fill) else 1.0)
 
 
 def consistent_keypoints(points: np.ndarray, conf: np.ndarray, times: np.ndarray, joint_set: str
