@@ -129,6 +129,37 @@ def test_train_few_steps_and_evaluate(tiny_mocap):
     assert res["hidden_fraction"] > 0 and res["diversity_mm"]["hidden"] >= 0
 
 
+def test_pose_steps_give_phase_0_its_own_budget_with_a_decaying_rate(tiny_mocap, monkeypatch):
+    """``pose_steps``: phase 0 (the pose auto-encoder, whose frozen decoder bounds every output) runs that many
+    steps with the learning rate decayed to 0, phases 1-2 keep the step counts ``steps`` gives them, and the
+    auto-encoder ends closer to the poses than with the default 15 % share."""
+    from posecli.train.amodal import AmodalTrainConfig, train_amodal
+
+    train, _ = tiny_mocap.split(["002"])
+    assert AmodalTrainConfig(steps=20).phases() == (3, 11, 6)
+    assert AmodalTrainConfig(steps=20, pose_steps=50).phases() == (50, 11, 6)
+    assert AmodalTrainConfig(steps=20, pose_steps=50, adapt_steps=4).total_steps() == 71
+    rates = []
+    real_step = torch.optim.lr_scheduler.CosineAnnealingLR.step
+
+    def record(self, *a, **k):
+        real_step(self, *a, **k)
+        rates.append(self.get_last_lr()[0])
+
+    monkeypatch.setattr(torch.optim.lr_scheduler.CosineAnnealingLR, "step", record)
+    ends = {}
+    for pose_steps in (0, 120):
+        logs = []
+        cfg = AmodalTrainConfig(steps=7, batch=2, model=TINY, avoid_glitches=False, pose_steps=pose_steps)
+        train_amodal(train, cfg, on_step=lambda s, l: logs.append(l))
+        phases = [int(l["phase"]) for l in logs]
+        assert phases == [0] * (pose_steps or 1) + [1, 1, 1, 1, 2, 2]
+        ends[pose_steps] = np.mean([l["aae_rec_mm"] for l in logs if l["phase"] == 0][-3:])
+    rates = rates[2:]  # each of the two schedulers steps once when it is made
+    assert len(rates) == 2 * 120 and rates[0] < 1e-3 and rates[-1] == pytest.approx(0.0, abs=1e-9)
+    assert ends[120] < 0.7 * ends[0], ends
+
+
 def test_best_of_k_loss_pulls_only_the_closest_hypothesis_on_hidden_joints():
     from posecli.train.amodal import best_of_k_loss
 

@@ -270,6 +270,9 @@ def amodal(
     variety: Annotated[int, typer.Option(min=0, help="Also train the hypotheses with a best-of-K loss: of K "
                                          "drawn per clip, the one closest to the truth on the hidden joints is "
                                          "pulled to it (not in the paper; 0 or 1: the paper's losses only).")] = 0,
+    pose_steps: Annotated[int, typer.Option(min=0, help="Phase 0 (the pose auto-encoder) on its own budget of "
+                                            "steps, learning rate decayed to 0; 0: 15 % of --steps at a constant "
+                                            "rate.")] = 0,
     eval_frames: Annotated[Optional[int], typer.Option(min=90, help="Cap frames per held-out sequence in the "
                                                        "card's evaluation (default: all).")] = None,
     seed: int = 0,
@@ -299,7 +302,7 @@ def amodal(
                          "pass longer `posecli track` outputs")
     cfg = AmodalTrainConfig(steps=0 if init else steps, batch=batch, lr=lr, seed=seed,
                             adapt_steps=adapt_steps if adapt else 0, init=str(init) if init else None,
-                            augment=augment, occlude=occlude, variety=variety,
+                            augment=augment, occlude=occlude, variety=variety, pose_steps=0 if init else pose_steps,
                             model=model_config)
     estimate_weights = weights_dir() / MODELS["estimate"]
     baseline = estimate_weights if estimate_weights.is_file() else None
@@ -347,7 +350,8 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
         dataset, _ = dataset.split(list(exclude))
     train_set, val_set = dataset.split(list(val_subjects))
     last: dict[str, float] = {}
-    with progress(f"train {recipe}", cfg.steps + getattr(cfg, "adapt_steps", 0), unit="steps/s") as advance:
+    total = cfg.total_steps() if hasattr(cfg, "total_steps") else cfg.steps + getattr(cfg, "adapt_steps", 0)
+    with progress(f"train {recipe}", total, unit="steps/s") as advance:
         def on_step(step: int, logs: dict[str, float]) -> None:
             last.update(logs)
             advance()

@@ -64,6 +64,9 @@ class AmodalTrainConfig:
     augment: bool = False  # body sizes, speeds, real-footage cameras (train.clips)
     occlude: float = 0.0  # share of clips with an occluder inside the frame (amodal.occlusion); off: see the docs
     variety: int = 0  # K of phase 2's best-of-K loss on hidden joints (module doc); 0 or 1: the paper's losses only
+    # Phase 0 (the pose auto-encoder) on its own budget, learning rate decayed to 0 (cosine); 0: 15 % of ``steps``
+    # at a constant rate, the recipe before session 22. The frozen decoder bounds every output of the model.
+    pose_steps: int = 0
     model: AmodalConfig = field(default_factory=lambda: AmodalConfig(hidden=128))
 
     def to_dict(self) -> dict:
@@ -74,7 +77,10 @@ class AmodalTrainConfig:
             return 0, 0, 0
         p0 = max(1, round(0.15 * self.steps))
         p1 = max(1, round(0.55 * self.steps))
-        return p0, p1, max(0, self.steps - p0 - p1)
+        return self.pose_steps or p0, p1, max(0, self.steps - p0 - p1)
+
+    def total_steps(self) -> int:
+        return sum(self.phases()) + self.adapt_steps
 
 
 def _clip_arrays(sampler: ClipSampler, occlude: float = 0.0) -> dict[str, np.ndarray]:
@@ -202,6 +208,7 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
     params = _freeze(model, [model.pose.encoder, model.pose.decoder])
     opt = torch.optim.Adam(params, lr=cfg.lr)
     opt_d = torch.optim.Adam(model.pose.disc.parameters(), lr=cfg.lr)
+    decay = [torch.optim.lr_scheduler.CosineAnnealingLR(o, n0) for o in (opt, opt_d)] if cfg.pose_steps else []
     for _ in range(n0):
         pick = torch.randint(len(poses_t), (cfg.batch * 32,), generator=gen)
         x = poses_t[pick[group.shard(len(pick))].to(device)]
@@ -222,6 +229,8 @@ def train_amodal(train: MocapDataset, cfg: AmodalTrainConfig, device: str = "cpu
         loss.backward()
         average_gradients(params, group)
         opt.step()
+        for sched in decay:
+            sched.step()
         report({"phase": 0, "aae_rec_mm": 1000 * rec.item(), "aae_disc": d_loss.item()})
 
     # Phase 1: ME, N, MD supervised, D_pose frozen.
