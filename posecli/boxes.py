@@ -46,4 +46,3 @@ def keypoint_heights(points: np.ndarray) -> np.ndarray:
         height = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
         fill = np.nanmedian(np.where(height > 0, height, np.nan))
     return np.where(np.isfinite(height) & (height > 0), height, fill if np.isfinite(fill) else 1.0)
-

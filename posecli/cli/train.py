@@ -313,7 +313,7 @@ def amodal(
                                           "leg_gaps": evaluate_leg_gaps(m, va, clean=clean, device=device,
                                                                         max_frames=eval_frames,
                                                                         estimate_weights=baseline)},
-                    exclude=exclude_subjects or [])
+                    exclude=exclude_subjects or [], total_steps=cfg.total_steps())
 
 
 def rank_zero() -> bool:
@@ -330,9 +330,10 @@ def rank_zero() -> bool:
 
 def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subjects: list[str], cfg,
                     device: str, train: Callable, evaluate: Callable, card_extra: dict | None = None,
-                    exclude: list[str] = ()) -> None:
+                    exclude: list[str] = (), total_steps: int | None = None) -> None:
     """What every recipe does around its own training loop: fail early on the output, split by subject, show
-    progress, evaluate on the held-out subjects with detector-like and exact 2D, write weights and card."""
+    progress, evaluate on the held-out subjects with detector-like and exact 2D, write weights and card.
+    ``total_steps``: the steps the progress bar counts, when they are not ``cfg.steps``."""
     import torch
 
     from ..atomic import check_writable
@@ -350,8 +351,7 @@ def _train_and_save(recipe: str, model_name: str, out: Path, data: str, val_subj
         dataset, _ = dataset.split(list(exclude))
     train_set, val_set = dataset.split(list(val_subjects))
     last: dict[str, float] = {}
-    total = cfg.total_steps() if hasattr(cfg, "total_steps") else cfg.steps + getattr(cfg, "adapt_steps", 0)
-    with progress(f"train {recipe}", total, unit="steps/s") as advance:
+    with progress(f"train {recipe}", total_steps or cfg.steps, unit="steps/s") as advance:
         def on_step(step: int, logs: dict[str, float]) -> None:
             last.update(logs)
             advance()
