@@ -7,6 +7,7 @@ same clips and 2D, with the same baseline and a ``seen`` case (the legs' joints 
 
     python bench/complete_eval.py weights/amodal.safetensors --data cmu:../shared/data/mocap --val-subjects 006
     python bench/complete_eval.py weights/amodal.safetensors new.safetensors --leg-gaps
+    python bench/complete_eval.py weights/amodal.safetensors --leg-gaps --ks 10 --gap-lengths 3 10 --bridge off on
     python bench/complete_eval.py /tmp/amodal_try.safetensors --data /tmp/mocap.npz --max-frames 180 --ks 1 10
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
     ap.add_argument("--leg-gaps", action="store_true", help="the three leg-gap cases (whole / gap / end)")
+    ap.add_argument("--gap-lengths", nargs="+", type=int, default=[],
+                    help="with --leg-gaps, also gaps of these lengths (frames; 2 L seen between gaps)")
     ap.add_argument("--data", default="cmu:../shared/data/mocap")
     ap.add_argument("--val-subjects", nargs="+", default=["006"])
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 10, 50])
@@ -33,23 +36,26 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the interpolate + estimate baseline")
     ap.add_argument("--raw-hypotheses", action="store_true",
                     help="MD's own outputs as hypotheses (before anchoring them on ME's latents)")
+    ap.add_argument("--bridge", nargs="+", choices=["off", "on"], default=["off"],
+                    help="hidden runs joined to the seen frames around them (amodal.bridge): off, on, or both")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     _, val = load_mocap(args.data).split(args.val_subjects)
     est = weights_dir() / MODELS["estimate"]
-    for path in args.weights:
+    for path, bridge in ((p, b) for p in args.weights for b in args.bridge):
         model, _ = load_amodal(path)
         t = time.perf_counter()
         if args.leg_gaps:
             res = evaluate_leg_gaps(model, val, k=max(args.ks), seed=args.seed, clean=args.clean,
                                     max_frames=args.max_frames, anchored=not args.raw_hypotheses,
-                                    estimate_weights=None if args.no_baseline or not est.is_file() else est)
+                                    estimate_weights=None if args.no_baseline or not est.is_file() else est,
+                                    bridged=bridge == "on", gap_lengths=tuple(args.gap_lengths))
         else:
             res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
                                   estimate_weights=None if args.no_baseline or not est.is_file() else est,
-                                  max_frames=args.max_frames, anchored=not args.raw_hypotheses)
+                                  max_frames=args.max_frames, anchored=not args.raw_hypotheses, bridged=bridge == "on")
         res["seconds"] = round(time.perf_counter() - t, 1)
-        print(json.dumps({"weights": path, "clean": args.clean, **res}, indent=2))
+        print(json.dumps({"weights": path, "bridge": bridge, "clean": args.clean, **res}, indent=2))
 
 
 if __name__ == "__main__":

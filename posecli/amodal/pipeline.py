@@ -38,6 +38,7 @@ from ..lifting.windows import run_windows
 from ..models.amodal import AmodalConfig, AmodalNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from ..train.weights import load_weights
+from .bridge import MIN_RUN, bridge, hidden_runs
 
 HIDDEN_CONF = 0.5
 CLIP_LENGTH = 90  # T, 3 s at 30 fps (paper)
@@ -70,9 +71,10 @@ def hidden_h36m(visible_coco: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device: str = "cpu",
-                  raw: bool = False, anchored: bool = True) -> dict[str, np.ndarray]:
+                  raw: bool = False, anchored: bool = True, bridged: bool = False) -> dict[str, np.ndarray]:
     """(T, 17, 3) model input at 30 fps -> e (T, 17, 3), d (T, K, 17, 3) canonical, rotation (T, 3, 3),
-    camera (T, 3). The hypotheses keep e's visible joints unless ``raw``; ``anchored``: see AmodalNet.forward."""
+    camera (T, 3). The hypotheses keep e's visible joints unless ``raw``; ``anchored``: see AmodalNet.forward.
+    ``bridged``: hidden runs joined to the seen frames around them (``amodal.bridge``; a second model pass)."""
     gen = torch.Generator().manual_seed(seed)
     model.eval()
 
@@ -80,11 +82,34 @@ def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device
         return model(xb, k, gen, anchored=anchored)
 
     out = run_windows(run, x, CLIP_LENGTH, keys=("e", "d", "rotation", "camera"), device=device)
+    hidden = hidden_h36m(x[..., 2] > 0)
+    if bridged:
+        second = hidden_everywhere_pass(model, x, device)
+        if second is not None:
+            out["e"], out["d"] = bridge(out["e"], second[0], out["d"], hidden, second[1])
     if not raw:
-        hidden = hidden_h36m(x[..., 2] > 0)
         out["d"] = np.where(hidden[:, None, :, None], out["d"], out["e"][:, None]).astype(np.float32)
     out["rotation"] = _orthonormal(out["rotation"])  # blending windows averages rotations
     return out
+
+
+@torch.no_grad()
+def hidden_everywhere_pass(model: AmodalNet, x: np.ndarray, device: str = "cpu"):
+    """The model's completion with every joint that is hidden for MIN_RUN frames or more in a row somewhere (where
+    the person is seen at all) hidden on every frame -> (e_all (T, 17, 3), its H36M hidden mask (T, 17)), or None
+    when no joint is."""
+    vis = x[..., 2] > 0
+    seen = vis.any(-1)  # frames with nobody define no gap
+    # Only joints with a hidden run of MIN_RUN frames or more: a detector drops every joint on some frame, and
+    # hiding all of those everywhere would leave the second pass nothing to complete from.
+    sometimes = np.array([any(b - a >= MIN_RUN for a, b in hidden_runs(~vis[seen, j])) for j in range(vis.shape[1])])
+    sometimes &= vis.any(0)
+    if not sometimes.any():
+        return None
+    vis_all = vis & ~sometimes
+    x_all = model_input(x[..., :2], vis_all)[0]  # normalising is similarity-equivariant: as from the pixels
+    e_all = run_windows(lambda xb, _m: model.encode(xb), x_all, CLIP_LENGTH, keys=("e",), device=device)["e"]
+    return e_all, hidden_h36m(vis_all) & seen[:, None]
 
 
 def _orthonormal(r: np.ndarray) -> np.ndarray:
@@ -106,9 +131,10 @@ def load_amodal(path: str | Path, device: str = "cpu") -> tuple[AmodalNet, dict]
 
 def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int | None, height: int | None,
                    focal: float | None = None, device: str = "cpu",
-                   placed: tuple[np.ndarray, float] | None = None) -> Track:
+                   placed: tuple[np.ndarray, float] | None = None, join_gaps: bool = False) -> Track:
     """``placed``: where ``estimate`` puts this person ((T, 3) root, camera frame) and how big it sees them
-    (``lifting.bones.body_size``, metres); None: the canonical skeleton, placed by its visible joints."""
+    (``lifting.bones.body_size``, metres); None: the canonical skeleton, placed by its visible joints.
+    ``join_gaps``: hidden runs joined to the seen frames around them (``complete_clip``'s ``bridged``)."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     vis = visible_joints(pts, conf, width, height)
@@ -116,11 +142,11 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
     times = track.times
     if len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - MODEL_FPS) > 0.05 * MODEL_FPS:
         grid = resample_times(times, MODEL_FPS)
-        out = complete_clip(model, _interp_input(x, times, grid), k, seed, device)
+        out = complete_clip(model, _interp_input(x, times, grid), k, seed, device, bridged=join_gaps)
         out = {key: interp_frames(v, grid, times) for key, v in out.items()}
         out["rotation"] = _orthonormal(out["rotation"])
     else:
-        out = complete_clip(model, x, k, seed, device)
+        out = complete_clip(model, x, k, seed, device, bridged=join_gaps)
     hidden = hidden_h36m(vis)
     size = placed[1] / body_size(out["e"]) if placed else 1.0
     to_cam = lambda p: size * np.einsum("tij,t...j->t...i", out["rotation"], p)  # noqa: E731
@@ -149,9 +175,11 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
 
 
 def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0, focal: float | None = None,
-                   device: str = "cpu", advance=lambda n=1: None, lifter: str | Path | None = None) -> Poses:
+                   device: str = "cpu", advance=lambda n=1: None, lifter: str | Path | None = None,
+                   join_gaps: bool = False) -> Poses:
     """``lifter``: ``estimate`` weights whose place and size for each person the completed skeleton takes (see
-    the module's text); None: the canonical skeleton, placed by its own visible joints."""
+    the module's text); None: the canonical skeleton, placed by its own visible joints. ``join_gaps``: see
+    ``complete_track``."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):  # nobody: empty output
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to complete",
                            "give a video or a file written by `posecli track`")
@@ -167,11 +195,12 @@ def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0
                                         device, float(sizer[1].get("fps", 30.0)))
                 root = lifted.arrays["root"]
                 placed = (root, body_size(lifted.arrays["keypoints3d_all"] - root[:, None]))
-            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device, placed))
+            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device, placed,
+                                         join_gaps))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "complete", "model": Path(weights).name, "model_sha256": card.get("sha256"),
                  "placed_by": Path(lifter).name if lifter else "canonical skeleton",
-                 "hypotheses": k, "seed": seed, "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
+                 "hypotheses": k, "seed": seed, "join_gaps": join_gaps, "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)})
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

@@ -461,14 +461,15 @@ def best_of(hyps: np.ndarray, gt: np.ndarray, hidden: np.ndarray, chunks: np.nda
 
 def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed: int = 1234, clean: bool = False,
                       device: str = "cpu", max_frames: int | None = None, anchored: bool = True,
-                      estimate_weights=None) -> dict:
+                      estimate_weights=None, bridged: bool = False, gap_lengths: tuple[int, ...] = ()) -> dict:
     """Held-out sequences filmed whole by a static camera (no framing cuts), knees and ankles hidden as
     ``amodal.occlusion.leg_gap``'s three cases: ``whole`` (every frame), ``gap`` (1 s hidden with 1 s seen
     before and after, repeating) and ``end`` (the last second). Same clips and 2D for the three cases. Per case
     the hidden-joint MPJPE of the deterministic output and of the best of ``k`` hypotheses (per 90-frame chunk),
     the hypotheses' spread on hidden joints (mean pairwise distance, mm), and ``gap_over_whole``. With
     ``estimate_weights``, each case also scores ``lifted_baseline`` (``interp2d_estimate``), and a fourth case,
-    ``seen``, scores the same joints with nothing hidden: the floor that accuracy sets under any completion."""
+    ``seen``, scores the same joints with nothing hidden: the floor that accuracy sets under any completion.
+    ``gap_lengths``: further cases ``gap_L``, gaps of L frames with 2 L seen between them."""
     from ..lifting.pipeline import load_lifter
 
     lifter, lifter_card = load_lifter(estimate_weights, device) if estimate_weights else (None, {})
@@ -483,18 +484,22 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
         pts = clip.x[..., :2] * clip.scale[:, None, None] + clip.centre[:, None]
         clips.append((pts, visible_joints(pts, clip.x[..., 2]), canonicalize(seq.joints["h36m17"][:n])[0], clip))
     out: dict = {}
-    for case in ("whole", "gap", "end") + (("seen",) if lifter is not None else ()):
+    cases = {"whole": ("whole", 90, 30), "gap": ("gap", 90, 30), "end": ("end", 90, 30)}
+    cases.update({f"gap_{n}": ("gap", 3 * n, n) for n in gap_lengths})
+    if lifter is not None:
+        cases["seen"] = ("whole", 90, 30)
+    for case, (kind, period, length) in cases.items():
         errs: dict[str, list] = {"deterministic": [], f"best_of_{k}": [], "spread": []}
         if lifter is not None:
             errs["interp2d_estimate"] = []
         for si, (pts, vis, gt, clip) in enumerate(clips):
-            gap = leg_gap(len(pts), "whole" if case == "seen" else case)
+            gap = leg_gap(len(pts), kind, period, length)
             shown = vis if case == "seen" else vis & ~gap
             x, _, _ = model_input(pts, shown)
             hidden = hidden_h36m(vis & ~gap) & hidden_h36m(~gap)  # the legs' joints, as far as this case hides
             if not hidden.any():
                 continue
-            res = complete_clip(model, x, k, seed + si, device, raw=True, anchored=anchored)
+            res = complete_clip(model, x, k, seed + si, device, raw=True, anchored=anchored, bridged=bridged)
             hyps = np.where(hidden[:, None, :, None], res["d"], res["e"][:, None])
             chunks = np.arange(len(pts)) // CLIP_LENGTH
             pick = best_of(hyps, gt, hidden, chunks)
@@ -519,7 +524,7 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
 
 def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...] = (1, 10, 50), seed: int = 1234,
                     clean: bool = False, estimate_weights=None, device: str = "cpu",
-                    max_frames: int | None = None, anchored: bool = True) -> dict:
+                    max_frames: int | None = None, anchored: bool = True, bridged: bool = False) -> dict:
     """Held-out sequences, each filmed by a seeded camera with videography and lower-body truncation on every
     clip, scored in the canonical frame (metres of the canonical skeleton, pelvis-aligned):
     - ``mpjpe_hidden_mm``: deterministic e, best-of-K hypotheses (per 90-frame chunk, the hypothesis with the
@@ -552,7 +557,7 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
         x, _, _ = model_input(pts, vis)
         gt = canonicalize(h36m)[0]
         hidden = hidden_h36m(vis)
-        out = complete_clip(model, x, kmax, seed + si, device, raw=True, anchored=anchored)
+        out = complete_clip(model, x, kmax, seed + si, device, raw=True, anchored=anchored, bridged=bridged)
         e, raw = out["e"], out["d"]
         hyps = np.where(hidden[:, None, :, None], raw, e[:, None])
         pair = np.linalg.norm(raw[:, :, None] - raw[:, None], axis=-1).mean((1, 2)) * kmax / max(kmax - 1, 1)
