@@ -38,24 +38,30 @@ def main() -> None:
                     help="MD's own outputs as hypotheses (before anchoring them on ME's latents)")
     ap.add_argument("--bridge", nargs="+", choices=["off", "on"], default=["off"],
                     help="hidden runs joined to the seen frames around them (amodal.bridge): off, on, or both")
+    ap.add_argument("--hypotheses", nargs="+", choices=["model", "matched"], default=["model"],
+                    help="hypotheses of occluded runs: the model's, or the person's own matched motion "
+                         "(amodal.matching); both for a side-by-side run")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     _, val = load_mocap(args.data).split(args.val_subjects)
     est = weights_dir() / MODELS["estimate"]
-    for path, bridge in ((p, b) for p in args.weights for b in args.bridge):
+    for path, bridge, hyps in ((p, b, h) for p in args.weights for b in args.bridge for h in args.hypotheses):
         model, _ = load_amodal(path)
         t = time.perf_counter()
         if args.leg_gaps:
             res = evaluate_leg_gaps(model, val, k=max(args.ks), seed=args.seed, clean=args.clean,
                                     max_frames=args.max_frames, anchored=not args.raw_hypotheses,
                                     estimate_weights=None if args.no_baseline or not est.is_file() else est,
-                                    bridged=bridge == "on", gap_lengths=tuple(args.gap_lengths))
+                                    bridged=bridge == "on", gap_lengths=tuple(args.gap_lengths),
+                                    matched=hyps == "matched")
         else:
             res = evaluate_amodal(model, val, ks=tuple(args.ks), seed=args.seed, clean=args.clean,
                                   estimate_weights=None if args.no_baseline or not est.is_file() else est,
-                                  max_frames=args.max_frames, anchored=not args.raw_hypotheses, bridged=bridge == "on")
+                                  max_frames=args.max_frames, anchored=not args.raw_hypotheses, bridged=bridge == "on",
+                                  matched=hyps == "matched")
         res["seconds"] = round(time.perf_counter() - t, 1)
-        print(json.dumps({"weights": path, "bridge": bridge, "clean": args.clean, **res}, indent=2))
+        print(json.dumps({"weights": path, "bridge": bridge, "hypotheses": hyps, "clean": args.clean, **res},
+                         indent=2))
 
 
 if __name__ == "__main__":

@@ -557,3 +557,74 @@ def test_a_gap_in_a_synthetic_motion_is_filled_closer_to_the_truth_than_without_
 
     joined, alone, blind = error(gap, True), error(gap, False), error(whole, False)
     assert joined < 0.9 * blind and joined < 0.9 * alone, (joined, alone, blind)
+
+
+def test_matched_hypotheses_take_the_persons_own_motion_at_the_same_phase():
+    """A walk repeats every 30 frames. With the legs occluded for 12 frames, the best-matching seen windows are
+    whole gait cycles away (the upper body gives the phase), the first matched hypothesis is close to the true
+    legs while the model's guess is not, the windows are different moments (a run length apart), and nothing
+    moves outside the run or on the joints that were seen."""
+    from posecli import joints
+    from posecli.amodal.matching import matched_hypotheses, matched_motions
+
+    T, K = 240, 4
+    truth = canonicalize(walking(T, turn=0.0))[0].astype(np.float64)
+    legs = [joints.H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    hidden = np.zeros((T, 17), bool)
+    hidden[100:112, legs] = True
+    hidden[[20, 150, 151], 13] = True  # isolated dropouts elsewhere: not an occlusion
+    e = truth.copy()
+    e[100:112, legs] = truth[:, legs].mean(0)  # the model's guess in the run: an average pose
+    model_hyps = e[:, None] + np.random.default_rng(0).normal(0, 0.02, (T, K, 17, 3))
+    found = matched_motions(e, hidden, K)
+    assert [(a, b) for a, b, _, _ in found] == [(100, 112)]
+    _, _, held, motions = found[0]
+    assert np.flatnonzero(held).tolist() == sorted(legs) and len(motions) == K
+
+    def leg_error(poses):
+        return float(np.linalg.norm(poses[:, legs] - truth[100:112, legs], axis=-1).mean())
+
+    # as close as the same phase one cycle away (the walk's own frame noise), far closer than the wrong phase
+    same_phase, wrong_phase = leg_error(truth[130:142]), leg_error(truth[115:127])
+    assert leg_error(motions[0]) < 1.3 * same_phase and leg_error(motions[0]) < 0.5 * leg_error(e[100:112])
+    assert leg_error(motions[0]) < 0.3 * wrong_phase
+    hyps = matched_hypotheses(e, model_hyps, hidden)
+    np.testing.assert_array_equal(hyps[:100], model_hyps[:100])
+    np.testing.assert_array_equal(hyps[112:], model_hyps[112:])
+    others = [j for j in range(17) if j not in legs]
+    np.testing.assert_array_equal(hyps[100:112][:, :, others], model_hyps[100:112][:, :, others])
+    best = min(leg_error(hyps[100:112, i]) for i in range(K))
+    assert best < 0.5 * min(leg_error(model_hyps[100:112, i]) for i in range(K))
+    # the windows' starts, recovered from the matched motions: whole cycles away and a run length apart
+    starts = [int(np.argmin([np.abs(truth[s:s + 12, legs] - m[:, legs]).mean() for s in range(T - 12)]))
+              for m in motions]
+    assert all(min(abs(s - 100) % 30, 30 - abs(s - 100) % 30) <= 2 for s in starts), starts
+    assert all(abs(a - b) >= 12 for i, a in enumerate(starts) for b in starts[i + 1:]), starts
+
+
+def test_complete_takes_matched_hypotheses_by_default_and_the_models_on_request():
+    """``complete_poses`` hands hypotheses from the person's own motion unless ``match=False``; the deterministic
+    output is the model's either way, and the file says which hypotheses it holds."""
+    from helpers import posed_motion
+
+    from posecli import joints
+    from posecli.amodal.pipeline import complete_poses
+    from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+    from posecli.weights_registry import weight_path
+
+    n = 150
+    coco = np.concatenate([posed_motion(50), posed_motion(50)[::-1], posed_motion(50)])  # down, up, down again
+    p = coco - coco.reshape(-1, 3).mean(0) + np.array([0, 0, 4.0])
+    uv = np.stack([900 * p[..., 0] / p[..., 2] + 640, -900 * p[..., 1] / p[..., 2] + 360], -1)
+    conf = np.full((n, 17), 0.9)
+    conf[110:125, [joints.COCO17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]] = 0.0
+    poses = Poses([Track(1, np.arange(n), np.arange(n) / 30.0, {KEYPOINTS_2D: Keypoints("coco17", uv, conf)})],
+                  30.0, 1280, 720, n)
+    done = {True: complete_poses(poses, weight_path("amodal"), k=4),  # the default
+            False: complete_poses(poses, weight_path("amodal"), k=4, match=False)}
+    assert done[True].meta["hypotheses_from"] == "matched" and done[False].meta["hypotheses_from"] == "model"
+    a, b = (done[m].tracks[0] for m in (True, False))
+    np.testing.assert_allclose(a.keypoints["keypoints3d"].points, b.keypoints["keypoints3d"].points)
+    ha, hb = a.arrays["hypotheses3d"], b.arrays["hypotheses3d"]
+    assert np.abs(ha[110:125] - hb[110:125]).max() > 0.02  # the run's hidden joints differ
+    np.testing.assert_allclose(ha[:100], hb[:100])

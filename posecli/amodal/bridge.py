@@ -6,8 +6,8 @@ the knees and ankles hidden for 3 frames in the middle of seen motion, its guess
 hidden for the whole clip (docs/benchmarks.md, "Short gaps joined to the frames around them"). What the frames
 around a gap do say is measured here on each clip itself, without ground truth and without a tuned constant:
 
-1. A second model pass hides, on *every* frame, each joint that is hidden for ``MIN_RUN`` frames or more in a
-   row somewhere, so it completes those joints from the rest of the body everywhere (``e_all``;
+1. A second model pass hides, on *every* frame, each joint that is hidden for ``runs.MIN_RUN`` frames or more
+   in a row somewhere, so it completes those joints from the rest of the body everywhere (``e_all``;
    ``pipeline.hidden_everywhere_pass``). Joints that only drop out for a frame or two (a detector drops every
    joint now and then) stay as they are in both passes: hiding them all would leave the second pass nothing to
    read.
@@ -29,18 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .canonical import BONE_CHILDREN, CANONICAL_LENGTHS, PARENTS
+from .runs import hidden_runs, keep_bone_lengths
 
-MIN_RUN = 3  # a joint hidden only in shorter runs is a detector's isolated dropout: left to the model
 MIN_PAIRS = 30  # joint-frame pairs a lag needs before its correlation is trusted (else taken as 0)
 MAX_RHO = 0.99  # keeps the two-edge system invertible when both edges are nearly the same observation
-
-
-def hidden_runs(hidden: np.ndarray) -> list[tuple[int, int]]:
-    """(T,) bool -> [start, end) of each run of True."""
-    h = np.concatenate([[False], np.asarray(hidden, bool), [False]])
-    edges = np.flatnonzero(h[1:] != h[:-1])
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def residual_correlation(residual: np.ndarray, observed: np.ndarray, max_lag: int) -> np.ndarray:
@@ -115,17 +107,5 @@ def bridge(e: np.ndarray, e_all: np.ndarray, hyps: np.ndarray, hidden: np.ndarra
                 out[t, j] = e_all[t, j] + r_hat
                 out_h[t, :, j] = out[t, j] + np.sqrt(var) * variation[t, :, j]
                 moved[t, j] = True
-    return _keep_lengths(out, moved), np.stack([_keep_lengths(out_h[:, i], moved) for i in range(out_h.shape[1])], 1)
-
-
-def _keep_lengths(poses: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """Moved joints put back at the canonical length from their parent, along the moved direction (parents
-    first: H36M order), so the skeleton keeps the model's exact bone lengths; unmoved joints stay."""
-    out = poses.copy()
-    for length, j in zip(CANONICAL_LENGTHS, BONE_CHILDREN):
-        rows = moved[:, j]
-        if rows.any():
-            v = out[rows, j] - out[rows, PARENTS[j]]
-            n = np.linalg.norm(v, axis=-1, keepdims=True)
-            out[rows, j] = out[rows, PARENTS[j]] + v / np.maximum(n, 1e-9) * length
-    return out
+    return keep_bone_lengths(out, moved), np.stack([keep_bone_lengths(out_h[:, i], moved)
+                                                    for i in range(out_h.shape[1])], 1)

@@ -38,7 +38,9 @@ from ..lifting.windows import run_windows
 from ..models.amodal import AmodalConfig, AmodalNet
 from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
 from ..train.weights import load_weights
-from .bridge import MIN_RUN, bridge, hidden_runs
+from .bridge import bridge
+from .matching import matched_hypotheses
+from .runs import occluded
 
 HIDDEN_CONF = 0.5
 CLIP_LENGTH = 90  # T, 3 s at 30 fps (paper)
@@ -71,10 +73,12 @@ def hidden_h36m(visible_coco: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device: str = "cpu",
-                  raw: bool = False, anchored: bool = True, bridged: bool = False) -> dict[str, np.ndarray]:
+                  raw: bool = False, anchored: bool = True, bridged: bool = False,
+                  matched: bool = False) -> dict[str, np.ndarray]:
     """(T, 17, 3) model input at 30 fps -> e (T, 17, 3), d (T, K, 17, 3) canonical, rotation (T, 3, 3),
     camera (T, 3). The hypotheses keep e's visible joints unless ``raw``; ``anchored``: see AmodalNet.forward.
-    ``bridged``: hidden runs joined to the seen frames around them (``amodal.bridge``; a second model pass)."""
+    ``bridged``: hidden runs joined to the seen frames around them (``amodal.bridge``; a second model pass).
+    ``matched``: the hypotheses of occluded runs taken from the person's own seen motion (``amodal.matching``)."""
     gen = torch.Generator().manual_seed(seed)
     model.eval()
 
@@ -87,6 +91,8 @@ def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device
         second = hidden_everywhere_pass(model, x, device)
         if second is not None:
             out["e"], out["d"] = bridge(out["e"], second[0], out["d"], hidden, second[1])
+    if matched:
+        out["d"] = matched_hypotheses(out["e"], out["d"], hidden)
     if not raw:
         out["d"] = np.where(hidden[:, None, :, None], out["d"], out["e"][:, None]).astype(np.float32)
     out["rotation"] = _orthonormal(out["rotation"])  # blending windows averages rotations
@@ -95,15 +101,14 @@ def complete_clip(model: AmodalNet, x: np.ndarray, k: int, seed: int = 0, device
 
 @torch.no_grad()
 def hidden_everywhere_pass(model: AmodalNet, x: np.ndarray, device: str = "cpu"):
-    """The model's completion with every joint that is hidden for MIN_RUN frames or more in a row somewhere (where
-    the person is seen at all) hidden on every frame -> (e_all (T, 17, 3), its H36M hidden mask (T, 17)), or None
-    when no joint is."""
+    """The model's completion with every joint that is hidden for ``runs.MIN_RUN`` frames or more in a row
+    somewhere (where the person is seen at all) hidden on every frame -> (e_all (T, 17, 3), its H36M hidden mask
+    (T, 17)), or None when no joint is."""
     vis = x[..., 2] > 0
     seen = vis.any(-1)  # frames with nobody define no gap
-    # Only joints with a hidden run of MIN_RUN frames or more: a detector drops every joint on some frame, and
+    # Only joints hidden for MIN_RUN frames or more in a row: a detector drops every joint on some frame, and
     # hiding all of those everywhere would leave the second pass nothing to complete from.
-    sometimes = np.array([any(b - a >= MIN_RUN for a, b in hidden_runs(~vis[seen, j])) for j in range(vis.shape[1])])
-    sometimes &= vis.any(0)
+    sometimes = occluded(~vis[seen]).any(0) & vis.any(0)
     if not sometimes.any():
         return None
     vis_all = vis & ~sometimes
@@ -131,10 +136,12 @@ def load_amodal(path: str | Path, device: str = "cpu") -> tuple[AmodalNet, dict]
 
 def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int | None, height: int | None,
                    focal: float | None = None, device: str = "cpu",
-                   placed: tuple[np.ndarray, float] | None = None, join_gaps: bool = False) -> Track:
+                   placed: tuple[np.ndarray, float] | None = None, join_gaps: bool = False,
+                   match: bool = True) -> Track:
     """``placed``: where ``estimate`` puts this person ((T, 3) root, camera frame) and how big it sees them
     (``lifting.bones.body_size``, metres); None: the canonical skeleton, placed by its visible joints.
-    ``join_gaps``: hidden runs joined to the seen frames around them (``complete_clip``'s ``bridged``)."""
+    ``join_gaps``: hidden runs joined to the seen frames around them (``complete_clip``'s ``bridged``); ``match``:
+    the hypotheses of occluded runs from the person's own seen motion (``complete_clip``'s ``matched``)."""
     kp = track.keypoints[KEYPOINTS_2D]
     pts, conf = joints.convert(kp.points, kp.confidence, kp.joint_set, "coco17")
     vis = visible_joints(pts, conf, width, height)
@@ -142,11 +149,12 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
     times = track.times
     if len(times) > 1 and abs(1.0 / np.median(np.diff(times)) - MODEL_FPS) > 0.05 * MODEL_FPS:
         grid = resample_times(times, MODEL_FPS)
-        out = complete_clip(model, _interp_input(x, times, grid), k, seed, device, bridged=join_gaps)
+        out = complete_clip(model, _interp_input(x, times, grid), k, seed, device, bridged=join_gaps,
+                            matched=match)
         out = {key: interp_frames(v, grid, times) for key, v in out.items()}
         out["rotation"] = _orthonormal(out["rotation"])
     else:
-        out = complete_clip(model, x, k, seed, device, bridged=join_gaps)
+        out = complete_clip(model, x, k, seed, device, bridged=join_gaps, matched=match)
     hidden = hidden_h36m(vis)
     size = placed[1] / body_size(out["e"]) if placed else 1.0
     to_cam = lambda p: size * np.einsum("tij,t...j->t...i", out["rotation"], p)  # noqa: E731
@@ -176,10 +184,10 @@ def complete_track(model: AmodalNet, track: Track, k: int, seed: int, width: int
 
 def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0, focal: float | None = None,
                    device: str = "cpu", advance=lambda n=1: None, lifter: str | Path | None = None,
-                   join_gaps: bool = False) -> Poses:
+                   join_gaps: bool = False, match: bool = True) -> Poses:
     """``lifter``: ``estimate`` weights whose place and size for each person the completed skeleton takes (see
-    the module's text); None: the canonical skeleton, placed by its own visible joints. ``join_gaps``: see
-    ``complete_track``."""
+    the module's text); None: the canonical skeleton, placed by its own visible joints. ``join_gaps``, ``match``:
+    see ``complete_track``."""
     if poses.tracks and not any(KEYPOINTS_2D in t.keypoints for t in poses.tracks):  # nobody: empty output
         raise PoseCliError("the pose file has no 2D keypoints ('keypoints2d') to complete",
                            "give a video or a file written by `posecli track`")
@@ -196,11 +204,13 @@ def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0
                 root = lifted.arrays["root"]
                 placed = (root, body_size(lifted.arrays["keypoints3d_all"] - root[:, None]))
             tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device, placed,
-                                         join_gaps))
+                                         join_gaps, match))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "complete", "model": Path(weights).name, "model_sha256": card.get("sha256"),
                  "placed_by": Path(lifter).name if lifter else "canonical skeleton",
-                 "hypotheses": k, "seed": seed, "join_gaps": join_gaps, "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
+                 "hypotheses": k, "seed": seed, "join_gaps": join_gaps,
+                 "hypotheses_from": "matched" if match else "model",
+                 "window": CLIP_LENGTH, "model_fps": MODEL_FPS,
                  "focal_px": focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)})
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)

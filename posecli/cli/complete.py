@@ -28,10 +28,12 @@ EPILOG = """Examples:
 Output: the input's tracks (2D kept) plus 'keypoints3d' (H36M-17, camera frame x right / y down /
 z forward, the deterministic motion; every joint filled, confidence 1 where seen and 0.25 where
 completed), arrays 'hypotheses3d' (T, K, 17, 3) in the same frame (joints seen in the input identical
-across hypotheses, unseen ones varying), 'hidden' (T, 17) 1 where a joint was unseen (confidence < 0.5
-or outside the image), 'keypoints3d_canonical' (pelvis-centred, facing +Z, Y up, canonical bone
-lengths), 'view_rotation' and 'root'. Sizes are those of the canonical skeleton (~1.7 m person); depth
-assumes a phone lens. Runs in overlapping 90-frame (3 s at 30 fps) windows; a seed reproduces the output."""
+across hypotheses, unseen ones varying; where joints are hidden for a stretch and the track shows the
+person's motion elsewhere, hypothesis i takes the i-th best-matching moment), 'hidden' (T, 17) 1 where
+a joint was unseen (confidence < 0.5 or outside the image), 'keypoints3d_canonical' (pelvis-centred,
+facing +Z, Y up, canonical bone lengths), 'view_rotation' and 'root'. Sizes are those of the canonical
+skeleton (~1.7 m person); depth assumes a phone lens. Runs in overlapping 90-frame (3 s at 30 fps)
+windows; a seed reproduces the output."""
 
 
 @app.command(epilog=EPILOG)
@@ -49,6 +51,10 @@ def complete(
         "--join-gaps", help="Join each stretch where a joint is hidden to the seen frames around it (a second "
         "pass of the model). Held out: 10-14 % closer on gaps of 3-10 frames, none on 1 s gaps (+2 %); hypotheses "
         "narrow where the frames around pin the joint.")] = False,
+    match: Annotated[bool, typer.Option(
+        "--match/--no-match", help="Hypotheses for a stretch where joints are hidden from the person's own seen "
+        "motion (the K best-matching moments of the track), the model's where none matches. Held out: best of 10 "
+        "7.8 % closer on 1 s leg gaps, 5.1 % at a clip's end.")] = True,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -68,7 +74,7 @@ def complete(
     # each person's size as estimate's lifter sees it, so both commands put them at one distance
     lifter = weights_dir() / MODELS["estimate"]
     result = complete_poses(poses, weights_file, k=k, seed=seed, focal=focal, device=device,
-                            lifter=lifter if lifter.is_file() else None, join_gaps=join_gaps)
+                            lifter=lifter if lifter.is_file() else None, join_gaps=join_gaps, match=match)
     with output_file(out) as path:
         write_poses(result, path, "npz")
     note(f"wrote {describe(out)}: {plural(len(result.tracks), 'track')}, {plural(k, 'hypothesis', 'hypotheses')} each")

@@ -461,7 +461,8 @@ def best_of(hyps: np.ndarray, gt: np.ndarray, hidden: np.ndarray, chunks: np.nda
 
 def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed: int = 1234, clean: bool = False,
                       device: str = "cpu", max_frames: int | None = None, anchored: bool = True,
-                      estimate_weights=None, bridged: bool = False, gap_lengths: tuple[int, ...] = ()) -> dict:
+                      estimate_weights=None, bridged: bool = False, gap_lengths: tuple[int, ...] = (),
+                      matched: bool = False) -> dict:
     """Held-out sequences filmed whole by a static camera (no framing cuts), knees and ankles hidden as
     ``amodal.occlusion.leg_gap``'s three cases: ``whole`` (every frame), ``gap`` (1 s hidden with 1 s seen
     before and after, repeating) and ``end`` (the last second). Same clips and 2D for the three cases. Per case
@@ -499,7 +500,8 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
             hidden = hidden_h36m(vis & ~gap) & hidden_h36m(~gap)  # the legs' joints, as far as this case hides
             if not hidden.any():
                 continue
-            res = complete_clip(model, x, k, seed + si, device, raw=True, anchored=anchored, bridged=bridged)
+            res = complete_clip(model, x, k, seed + si, device, raw=True, anchored=anchored, bridged=bridged,
+                                matched=matched)
             hyps = np.where(hidden[:, None, :, None], res["d"], res["e"][:, None])
             chunks = np.arange(len(pts)) // CLIP_LENGTH
             pick = best_of(hyps, gt, hidden, chunks)
@@ -524,7 +526,8 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
 
 def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...] = (1, 10, 50), seed: int = 1234,
                     clean: bool = False, estimate_weights=None, device: str = "cpu",
-                    max_frames: int | None = None, anchored: bool = True, bridged: bool = False) -> dict:
+                    max_frames: int | None = None, anchored: bool = True, bridged: bool = False,
+                    matched: bool = False) -> dict:
     """Held-out sequences, each filmed by a seeded camera with videography and lower-body truncation on every
     clip, scored in the canonical frame (metres of the canonical skeleton, pelvis-aligned):
     - ``mpjpe_hidden_mm``: deterministic e, best-of-K hypotheses (per 90-frame chunk, the hypothesis with the
@@ -557,7 +560,8 @@ def evaluate_amodal(model: AmodalNet, dataset: MocapDataset, ks: tuple[int, ...]
         x, _, _ = model_input(pts, vis)
         gt = canonicalize(h36m)[0]
         hidden = hidden_h36m(vis)
-        out = complete_clip(model, x, kmax, seed + si, device, raw=True, anchored=anchored, bridged=bridged)
+        out = complete_clip(model, x, kmax, seed + si, device, raw=True, anchored=anchored, bridged=bridged,
+                            matched=matched)
         e, raw = out["e"], out["d"]
         hyps = np.where(hidden[:, None, :, None], raw, e[:, None])
         pair = np.linalg.norm(raw[:, :, None] - raw[:, None], axis=-1).mean((1, 2)) * kmax / max(kmax - 1, 1)
