@@ -628,3 +628,23 @@ def test_complete_takes_matched_hypotheses_by_default_and_the_models_on_request(
     ha, hb = a.arrays["hypotheses3d"], b.arrays["hypotheses3d"]
     assert np.abs(ha[110:125] - hb[110:125]).max() > 0.02  # the run's hidden joints differ
     np.testing.assert_allclose(ha[:100], hb[:100])
+
+
+def test_matching_skips_frames_with_nobody_quietly():
+    """Frames where the person is not seen at all (every joint hidden) give nothing to match by: they are left
+    to the model without a warning, while a leg gap elsewhere in the same track still gets matched motions."""
+    import warnings
+
+    from posecli import joints
+    from posecli.amodal.matching import matched_motions
+
+    T = 200
+    e = canonicalize(walking(T, turn=0.0))[0].astype(np.float64)
+    hidden = np.zeros((T, 17), bool)
+    hidden[40:60] = True  # nobody
+    legs = [joints.H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    hidden[130:140, legs] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = matched_motions(e, hidden, 3)
+    assert [(a, b, len(m)) for a, b, _, m in found] == [(130, 140, 3)]

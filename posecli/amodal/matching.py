@@ -40,12 +40,16 @@ def matched_motions(e: np.ndarray, hidden: np.ndarray, count: int) -> list[tuple
             continue
         held = occ[a:b].any(0)
         seen = ~held
+        if not seen.any():  # nobody in view (or nothing seen): nothing to match the run by
+            continue
         free = ~occ[:, held].any(1)  # frames where every H joint is seen (isolated dropouts aside)
         n = t_len - n_run + 1
         starts = np.arange(n)
         ok = sliding_window_view(free, n_run).all(1) & (np.abs(starts - a) >= n_run)
-        cost = np.linalg.norm(sliding_window_view(e[:, seen], n_run, axis=0).transpose(0, 3, 1, 2)
-                              - e[None, a:b, seen], axis=-1).mean((1, 2))
+        cost = np.zeros(n)
+        for t in range(n_run):  # frame by frame: memory stays O(T) for long tracks and long runs
+            cost += np.linalg.norm(e[t:t + n][:, seen] - e[a + t, seen], axis=-1).mean(1)
+        cost /= n_run
         if a > 0:  # the window's left neighbour must be seen, and near the run's
             left = np.full(n, np.inf)
             left[1:] = np.linalg.norm(e[: n - 1][:, held] - e[a - 1, held], axis=-1).mean(1)
