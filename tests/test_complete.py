@@ -391,6 +391,7 @@ def test_occlusion_masks_hide_what_they_say():
     assert (gap[:, LEGS].all(1) == ((t % 90 >= 30) & (t % 90 < 60))).all() and gap.sum() == 4 * 60
     assert leg_gap(200, "whole")[:, LEGS].all() and leg_gap(200, "whole").sum() == 800
     assert (leg_gap(200, "end")[:, LEGS].all(1) == (t >= 170)).all()
+    assert (leg_gap(200, "middle")[:, LEGS].all(1) == ((t >= 50) & (t < 150))).all()
     rng = np.random.default_rng(0)
     legs_only = 0
     for _ in range(2000):
@@ -435,7 +436,7 @@ def test_leg_gaps_score_estimates_lifter_with_the_clips_own_camera(tiny_mocap):
     assert with_camera < 0.2 and with_camera < 0.8 * guessed, (with_camera, guessed)
 
     res = evaluate_leg_gaps(AmodalNet(TINY), val, k=2, estimate_weights=lifter_file, gap_lengths=(3,))
-    assert set(res) >= {"whole", "gap", "end", "seen", "gap_3"}
+    assert set(res) >= {"whole", "gap", "end", "middle", "seen", "gap_3"}
     # 3-frame gaps with 6 seen between them hide a third of the frames; the 1 s case with 1 s seen around it too
     assert res["gap_3"]["hidden_joint_frames"] == pytest.approx(res["gap"]["hidden_joint_frames"], rel=0.1)
     base = {case: res[case]["mpjpe_hidden_interp2d_estimate_mm"] for case in ("whole", "seen")}
@@ -648,3 +649,33 @@ def test_matching_skips_frames_with_nobody_quietly():
         warnings.simplefilter("error")
         found = matched_motions(e, hidden, 3)
     assert [(a, b, len(m)) for a, b, _, m in found] == [(130, 140, 3)]
+
+
+def test_a_run_longer_than_any_seen_stretch_is_filled_by_chained_windows():
+    """Legs hidden for the middle half of a walk (120 frames; 60 seen on each side): no window of the run's length
+    exists, so chains of shorter windows fill it. The first chain follows the true walk far better than an average
+    pose, meets the seen pose at both edges and does not jump where its pieces meet."""
+    from posecli import joints
+    from posecli.amodal.matching import matched_motions
+
+    T = 240
+    truth = canonicalize(walking(T, turn=0.0))[0].astype(np.float64)
+    legs = [joints.H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    hidden = np.zeros((T, 17), bool)
+    hidden[60:180, legs] = True
+    e = truth.copy()
+    e[60:180, legs] = truth[:, legs].mean(0)
+    [(a, b, held, motions)] = matched_motions(e, hidden, 4)
+    # pieces of 58 frames (a 60-frame seen stretch less its edge frames): one first window per seen stretch
+    assert (a, b) == (60, 180) and len(motions) == 2 and all(m.shape == (120, 17, 3) for m in motions)
+    first = motions[0][:, legs]
+    error = np.linalg.norm(first - truth[60:180, legs], axis=-1).mean()
+    # 62 mm against 94 for the average pose: the pieces are as long as the seen stretches allow, which leaves
+    # their phase little freedom (half-length pieces did not do better on the development subjects, session 24)
+    assert error < 0.75 * np.linalg.norm(e[60:180, legs] - truth[60:180, legs], axis=-1).mean()
+    # frame-to-frame steps of the legs (largest joint), the seen edges included: 120 frames in 3 pieces of 40
+    steps = np.linalg.norm(np.diff(np.concatenate([truth[59:60, legs], first, truth[180:181, legs]]), axis=0),
+                           axis=-1).max(1)
+    true_steps = np.linalg.norm(np.diff(truth[59:181, legs], axis=0), axis=-1).max(1)
+    assert steps.max() < 1.25 * true_steps.max() and steps[[0, 120]].max() < true_steps.max()  # edges met
+    assert steps[[40, 80]].max() < np.median(true_steps)  # and no jump where the pieces meet

@@ -64,10 +64,11 @@ def leg_gap(frames: int, case: str, period: int = 90, gap: int = 30) -> np.ndarr
 
     ``whole``: on every frame; ``gap``: frames whose position in each ``period`` is in [gap, 2 gap) (with the
     defaults 1 s hidden with 1 s seen before and after, at 30 fps); ``end``: the last ``gap`` frames only (context
-    before, none after)."""
+    before, none after); ``middle``: the middle half of the sequence (issue 20's outside check: a gap longer than
+    the seen stretches around it)."""
     hidden = np.zeros((frames, 17), bool)
     t = np.arange(frames)
     rows = {"whole": np.ones(frames, bool), "gap": (t % period >= gap) & (t % period < 2 * gap),
-            "end": t >= frames - gap}[case]
+            "end": t >= frames - gap, "middle": (t >= frames // 4) & (t < frames - frames // 4)}[case]
     hidden[np.ix_(rows, LEGS)] = True
     return hidden

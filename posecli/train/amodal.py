@@ -464,13 +464,14 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
                       estimate_weights=None, bridged: bool = False, gap_lengths: tuple[int, ...] = (),
                       matched: bool = False) -> dict:
     """Held-out sequences filmed whole by a static camera (no framing cuts), knees and ankles hidden as
-    ``amodal.occlusion.leg_gap``'s three cases: ``whole`` (every frame), ``gap`` (1 s hidden with 1 s seen
-    before and after, repeating) and ``end`` (the last second). Same clips and 2D for the three cases. Per case
-    the hidden-joint MPJPE of the deterministic output and of the best of ``k`` hypotheses (per 90-frame chunk),
-    the hypotheses' spread on hidden joints (mean pairwise distance, mm), and ``gap_over_whole``. With
-    ``estimate_weights``, each case also scores ``lifted_baseline`` (``interp2d_estimate``), and a fourth case,
-    ``seen``, scores the same joints with nothing hidden: the floor that accuracy sets under any completion.
-    ``gap_lengths``: further cases ``gap_L``, gaps of L frames with 2 L seen between them."""
+    ``amodal.occlusion.leg_gap``'s cases: ``whole`` (every frame), ``gap`` (1 s hidden with 1 s seen before and
+    after, repeating), ``end`` (the last second) and ``middle`` (the middle half of the sequence). Same clips and
+    2D for every case. Per case the hidden-joint MPJPE of the deterministic output and of the best of ``k``
+    hypotheses (per 90-frame chunk), the hypotheses' spread on hidden joints (mean pairwise distance, mm), and
+    ``gap_over_whole``. With ``estimate_weights``, each case also scores ``lifted_baseline``
+    (``interp2d_estimate``), and a further case, ``seen``, scores the same joints with nothing hidden: the floor
+    that accuracy sets under any completion. ``gap_lengths``: further cases ``gap_L``, gaps of L frames with 2 L
+    seen between them."""
     from ..lifting.pipeline import load_lifter
 
     lifter, lifter_card = load_lifter(estimate_weights, device) if estimate_weights else (None, {})
@@ -485,7 +486,7 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
         pts = clip.x[..., :2] * clip.scale[:, None, None] + clip.centre[:, None]
         clips.append((pts, visible_joints(pts, clip.x[..., 2]), canonicalize(seq.joints["h36m17"][:n])[0], clip))
     out: dict = {}
-    cases = {"whole": ("whole", 90, 30), "gap": ("gap", 90, 30), "end": ("end", 90, 30)}
+    cases = {name: (name, 90, 30) for name in ("whole", "gap", "end", "middle")}
     cases.update({f"gap_{n}": ("gap", 3 * n, n) for n in gap_lengths})
     if lifter is not None:
         cases["seen"] = ("whole", 90, 30)
@@ -520,7 +521,7 @@ def evaluate_leg_gaps(model: AmodalNet, dataset: MocapDataset, k: int = 10, seed
         out[f"gap_over_whole_{name}"] = round(out["gap"][key] / out["whole"][key], 3)
     out["best_of_over_deterministic"] = {case: round(out[case][f"mpjpe_hidden_best_of_{k}_mm"]
                                                      / out[case]["mpjpe_hidden_deterministic_mm"], 3)
-                                         for case in ("whole", "gap", "end")}
+                                         for case in ("whole", "gap", "end", "middle")}
     return out
 
 
