@@ -82,6 +82,18 @@ def _joined(e: np.ndarray, s: int, n_run: int, held: np.ndarray, left, right) ->
     return m
 
 
+def _spaced_best(cost: np.ndarray, count: int, spacing: int) -> list[int]:
+    """Up to ``count`` window starts of finite cost, best first, each at least ``spacing`` from those taken
+    (different moments, not the same one shifted by a frame)."""
+    picked: list[int] = []
+    for s in np.argsort(cost, kind="stable"):
+        if len(picked) == count or not np.isfinite(cost[s]):
+            break
+        if all(abs(int(s) - p) >= spacing for p in picked):
+            picked.append(int(s))
+    return picked
+
+
 def _whole_windows(e, a, b, held, free, count) -> list[np.ndarray]:
     """The best ``count`` windows of the run's own length, at least a run length apart."""
     t_len, n_run = len(e), b - a
@@ -97,14 +109,7 @@ def _whole_windows(e, a, b, held, free, count) -> list[np.ndarray]:
     if right is not None:
         ok &= np.concatenate([free[n_run:], [False]])
         cost = cost + _edge_costs(e, held, right, n, n_run)
-    cost = np.where(ok, cost, np.inf)
-    picked: list[int] = []
-    for s in np.argsort(cost, kind="stable"):
-        if len(picked) == count or not np.isfinite(cost[s]):
-            break
-        if all(abs(int(s) - p) >= n_run for p in picked):
-            picked.append(int(s))
-    return [_joined(e, s, n_run, held, left, right) for s in picked]
+    return [_joined(e, s, n_run, held, left, right) for s in _spaced_best(np.where(ok, cost, np.inf), count, n_run)]
 
 
 def _chains(e, a, b, held, free, count) -> list[np.ndarray]:
@@ -137,14 +142,8 @@ def _chains(e, a, b, held, free, count) -> list[np.ndarray]:
     n_first, _, first_cost = pieces[0]
     if a > 0:
         first_cost = first_cost + _edge_costs(e, held, e[a - 1, held], len(first_cost), -1)
-    firsts: list[int] = []
-    for s in np.argsort(first_cost, kind="stable"):
-        if len(firsts) == count or not np.isfinite(first_cost[s]):
-            break
-        if all(abs(int(s) - p) >= n_first for p in firsts):
-            firsts.append(int(s))
     motions = []
-    for s0 in firsts:
+    for s0 in _spaced_best(first_cost, count, n_first):
         parts, pose = [], e[a - 1, held] if a > 0 else None
         for i, (n_p, last, cost) in enumerate(pieces):
             s = s0 if i == 0 else int(np.argmin(cost + _edge_costs(e, held, pose, len(cost), -1)))
