@@ -49,8 +49,8 @@ def complete(
                                                        "video).")] = None,
     join_gaps: Annotated[bool, typer.Option(
         "--join-gaps", help="Join each stretch where a joint is hidden to the seen frames around it (a second "
-        "pass of the model). Held out: 10-14 % closer on gaps of 3-10 frames, none on 1 s gaps (+2 %); hypotheses "
-        "narrow where the frames around pin the joint.")] = False,
+        "pass of the model). Held out: 10-14 % closer on gaps of 3-10 frames, worse on long ones (1 s: +2 %, the "
+        "middle half of a clip: +6 %).")] = False,
     match: Annotated[bool, typer.Option(
         "--match/--no-match", help="Hypotheses for a stretch where joints are hidden from the person's own seen "
         "motion (the K best-matching moments of the track), the model's where none matches. Held out: best of 10 "
