@@ -679,3 +679,19 @@ def test_a_run_longer_than_any_seen_stretch_is_filled_by_chained_windows():
     true_steps = np.linalg.norm(np.diff(truth[59:181, legs], axis=0), axis=-1).max(1)
     assert steps.max() < 1.25 * true_steps.max() and steps[[0, 120]].max() < true_steps.max()  # edges met
     assert steps[[40, 80]].max() < np.median(true_steps)  # and no jump where the pieces meet
+
+
+def test_a_joint_never_seen_does_not_stop_the_matching():
+    """A joint the detector never gives (here the head, hidden on every frame) has no motion of its own to match
+    and is left to the model; the legs' gap is still matched from the frames where the legs are seen."""
+    from posecli import joints
+    from posecli.amodal.matching import matched_motions
+
+    T = 200
+    e = canonicalize(walking(T, turn=0.0))[0].astype(np.float64)
+    hidden = np.zeros((T, 17), bool)
+    hidden[:, joints.H36M17.index("head")] = True
+    legs = [joints.H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    hidden[130:140, legs] = True
+    found = matched_motions(e, hidden, 3)
+    assert [(a, b, sorted(np.flatnonzero(h).tolist()), len(m)) for a, b, h, m in found] == [(130, 140, sorted(legs), 3)]

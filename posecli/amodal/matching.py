@@ -38,7 +38,7 @@ def matched_motions(e: np.ndarray, hidden: np.ndarray, count: int) -> list[tuple
     ``count`` motions (end - start, 17, 3), best first, already joined to the run's edges): whole windows of the
     run's length first, then (for the slots left) chains of shorter windows."""
     t_len = len(e)
-    occ = occluded(hidden)
+    occ = occluded(hidden) & (~hidden).any(0)  # a joint never seen in the track has no motion of its own to match
     out = []
     for a, b in hidden_runs(occ.any(1)):
         held = occ[a:b].any(0)
