@@ -54,9 +54,15 @@ def matched_motions(e: np.ndarray, hidden: np.ndarray, count: int) -> list[tuple
 def _window_costs(e: np.ndarray, lo: int, hi: int, seen: np.ndarray) -> np.ndarray:
     """Mean distance of the S joints of every window of length hi - lo (by start) to those of [lo, hi)."""
     n_run, n = hi - lo, len(e) - (hi - lo) + 1
+    axes = [np.ascontiguousarray(e[:, seen, i], dtype=np.float64) for i in range(3)]  # x, y, z: (T, |S|) each
     cost = np.zeros(n)
+    diff, dist = np.empty((n, int(seen.sum()))), np.empty((n, int(seen.sum())))
     for t in range(n_run):  # frame by frame: memory stays O(T) for long tracks and long runs
-        cost += np.linalg.norm(e[t:t + n][:, seen] - e[lo + t, seen], axis=-1).mean(1)
+        dist.fill(0.0)
+        for a in axes:
+            np.subtract(a[t:t + n], a[lo + t], out=diff)
+            dist += diff * diff
+        cost += np.sqrt(dist, out=dist).mean(1)
     return cost / n_run
 
 
