@@ -85,7 +85,7 @@ def bridge(e: np.ndarray, e_all: np.ndarray, hyps: np.ndarray, hidden: np.ndarra
     ``hidden_all`` (some joints hidden on every frame), hypotheses (T, K, 17, 3) of the first pass ->
     (deterministic, hypotheses) with every hidden run of those joints joined to the seen frames beside it.
     The residual's correlation is measured over the whole track."""
-    out, out_h = e.astype(np.float64).copy(), hyps.astype(np.float64).copy()
+    out, out_h = e.astype(np.float64), hyps.astype(np.float64)  # copies
     observed = hidden_all & ~hidden
     runs = {j: hidden_runs(hidden[:, j] & hidden_all[:, j]) for j in np.flatnonzero(observed.any(0))}
     longest = max((b - a for rs in runs.values() for a, b in rs), default=0)

@@ -42,21 +42,23 @@ def matched_motions(e: np.ndarray, hidden: np.ndarray, count: int) -> list[tuple
     out = []
     for a, b in hidden_runs(occ.any(1)):
         held = occ[a:b].any(0)
-        if b - a < MIN_RUN or held.all():  # nobody in view (or nothing seen): nothing to match the run by
+        if held.all():  # nobody in view (or nothing seen): nothing to match the run by
             continue
         free = ~occ[:, held].any(1)  # frames where every H joint is seen (isolated dropouts aside)
-        motions = _whole_windows(e, a, b, held, free, count) if 2 * (b - a) <= t_len else []
-        motions += _chains(e, a, b, held, free, count - len(motions))
+        # the S joints per axis, (T, |S|) each and contiguous: what every window's cost reads
+        axes = [np.ascontiguousarray(e[:, ~held, i], dtype=np.float64) for i in range(3)]
+        motions = _whole_windows(e, axes, a, b, held, free, count) if 2 * (b - a) <= t_len else []
+        motions += _chains(e, axes, a, b, held, free, count - len(motions))
         out.append((a, b, held, motions))
     return out
 
 
-def _window_costs(e: np.ndarray, lo: int, hi: int, seen: np.ndarray) -> np.ndarray:
-    """Mean distance of the S joints of every window of length hi - lo (by start) to those of [lo, hi)."""
-    n_run, n = hi - lo, len(e) - (hi - lo) + 1
-    axes = [np.ascontiguousarray(e[:, seen, i], dtype=np.float64) for i in range(3)]  # x, y, z: (T, |S|) each
+def _window_costs(axes: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
+    """Mean distance of the S joints (``axes``: x, y, z, each (T, |S|)) of every window of length hi - lo (by
+    start) to those of [lo, hi)."""
+    n_run, n = hi - lo, len(axes[0]) - (hi - lo) + 1
     cost = np.zeros(n)
-    diff, dist = np.empty((n, int(seen.sum()))), np.empty((n, int(seen.sum())))
+    diff, dist = np.empty((n, axes[0].shape[1])), np.empty((n, axes[0].shape[1]))
     for t in range(n_run):  # frame by frame: memory stays O(T) for long tracks and long runs
         dist.fill(0.0)
         for a in axes:
@@ -77,7 +79,7 @@ def _edge_costs(e: np.ndarray, held: np.ndarray, pose: np.ndarray, n: int, offse
 def _joined(e: np.ndarray, s: int, n_run: int, held: np.ndarray, left, right) -> np.ndarray:
     """Window [s, s + n_run) with its H joints shifted to meet ``left`` (the pose before it) and ``right`` (the
     pose after it): the edge differences ramped across it, or one of them held constant (None: no such edge)."""
-    m = e[s:s + n_run].astype(np.float64).copy()
+    m = e[s:s + n_run].astype(np.float64)  # a copy
     dl = None if left is None else left - e[s - 1, held]
     dr = None if right is None else right - e[s + n_run, held]
     ramp = ((np.arange(n_run) + 1) / (n_run + 1))[:, None, None]
@@ -100,13 +102,13 @@ def _spaced_best(cost: np.ndarray, count: int, spacing: int) -> list[int]:
     return picked
 
 
-def _whole_windows(e, a, b, held, free, count) -> list[np.ndarray]:
+def _whole_windows(e, axes, a, b, held, free, count) -> list[np.ndarray]:
     """The best ``count`` windows of the run's own length, at least a run length apart."""
     t_len, n_run = len(e), b - a
     n = t_len - n_run + 1
     starts = np.arange(n)
     ok = sliding_window_view(free, n_run).all(1) & (np.abs(starts - a) >= n_run)
-    cost = _window_costs(e, a, b, ~held)
+    cost = _window_costs(axes, a, b)
     left = e[a - 1, held] if a > 0 else None
     right = e[b, held] if b < t_len else None
     if left is not None:  # the window's left neighbour must be seen, and near the run's
@@ -118,7 +120,7 @@ def _whole_windows(e, a, b, held, free, count) -> list[np.ndarray]:
     return [_joined(e, s, n_run, held, left, right) for s in _spaced_best(np.where(ok, cost, np.inf), count, n_run)]
 
 
-def _chains(e, a, b, held, free, count) -> list[np.ndarray]:
+def _chains(e, axes, a, b, held, free, count) -> list[np.ndarray]:
     """``count`` motions for a run longer than the seen stretches hold: the run cut into equal pieces as long as
     the longest seen stretch allows (a window needs a seen frame before it, and the last one after it too);
     chain i starts with the i-th best window of the first piece (a piece apart), and each later piece takes the
@@ -131,7 +133,6 @@ def _chains(e, a, b, held, free, count) -> list[np.ndarray]:
     if piece < MIN_RUN or piece >= n_run:  # a whole window fits: _whole_windows has had every candidate
         return []
     bounds = np.linspace(a, b, int(np.ceil(n_run / piece)) + 1).round().astype(int)
-    seen = ~held
     right = e[b, held] if b < t_len else None
     pieces = []
     for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -141,7 +142,7 @@ def _chains(e, a, b, held, free, count) -> list[np.ndarray]:
         ok = sliding_window_view(free, n_p).all(1) & np.concatenate([[False], free[: n - 1]])
         if last and right is not None:
             ok &= np.concatenate([free[n_p:], [False]])
-        cost = np.where(ok, _window_costs(e, lo, hi, seen), np.inf)
+        cost = np.where(ok, _window_costs(axes, lo, hi), np.inf)
         if last and right is not None:
             cost = cost + _edge_costs(e, held, right, n, n_p)
         pieces.append((n_p, last, cost))
@@ -166,7 +167,7 @@ def matched_hypotheses(e: np.ndarray, hyps: np.ndarray, hidden: np.ndarray) -> n
     """e (T, 17, 3), the model's hypotheses (T, K, 17, 3), hidden (T, 17) -> hypotheses whose occluded runs take
     the person's own best-matching seen motions (slot i: the i-th best window; slots beyond the windows found keep
     the model's)."""
-    out = hyps.astype(np.float64).copy()
+    out = hyps.astype(np.float64)  # a copy
     for a, b, held, motions in matched_motions(e, hidden, hyps.shape[1]):
         moved = np.zeros((b - a, e.shape[1]), bool)
         moved[:, held] = True
