@@ -175,6 +175,21 @@ def test_tiles_cover_the_long_side():
     assert tile_rois(1000, 900) == []
 
 
+def test_finer_tile_grids_cover_the_frame_at_half_the_side_each_level():
+    """Levels 2 and 3 (``track --pyramid-levels``): squares of 1/2 and 1/4 of the short side, overlapping so
+    that any square of a fifth of their side lies whole inside one of them, anywhere in the frame."""
+    for w, h in [(960, 540), (1080, 1920)]:
+        for level, n in [(2, 3 * 5), (3, 5 * 9)]:
+            tiles = tile_rois(w, h, level)
+            side = min(w, h) / 2 ** (level - 1)
+            assert len(tiles) == n and all(t.size == side for t in tiles)
+            half = side / 5
+            for x in np.linspace(0, w - half, 23):
+                for y in np.linspace(0, h - half, 17):
+                    assert any(t.cx - side / 2 <= x and x + half <= t.cx + side / 2 and
+                               t.cy - side / 2 <= y and y + half <= t.cy + side / 2 for t in tiles), (w, h, level, x, y)
+
+
 # ---------------------------------------------------------------- models
 
 @pytest.fixture(scope="module")

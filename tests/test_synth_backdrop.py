@@ -92,3 +92,34 @@ def test_room_cameras_stand_above_the_floor():
         if i not in below:
             np.testing.assert_array_equal(a.R, b.R)
             np.testing.assert_array_equal(a.t, b.t)
+
+
+def test_wide_framings_make_people_smaller_and_leave_other_rigs_unchanged():
+    """``wide``: the chosen views stand 1.5-3x farther from the people, so they are that much smaller in the
+    image (still all in view); with wide=0 the rig is drawn exactly as before the option existed."""
+    from posecli.synth.rig import FARTHER, sample_rig
+
+    rng = np.random.default_rng(1)
+    people = rng.normal([0.0, 0.9, 0.0], [0.3, 0.4, 0.3], (30, 17, 3))
+
+    def heights(cams):
+        out = []
+        for cam in cams:
+            uv, _ = cam.at(0).project(people[0])
+            out.append(float(uv[:, 1].max() - uv[:, 1].min()) / cam.height)
+        return np.array(out)
+
+    for seed in range(6):
+        plain = sample_rig(np.random.default_rng(seed), 4, (640, 480), people)
+        again = sample_rig(np.random.default_rng(seed), 4, (640, 480), people, wide=0.0)
+        for a, b in zip(plain, again):
+            np.testing.assert_array_equal(a.t, b.t)
+            assert not b.wide
+        wide = sample_rig(np.random.default_rng(seed), 4, (640, 480), people, wide=1.0)
+        assert all(c.wide for c in wide)
+        ratio = heights(wide) / heights(plain)
+        # the same cameras' angles and lenses, moved back along their line to the people
+        assert np.all(ratio > 1 / (FARTHER[1] + 0.3)) and np.all(ratio < 1 / (FARTHER[0] - 0.2)), ratio
+        for cam in wide:
+            uv, _ = cam.at(0).project(people.reshape(-1, 3))
+            assert np.all((uv >= 0) & (uv <= [cam.width, cam.height]))

@@ -160,6 +160,40 @@ def test_a_merged_skeleton_spanning_two_people_is_dropped_by_the_backend():
     assert FakeDetector.calls == calls + 1  # the loss made the detector look again at once
 
 
+def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames_only():
+    """``--pyramid-levels 3``: the periodic search (every ``pyramid_every`` frames) goes down to the level-3
+    grid; the frames between run the detector's coarse passes only (when they run it at all)."""
+    from posecli.detect.roi import Roi
+    from posecli.track.backends import BlazePoseBackend
+
+    seen = []
+
+    class FakeDetector:
+        def detect(self, image, tiled=False, levels=1):
+            seen.append(levels)
+            return []
+
+        def detect_in(self, image, region):
+            return []
+
+    class FakeModel:
+        detector = FakeDetector()
+        tiled_detection = True
+        duplicate_overlap = 0.7
+
+        def track_step(self, image, rois, max_persons=None, dedupe=True):
+            return [None for _ in rois]
+
+    image = np.zeros((540, 960, 3), np.uint8)
+    for asked in (2, 3):
+        seen.clear()
+        backend = BlazePoseBackend(model=FakeModel(), pyramid_every=3, detect_every=1, pyramid_levels=asked)
+        backend._rois = [Roi(100, 100, 50)]
+        for _ in range(7):
+            backend.persons(image)
+        assert seen == [asked, 1, 1, asked, 1, 1, asked]
+
+
 def test_implausible_frames_flag_merged_and_collapsed_skeletons():
     coco = joints.get("coco17")
     base = np.stack([skeleton(300 + 2 * f, 100, 300) for f in range(60)])

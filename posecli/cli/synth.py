@@ -40,6 +40,8 @@ EPILOG = """Examples:
 
   posecli synth --mocap cmu:../shared/data/mocap --persons 4 --layout crossing --truncate 0.5 -o mot/
 
+  posecli synth --mocap cmu:../shared/data/mocap --persons 4 --layout crossing --wide 1 -o mot_small/   # small people
+
 Output: OUT/manifest.json; per clip OUT/clip_0000/calibration.toml (Pose2Sim layout) and, per view,
 cam_01.mp4 (H.264) and cam_01.npz (posecli pose file, one track per person: 'keypoints2d' COCO-17 and
 'keypoints2d_h36m' H36M-17 pixels with confidence 1 where visible, 'keypoints3d' camera frame, world joints,
@@ -72,6 +74,9 @@ def synth(
     follow: Annotated[bool, typer.Option("--follow", help="Cameras pan and tilt to follow the people.")] = False,
     truncate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of views framed so tight that "
                                             "the body leaves the image at times.")] = 0.0,
+    wide: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of the other views framed wide: the "
+                                        "camera 1.5-3x farther away, so people are small in the image "
+                                        "(tracking benchmarks).")] = 0.0,
     layout: Annotated[Layout, typer.Option(help="Where people stand: ring (one in the middle, the others "
                                            "around) or crossing (people who travel cross the middle at different "
                                            "instants; for tracking benchmarks).")] = Layout.ring,
@@ -114,7 +119,7 @@ def synth(
         dataset = dataset.split(list(subjects))[1]
         mocap = f"{mocap} subject(s) {', '.join(subjects)} only"
     options = SynthOptions(views=views, persons=persons, width=width, height=height, frames=frames, clips=clips,
-                           seed=seed, follow=follow, truncate=truncate, occluders=occluders,
+                           seed=seed, follow=follow, truncate=truncate, wide=wide, occluders=occluders,
                            layout=layout.value, step=step, backdrop=backdrop.value)
     manifest = synthesise(dataset, out, options, videos, mocap_spec=mocap, workers=workers, device=device)
     note(f"wrote {out}: {len(manifest['clips'])} clip(s) x {views} view(s) x {frames} frames; "

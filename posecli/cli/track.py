@@ -43,6 +43,8 @@ EPILOG = """Examples:
 
   posecli track frames/ --fps 25 -o tracks.npz                # a folder of images
 
+  posecli track stadium.mp4 -o tracks.npz --pyramid-levels 3  # wide shot: small people (slower)
+
   posecli track dance.mp4 --backend blazepose-torch --device cuda   # BlazePose on the GPU
 
   posecli track dance.mp4 -o - | posecli estimate - -o poses.npz   # -o -: to stdout, -: from stdin
@@ -99,6 +101,9 @@ def track(
                                             "all.")] = 5,
     pyramid_every: Annotated[int, typer.Option(min=0, help="Search the frame for small people (a finer grid "
                                                "of detector tiles) every N frames; 0: never.")] = 30,
+    pyramid_levels: Annotated[int, typer.Option(min=2, max=3, help="Finest grid of that search: 3 adds tiles of a "
+                                                "quarter of the frame's short side (3x the detector passes), for "
+                                                "wide shots of people under ~15 % of the frame height.")] = 2,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -121,7 +126,7 @@ def track(
         model = BACKENDS["mediapipe-single"]()
     else:
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
-                                      pyramid_every=pyramid_every,
+                                      pyramid_every=pyramid_every, pyramid_levels=pyramid_levels,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,

@@ -87,7 +87,8 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold: float = NMS_IOU):
 
 
 def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
-    """Overlapping square tiles: level 1 along the image's long side, level 2 a grid at half that side.
+    """Overlapping square tiles: level 1 along the image's long side, level 2 a grid at half that side, level 3
+    (``track --pyramid-levels 3``) a grid at a quarter of it (people down to ~10 % of the frame height).
 
     The letterboxed whole image shrinks people a lot (a 1920 px side becomes 224), and the detector
     then misses small or far people and scores a second person low.  Level-1 tiles (side min(W, H)) see
@@ -98,8 +99,8 @@ def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
     keeps overlaps large enough that a person cut by one tile's edge is whole in a neighbour.
     """
     side, long_side = min(width, height), max(width, height)
-    if level == 2:
-        side = side / 2
+    if level >= 2:
+        side = side / 2 ** (level - 1)
         xs = np.linspace(side / 2, width - side / 2, int(np.ceil(width / side)) + 1)
         ys = np.linspace(side / 2, height - side / 2, int(np.ceil(height / side)) + 1)
         return [Roi(float(x), float(y), float(side)) for y in ys for x in xs]
@@ -150,7 +151,8 @@ class PersonDetector:
         frame): whole-image detections are kept as they are, and a tile detection is added only
         when its box overlaps no detection kept so far (tile detections in score order), so tiling
         only ever adds people.  ``levels=2`` (with ``tiled``) adds the level-2 grid (:func:`tile_rois`; 15
-        more passes on a 16:9 frame) the same way, after the level-1 tiles.
+        more passes on a 16:9 frame) the same way, after the level-1 tiles; ``levels=3`` the level-3 grid
+        after that (45 more).
         """
         image = check_image(image)
         h, w = image.shape[:2]

@@ -59,6 +59,7 @@ class SynthOptions:
     seed: int = 0
     follow: bool = False
     truncate: float = 0.0
+    wide: float = 0.0  # fraction of views framed wide (people small in the image)
     occluders: int = 0
     layout: str = "ring"  # or "crossing" (see place_people)
     step: int = 1  # mocap frames between two rendered frames (image datasets: fewer near-duplicate frames)
@@ -74,6 +75,8 @@ class SynthOptions:
             d.pop("step")
         if d["backdrop"] == "flat":  # manifests from before rooms existed stay resumable
             d.pop("backdrop")
+        if d["wide"] == 0:  # nor do manifests from before wide framings
+            d.pop("wide")
         return d
 
 
@@ -300,7 +303,8 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
     # In a room the cameras stand on its floor (synth.backdrop); redraws come from a generator of their own.
     above = (ROOM_CAMERA_HEIGHT, np.random.default_rng(np.random.SeedSequence([o.seed, k, 2]))) \
         if o.backdrop == "room" else None
-    cams = sample_rig(rng, o.views, size, world_h36m, follow=o.follow, truncate=o.truncate, fps=fps, above=above)
+    cams = sample_rig(rng, o.views, size, world_h36m, follow=o.follow, truncate=o.truncate, wide=o.wide, fps=fps,
+                       above=above)
     lighting = random_light(rng)
     occluders = random_occluders(rng, o.occluders, world_h36m.reshape(-1, 3).mean(0))
     boxes = [(*box_mesh(np.array(b["centre"]), np.array(b["size"]), b["yaw"]), b["colour"]) for b in occluders]
@@ -378,7 +382,7 @@ def render_clip(anny, pool, out: Path, k: int, o: SynthOptions, videos, advance=
                     "mocap_scale": p.info["scale"], "fit_error_mm": round(p.fit_error_mm, 1)}
                    for pi, (p, src) in enumerate(zip(persons, sources))],
         "views": [{"name": c.name, "video": f"{name}/{c.name}.mp4", "poses": f"{name}/{c.name}.npz",
-                   "following": c.following, "truncating": c.truncating,
+                   "following": c.following, "truncating": c.truncating, "wide": c.wide,
                    "visible_fraction": round(float((states["coco"][ci] == 2).mean()), 3),
                    "whole_body_in_frame": round(float((states["coco"][ci] > 0).all(-1).all(0).mean()), 3)}
                   for ci, c in enumerate(cams)],
@@ -439,7 +443,7 @@ def view_poses(cam: RigCamera, persons, coco_world, truth, uvs, states, ci: int,
     body = anny.body
     meta = {
         "command": "synth", "focal_px": float(cam.K[0, 0]),
-        "synth": {"view": cam.name, "following": cam.following, "truncating": cam.truncating,
+        "synth": {"view": cam.name, "following": cam.following, "truncating": cam.truncating, "wide": cam.wide,
                   "visibility": "0 outside the image or behind the camera, 1 hidden, 2 visible (COCO's v)",
                   "world": "metres, Y up, floor at y = 0"},
         "body": {"model": "anny", "model_path": None, "joint_set": "h36m17", "pose": body.layout.names,

@@ -6,6 +6,9 @@ Choices the spec leaves open:
 - One image size for the whole rig (``--size``); each camera draws its own angles, lens and aim jitter.
 - Truncating framings: a camera chosen for it (probability ``truncate``) moves towards the people to 45-75 %
   of its fitted distance, so limbs or the head leave the image at some frames.
+- Wide framings: a camera chosen for it (probability ``wide``, among the others) moves away from the people to
+  ``FARTHER`` times its fitted distance, so they are small in the image (tracking benchmarks: a person who fills
+  15-60 % of the frame at the fitted distance fills 5-40 % there).
 - Following cameras stay where they stand and pan/tilt every frame (never roll) so that the people's
   centre, smoothed over 0.5 s, stays where it landed in the first frame. The calibration file then holds
   the first frame's extrinsics; every frame's R, t are in the pose files.
@@ -29,6 +32,7 @@ from ..atomic import atomic_path
 from ..errors import InputError, SchemaError
 from ..synth2d.cameras import Camera, CameraSampler, aim_rotation, view_angles
 
+FARTHER = (1.5, 3.0)  # wide framings: the fitted distance times this
 YUP_TO_ZUP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
 
 
@@ -43,6 +47,7 @@ class RigCamera:
     width: int
     height: int
     truncating: bool = False
+    wide: bool = False
 
     def at(self, frame: int) -> Camera:
         return Camera(self.K, self.R[frame], self.t[frame], self.width, self.height)
@@ -53,7 +58,7 @@ class RigCamera:
 
 
 def sample_rig(rng: np.random.Generator, n_views: int, size: tuple[int, int], points: np.ndarray, *,
-               follow: bool = False, truncate: float = 0.0, fps: float = 30.0,
+               follow: bool = False, truncate: float = 0.0, wide: float = 0.0, fps: float = 30.0,
                above: tuple[float, np.random.Generator] | None = None) -> list[RigCamera]:
     """``n_views`` cameras filming ``points`` (T, J, 3) (all people's world joints, Y up). ``above`` = (height,
     generator): a camera whose centre ends below that height (Pr-VIPE's elevations reach -30 degrees, which puts
@@ -63,11 +68,15 @@ def sample_rig(rng: np.random.Generator, n_views: int, size: tuple[int, int], po
     cams = sampler.sample_batch(rng, centre, n_views, points=points)
     truncating = rng.random(n_views) < truncate
     closer = rng.uniform(0.45, 0.75, n_views)
+    # Drawn only when asked for, so that datasets made before wide framings existed come out the same.
+    widening = (rng.random(n_views) < wide) & ~truncating if wide > 0 else np.zeros(n_views, bool)
+    farther = rng.uniform(*FARTHER, n_views) if wide > 0 else np.ones(n_views)
     n = len(points)
     track = gaussian_filter1d(points.mean(1), sigma=0.5 * fps, axis=0, mode="nearest") if follow else None
 
     def place(cam, i):
-        return centre + (cam.center - centre) * closer[i] if truncating[i] else cam.center
+        scale = closer[i] if truncating[i] else farther[i] if widening[i] else None
+        return cam.center if scale is None else centre + (cam.center - centre) * scale
 
     out = []
     for i, cam in enumerate(cams):
@@ -89,7 +98,7 @@ def sample_rig(rng: np.random.Generator, n_views: int, size: tuple[int, int], po
             R = np.repeat(cam.R[None], n, 0)
         t = -np.einsum("tij,j->ti", R, position)
         out.append(RigCamera(f"cam_{i + 1:02d}", np.asarray(cam.K), R, t, int(size[0]), int(size[1]),
-                             bool(truncating[i])))
+                             bool(truncating[i]), bool(widening[i])))
     return out
 
 

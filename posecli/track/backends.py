@@ -69,7 +69,7 @@ class BlazePoseBackend(PoseBackend):
 
     def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None):
+                 detector_weights=None, pyramid_levels: int = 2):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
@@ -81,6 +81,8 @@ class BlazePoseBackend(PoseBackend):
         # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
         # ``pyramid_every`` frames (0: never); people it finds are then followed by the landmark model.
         self.pyramid_every = pyramid_every
+        # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people ~10 % of the frame tall)
+        self.pyramid_levels = pyramid_levels
         self._since_pyramid = pyramid_every
         self.max_persons = max_persons
         self._rois: list = []
@@ -112,7 +114,7 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
-            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection, levels=1 + pyramid)
+            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection, levels=self.pyramid_levels if pyramid else 1)
         if not full:
             # Where a followed person was just lost, or where two overlap (one may hide or merge into the
             # other), look again at their scale: one detector pass on a square around them finds people the
