@@ -194,6 +194,55 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
         assert seen == [asked, 1, 1, asked, 1, 1, asked]
 
 
+def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again():
+    """The landmark model loses a person on frame 1; the detector misses them there on frames 1-3 and finds them
+    on frame 4: with ``lost_frames`` 15 they are followed again from frame 4, with 1 (the search on the frame of
+    the loss only) they stay lost until the next whole-frame detection."""
+    from posecli.detect.detector import Detection
+    from posecli.detect.landmarks import PersonLandmarks
+    from posecli.detect.roi import Roi
+    from posecli.track.backends import BlazePoseBackend
+
+    pts = skeleton(300, 100, 300)
+    hips = pts[[23, 24]].mean(0)
+    frame, calls, searched = [0], [0], []
+
+    def person():
+        aux = np.array([hips, pts[0] - [0, 20]])
+        return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
+                               Roi(*pts.mean(0), 10.0))
+
+    class FakeDetector:
+        def detect(self, image, tiled=False, levels=1):
+            return []
+
+        def detect_in(self, image, region):
+            searched.append(frame[0])
+            found = Detection(0.9, np.r_[hips - 20, hips + 20], np.array([hips, hips + [0, 200], hips, hips]))
+            return [found] if frame[0] >= 4 else []
+
+    class FakeModel:
+        detector = FakeDetector()
+        tiled_detection = True
+        duplicate_overlap = 0.7
+
+        def track_step(self, image, rois, max_persons=None, dedupe=True):
+            calls[0] += 1  # the frame's first call follows the people followed; later ones try fresh ROIs
+            return [None if calls[0] == 1 and frame[0] == 1 else person() for _ in rois]
+
+    image = np.zeros((600, 800, 3), np.uint8)
+    for lost_frames, expected in [(15, [1, 0, 0, 0, 1, 1, 1, 1]), (1, [1, 0, 0, 0, 0, 0, 0, 0])]:
+        backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0, detect_every=100, lost_frames=lost_frames)
+        backend._rois, backend._sizes = [Roi(*hips, 400.0)], [float(np.hypot(*(pts.max(0) - pts.min(0))))]
+        searched.clear()
+        counts = []
+        for f in range(8):
+            frame[0], calls[0] = f, 0
+            counts.append(len(backend.persons(image)))
+        assert counts == expected, (lost_frames, counts)
+        assert searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
+
+
 def test_implausible_frames_flag_merged_and_collapsed_skeletons():
     coco = joints.get("coco17")
     base = np.stack([skeleton(300 + 2 * f, 100, 300) for f in range(60)])

@@ -10,7 +10,7 @@ import typer
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
-from ..track.backends import BACKENDS
+from ..track.backends import BACKENDS, LOST_FRAMES
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -104,6 +104,9 @@ def track(
     pyramid_levels: Annotated[int, typer.Option(min=2, max=3, help="Finest grid of that search: 3 adds tiles of a "
                                                 "quarter of the frame's short side (3x the detector passes), for "
                                                 "wide shots of people under ~15 % of the frame height.")] = 2,
+    lost_frames: Annotated[int, typer.Option(min=1, help="Frames on which the detector looks again for a lost "
+                                             "person, on a square around where they were lost (1: only the "
+                                             "frame of the loss).")] = LOST_FRAMES,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -127,6 +130,7 @@ def track(
     else:
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every, pyramid_levels=pyramid_levels,
+                                      lost_frames=lost_frames,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,

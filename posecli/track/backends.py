@@ -23,6 +23,10 @@ from .association import Observation
 HIPS = [23, 24]  # BlazePose's hip landmarks
 FOLLOWED_DISTANCE = 0.2
 LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their last ROI sides
+# Frames on which that square is searched from the loss on (half a second at 30 fps, fixed before measuring it):
+# a person the detector misses on the frame they were lost is often found there a few frames later
+# (docs/benchmarks.md, session 25: IDF1 +0.006 on the standard MOT renders, one switch fewer).
+LOST_FRAMES = 15
 
 
 @dataclass
@@ -69,7 +73,7 @@ class BlazePoseBackend(PoseBackend):
 
     def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None, pyramid_levels: int = 2):
+                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int = LOST_FRAMES):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
@@ -88,6 +92,10 @@ class BlazePoseBackend(PoseBackend):
         self._rois: list = []
         self._sizes: list[float] = []
         self._since_detection = 0
+        # A lost person's square is searched on ``lost_frames`` frames from the loss (until someone followed is
+        # back in it): [ROI, frames left]
+        self.lost_frames = max(1, lost_frames)
+        self._searching: list[list] = []
         self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
 
     def persons(self, image: np.ndarray) -> list[Person]:
@@ -114,12 +122,14 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
-            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection, levels=self.pyramid_levels if pyramid else 1)
+            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection,
+                                                    levels=self.pyramid_levels if pyramid else 1)
         if not full:
             # Where a followed person was just lost, or where two overlap (one may hide or merge into the
             # other), look again at their scale: one detector pass on a square around them finds people the
             # whole-image and tile passes are too coarse for, at a fraction of their cost.
-            for roi in lost:
+            self._searching += [[roi, self.lost_frames] for roi in lost]
+            for roi, _ in self._searching:
                 detections += self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
             for a, b in crowded:
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
@@ -132,6 +142,8 @@ class BlazePoseBackend(PoseBackend):
                 # A fresh ROI can still land on someone already followed: keep one pose per person.
                 followed = [p for p in drop_duplicates(followed + new, self.model.duplicate_overlap) if p]
                 followed = followed[: self.max_persons]
+        self._searching = [[roi, left - 1] for roi, left in self._searching
+                           if left > 1 and not any(_within(p, roi) for p in followed)]
         self._rois = [roi_from_landmarks(p) for p in followed]
         self._sizes = [box_size(p.box) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
@@ -145,6 +157,12 @@ def _followed(detection, followed) -> bool:
         if np.linalg.norm(detection.keypoints[0] - hips) < FOLLOWED_DISTANCE * box_size(p.box):
             return True
     return False
+
+
+def _within(person, roi) -> bool:
+    """Whether a followed person's hip centre lies in a lost person's last ROI (the search there can stop)."""
+    hips = person.keypoints[HIPS].mean(0)
+    return bool(np.all(np.abs(hips - [roi.cx, roi.cy]) <= roi.size / 2))
 
 
 class MediapipeSingleBackend(PoseBackend):
