@@ -243,6 +243,54 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again():
         assert searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
 
 
+def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():
+    """A neighbour followed inside the lost person's square (hips 0.3 ROI sides away) is not the lost person come
+    back: the search goes on, and finds them when the detector does (frame 4)."""
+    from posecli.detect.detector import Detection
+    from posecli.detect.landmarks import PersonLandmarks
+    from posecli.detect.roi import Roi
+    from posecli.track.backends import BlazePoseBackend
+
+    lost_pts, near_pts = skeleton(300, 100, 300), skeleton(420, 100, 300)
+    hips = lost_pts[[23, 24]].mean(0)
+    frame, searched = [0], []
+
+    def person(pts):
+        aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
+        return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
+                               Roi(*pts.mean(0), 10.0))
+
+    class FakeDetector:
+        def detect(self, image, tiled=False, levels=1):
+            return []
+
+        def detect_in(self, image, region):
+            searched.append(frame[0])
+            found = Detection(0.9, np.r_[hips - 20, hips + 20], np.array([hips, hips + [0, 200], hips, hips]))
+            return [found] if frame[0] >= 4 else []
+
+    class FakeModel:
+        detector = FakeDetector()
+        tiled_detection = True
+        duplicate_overlap = 0.7
+
+        def track_step(self, image, rois, max_persons=None, dedupe=True):
+            out = []
+            for roi in rois:
+                lost_one = abs(roi.cx - hips[0]) < 40
+                out.append(None if lost_one and 1 <= frame[0] < 4 else person(lost_pts if lost_one else near_pts))
+            return out
+
+    backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0, detect_every=100)
+    size = float(np.hypot(*(lost_pts.max(0) - lost_pts.min(0))))
+    backend._rois, backend._sizes = [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)], [size, size]
+    counts = []
+    for f in range(7):
+        frame[0] = f
+        counts.append(len(backend.persons(image := np.zeros((600, 800, 3), np.uint8))))
+    assert counts == [2, 1, 1, 1, 2, 2, 2] and searched == [1, 2, 3, 4]
+
+
 def test_implausible_frames_flag_merged_and_collapsed_skeletons():
     coco = joints.get("coco17")
     base = np.stack([skeleton(300 + 2 * f, 100, 300) for f in range(60)])

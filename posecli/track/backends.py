@@ -25,7 +25,7 @@ FOLLOWED_DISTANCE = 0.2
 LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their last ROI sides
 # Frames on which that square is searched from the loss on (half a second at 30 fps, fixed before measuring it):
 # a person the detector misses on the frame they were lost is often found there a few frames later
-# (docs/benchmarks.md, session 25: IDF1 +0.006 on the standard MOT renders, one switch fewer).
+# (docs/benchmarks.md, session 25: IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
 LOST_FRAMES = 15
 
 
@@ -117,33 +117,47 @@ class BlazePoseBackend(PoseBackend):
         self._since_pyramid += 1
         full = self.max_persons is not None and len(followed) >= self.max_persons
         pyramid = self.pyramid_every > 0 and self._since_pyramid >= self.pyramid_every
-        detections = []
+        detections, sources = [], []  # sources: the lost person's search entry a detection came from, or None
         if not full and (pyramid or lost or not followed or self._since_detection >= self.detect_every):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
             detections = self.model.detector.detect(image, tiled=self.model.tiled_detection,
                                                     levels=self.pyramid_levels if pyramid else 1)
+            sources = [None] * len(detections)
         if not full:
             # Where a followed person was just lost, or where two overlap (one may hide or merge into the
             # other), look again at their scale: one detector pass on a square around them finds people the
             # whole-image and tile passes are too coarse for, at a fraction of their cost.
             self._searching += [[roi, self.lost_frames] for roi in lost]
-            for roi, _ in self._searching:
-                detections += self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
+            for entry in self._searching:
+                roi = entry[0]
+                found = self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
+                detections += found
+                sources += [entry] * len(found)
             for a, b in crowded:
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
                 side = LOST_SEARCH * float(max(box[2:] - box[:2]))
-                detections += self.model.detector.detect_in(image, Roi(*((box[:2] + box[2:]) / 2), side))
+                found = self.model.detector.detect_in(image, Roi(*((box[:2] + box[2:]) / 2), side))
+                detections += found
+                sources += [None] * len(found)
+        done = []  # search entries that found someone
         if detections:
-            fresh = [roi_from_detection(d) for d in detections if not _followed(d, followed)]
-            new = [p for p in self.model.track_step(image, fresh) if p]
+            fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
+            results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
+            new = [(p, sources[i]) for p, i in zip(results, fresh) if p]
             if new:
                 # A fresh ROI can still land on someone already followed: keep one pose per person.
-                followed = [p for p in drop_duplicates(followed + new, self.model.duplicate_overlap) if p]
+                followed = [p for p in drop_duplicates(followed + [p for p, _ in new], self.model.duplicate_overlap)
+                            if p]
                 followed = followed[: self.max_persons]
-        self._searching = [[roi, left - 1] for roi, left in self._searching
-                           if left > 1 and not any(_within(p, roi) for p in followed)]
+                done = [src for p, src in new if src is not None and any(p is q for q in followed)]
+        # A search ends when it found someone, when the lost person is followed again where they were lost (not
+        # a neighbour inside the square), or after ``lost_frames`` frames. Searching on after a find started
+        # second skeletons on a person re-found elsewhere (a back-flip in sports2d/demo).
+        self._searching = [[entry[0], entry[1] - 1] for entry in self._searching
+                           if entry[1] > 1 and not any(entry is d for d in done)
+                           and not any(_within(p, entry[0]) for p in followed)]
         self._rois = [roi_from_landmarks(p) for p in followed]
         self._sizes = [box_size(p.box) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
@@ -160,9 +174,10 @@ def _followed(detection, followed) -> bool:
 
 
 def _within(person, roi) -> bool:
-    """Whether a followed person's hip centre lies in a lost person's last ROI (the search there can stop)."""
+    """Whether a followed person is the one lost there (the search can stop): their hip centre on the lost ROI's
+    centre, which is where BlazePose centres a person's ROI. A neighbour inside the square is not them."""
     hips = person.keypoints[HIPS].mean(0)
-    return bool(np.all(np.abs(hips - [roi.cx, roi.cy]) <= roi.size / 2))
+    return bool(np.linalg.norm(hips - [roi.cx, roi.cy]) < FOLLOWED_DISTANCE * roi.size)
 
 
 class MediapipeSingleBackend(PoseBackend):
