@@ -194,21 +194,24 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
         assert seen == [asked, 1, 1, asked, 1, 1, asked]
 
 
-def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again():
+@pytest.mark.parametrize("moved", [0.0, 150.0])
+def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again(moved):
     """The landmark model loses a person on frame 1; the detector misses them there on frames 1-3 and finds them
     on frame 4: with ``lost_frames`` 15 they are followed again from frame 4, with 1 (the search on the frame of
-    the loss only) they stay lost until the next whole-frame detection."""
+    the loss only) they stay lost until the next whole-frame detection. The search ends once it found them,
+    also where they were found away from where they were lost (``moved`` pixels: 0.375 ROI sides)."""
     from posecli.detect.detector import Detection
     from posecli.detect.landmarks import PersonLandmarks
     from posecli.detect.roi import Roi
     from posecli.track.backends import BlazePoseBackend
 
-    pts = skeleton(300, 100, 300)
-    hips = pts[[23, 24]].mean(0)
+    start = skeleton(300, 100, 300)
+    hips = start[[23, 24]].mean(0)
     frame, calls, searched = [0], [0], []
 
     def person():
-        aux = np.array([hips, pts[0] - [0, 20]])
+        pts = start + ([moved, 0] if frame[0] >= 4 else 0)
+        aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
         return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
                                Roi(*pts.mean(0), 10.0))
 
@@ -218,7 +221,8 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again():
 
         def detect_in(self, image, region):
             searched.append(frame[0])
-            found = Detection(0.9, np.r_[hips - 20, hips + 20], np.array([hips, hips + [0, 200], hips, hips]))
+            at = hips + [moved, 0]
+            found = Detection(0.9, np.r_[at - 20, at + 20], np.array([at, at + [0, 200], at, at]))
             return [found] if frame[0] >= 4 else []
 
     class FakeModel:
@@ -233,7 +237,7 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again():
     image = np.zeros((600, 800, 3), np.uint8)
     for lost_frames, expected in [(15, [1, 0, 0, 0, 1, 1, 1, 1]), (1, [1, 0, 0, 0, 0, 0, 0, 0])]:
         backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0, detect_every=100, lost_frames=lost_frames)
-        backend._rois, backend._sizes = [Roi(*hips, 400.0)], [float(np.hypot(*(pts.max(0) - pts.min(0))))]
+        backend._rois, backend._sizes = [Roi(*hips, 400.0)], [float(np.hypot(*(start.max(0) - start.min(0))))]
         searched.clear()
         counts = []
         for f in range(8):
