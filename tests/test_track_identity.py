@@ -194,105 +194,108 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
         assert seen == [asked, 1, 1, asked, 1, 1, asked]
 
 
+def _landmarks(pts):
+    """A landmark result for a 33-point skeleton, as the backend reads it (hip centre, scale point)."""
+    from posecli.detect.landmarks import PersonLandmarks
+    from posecli.detect.roi import Roi
+
+    aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
+    return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
+                           Roi(*pts.mean(0), 10.0))
+
+
+class _SearchDetector:
+    """Finds nobody on the whole frame; in a searched square, a person with hips at ``at`` from frame ``FOUND`` on.
+    Records the frames it searched."""
+
+    FOUND = 4
+
+    def __init__(self, frame: list, at: np.ndarray):
+        self.frame, self.at, self.searched = frame, at, []
+
+    def detect(self, image, tiled=False, levels=1):
+        return []
+
+    def detect_in(self, image, region):
+        from posecli.detect.detector import Detection
+
+        self.searched.append(self.frame[0])
+        at = self.at
+        found = Detection(0.9, np.r_[at - 20, at + 20], np.array([at, at + [0, 200], at, at]))
+        return [found] if self.frame[0] >= self.FOUND else []
+
+
+def _run_lost_search(track_step, detector, rois, sizes, frames: int, frame: list, **options) -> list[int]:
+    """People reported per frame by a BlazePoseBackend over a fake model (``track_step``, ``detector``)."""
+    from posecli.track.backends import BlazePoseBackend
+
+    class FakeModel:
+        tiled_detection = True
+        duplicate_overlap = 0.7
+
+    model = FakeModel()
+    model.detector, model.track_step = detector, track_step
+    backend = BlazePoseBackend(model=model, pyramid_every=0, detect_every=100, **options)
+    backend._rois, backend._sizes = list(rois), list(sizes)
+    image = np.zeros((600, 800, 3), np.uint8)
+    counts = []
+    for f in range(frames):
+        frame[0] = f
+        counts.append(len(backend.persons(image)))
+    return counts
+
+
 @pytest.mark.parametrize("moved", [0.0, 150.0])
 def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again(moved):
     """The landmark model loses a person on frame 1; the detector misses them there on frames 1-3 and finds them
     on frame 4: with ``lost_frames`` 15 they are followed again from frame 4, with 1 (the search on the frame of
     the loss only) they stay lost until the next whole-frame detection. The search ends once it found them,
     also where they were found away from where they were lost (``moved`` pixels: 0.375 ROI sides)."""
-    from posecli.detect.detector import Detection
-    from posecli.detect.landmarks import PersonLandmarks
     from posecli.detect.roi import Roi
-    from posecli.track.backends import BlazePoseBackend
 
     start = skeleton(300, 100, 300)
     hips = start[[23, 24]].mean(0)
-    frame, calls, searched = [0], [0], []
+    frame = [0]
+    seen_frame = [-1]
 
-    def person():
-        pts = start + ([moved, 0] if frame[0] >= 4 else 0)
-        aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
-        return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
-                               Roi(*pts.mean(0), 10.0))
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        first = seen_frame[0] != frame[0]  # the frame's first call follows the people followed, later ones are fresh
+        seen_frame[0] = frame[0]
+        pts = start + ([moved, 0] if frame[0] >= _SearchDetector.FOUND else 0)
+        return [None if first and frame[0] == 1 else _landmarks(pts) for _ in rois]
 
-    class FakeDetector:
-        def detect(self, image, tiled=False, levels=1):
-            return []
-
-        def detect_in(self, image, region):
-            searched.append(frame[0])
-            at = hips + [moved, 0]
-            found = Detection(0.9, np.r_[at - 20, at + 20], np.array([at, at + [0, 200], at, at]))
-            return [found] if frame[0] >= 4 else []
-
-    class FakeModel:
-        detector = FakeDetector()
-        tiled_detection = True
-        duplicate_overlap = 0.7
-
-        def track_step(self, image, rois, max_persons=None, dedupe=True):
-            calls[0] += 1  # the frame's first call follows the people followed; later ones try fresh ROIs
-            return [None if calls[0] == 1 and frame[0] == 1 else person() for _ in rois]
-
-    image = np.zeros((600, 800, 3), np.uint8)
+    size = float(np.hypot(*(start.max(0) - start.min(0))))
     for lost_frames, expected in [(15, [1, 0, 0, 0, 1, 1, 1, 1]), (1, [1, 0, 0, 0, 0, 0, 0, 0])]:
-        backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0, detect_every=100, lost_frames=lost_frames)
-        backend._rois, backend._sizes = [Roi(*hips, 400.0)], [float(np.hypot(*(start.max(0) - start.min(0))))]
-        searched.clear()
-        counts = []
-        for f in range(8):
-            frame[0], calls[0] = f, 0
-            counts.append(len(backend.persons(image)))
+        detector = _SearchDetector(frame, hips + [moved, 0])
+        seen_frame[0] = -1
+        counts = _run_lost_search(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame,
+                                  lost_frames=lost_frames)
         assert counts == expected, (lost_frames, counts)
-        assert searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
+        assert detector.searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
 
 
 def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():
     """A neighbour followed inside the lost person's square (hips 0.3 ROI sides away) is not the lost person come
     back: the search goes on, and finds them when the detector does (frame 4)."""
-    from posecli.detect.detector import Detection
-    from posecli.detect.landmarks import PersonLandmarks
     from posecli.detect.roi import Roi
-    from posecli.track.backends import BlazePoseBackend
 
     lost_pts, near_pts = skeleton(300, 100, 300), skeleton(420, 100, 300)
     hips = lost_pts[[23, 24]].mean(0)
-    frame, searched = [0], []
+    frame = [0]
 
-    def person(pts):
-        aux = np.array([pts[[23, 24]].mean(0), pts[0] - [0, 20]])
-        return PersonLandmarks(pts, np.zeros(33), np.ones(33), np.ones(33), np.zeros((33, 3)), 1.0, aux,
-                               Roi(*pts.mean(0), 10.0))
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        out = []
+        for roi in rois:
+            lost_one = abs(roi.cx - hips[0]) < 40
+            out.append(None if lost_one and 1 <= frame[0] < _SearchDetector.FOUND else
+                       _landmarks(lost_pts if lost_one else near_pts))
+        return out
 
-    class FakeDetector:
-        def detect(self, image, tiled=False, levels=1):
-            return []
-
-        def detect_in(self, image, region):
-            searched.append(frame[0])
-            found = Detection(0.9, np.r_[hips - 20, hips + 20], np.array([hips, hips + [0, 200], hips, hips]))
-            return [found] if frame[0] >= 4 else []
-
-    class FakeModel:
-        detector = FakeDetector()
-        tiled_detection = True
-        duplicate_overlap = 0.7
-
-        def track_step(self, image, rois, max_persons=None, dedupe=True):
-            out = []
-            for roi in rois:
-                lost_one = abs(roi.cx - hips[0]) < 40
-                out.append(None if lost_one and 1 <= frame[0] < 4 else person(lost_pts if lost_one else near_pts))
-            return out
-
-    backend = BlazePoseBackend(model=FakeModel(), pyramid_every=0, detect_every=100)
+    detector = _SearchDetector(frame, hips)
     size = float(np.hypot(*(lost_pts.max(0) - lost_pts.min(0))))
-    backend._rois, backend._sizes = [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)], [size, size]
-    counts = []
-    for f in range(7):
-        frame[0] = f
-        counts.append(len(backend.persons(image := np.zeros((600, 800, 3), np.uint8))))
-    assert counts == [2, 1, 1, 1, 2, 2, 2] and searched == [1, 2, 3, 4]
+    counts = _run_lost_search(track_step, detector, [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)],
+                              [size, size], 7, frame)
+    assert counts == [2, 1, 1, 1, 2, 2, 2] and detector.searched == [1, 2, 3, 4]
 
 
 def test_implausible_frames_flag_merged_and_collapsed_skeletons():
