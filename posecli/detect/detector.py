@@ -88,7 +88,7 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold: float = NMS_IOU):
 
 def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
     """Overlapping square tiles: level 1 along the image's long side, level 2 a grid at half that side, level 3
-    (``track --pyramid-levels 3``) a grid at a quarter of it (people down to ~10 % of the frame height).
+    (``track --pyramid-levels 3``) a grid at a quarter of it (for people under ~15 % of the frame height).
 
     The letterboxed whole image shrinks people a lot (a 1920 px side becomes 224), and the detector
     then misses small or far people and scores a second person low.  Level-1 tiles (side min(W, H)) see

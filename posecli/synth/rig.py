@@ -7,8 +7,8 @@ Choices the spec leaves open:
 - Truncating framings: a camera chosen for it (probability ``truncate``) moves towards the people to 45-75 %
   of its fitted distance, so limbs or the head leave the image at some frames.
 - Wide framings: a camera chosen for it (probability ``wide``, among the others) moves away from the people to
-  ``FARTHER`` times its fitted distance, so they are small in the image (tracking benchmarks: a person who fills
-  15-60 % of the frame at the fitted distance fills 5-40 % there).
+  ``FARTHER`` times its fitted distance, so they are small in the image (tracking benchmarks: in
+  ``bench/track_mot.py --small`` people fill 5-30 % of the frame's height).
 - Following cameras stay where they stand and pan/tilt every frame (never roll) so that the people's
   centre, smoothed over 0.5 s, stays where it landed in the first frame. The calibration file then holds
   the first frame's extrinsics; every frame's R, t are in the pose files.
