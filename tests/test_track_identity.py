@@ -225,7 +225,7 @@ class _SearchDetector:
         return [found] if self.frame[0] >= self.FOUND else []
 
 
-def _run_lost_search(track_step, detector, rois, sizes, frames: int, frame: list, **options) -> list[int]:
+def _run_backend(track_step, detector, rois, sizes, frames: int, frame: list, **options) -> list[int]:
     """People reported per frame by a BlazePoseBackend over a fake model (``track_step``, ``detector``)."""
     from posecli.track.backends import BlazePoseBackend
 
@@ -235,7 +235,7 @@ def _run_lost_search(track_step, detector, rois, sizes, frames: int, frame: list
 
     model = FakeModel()
     model.detector, model.track_step = detector, track_step
-    backend = BlazePoseBackend(model=model, pyramid_every=0, detect_every=100, **options)
+    backend = BlazePoseBackend(model=model, **{"pyramid_every": 0, "detect_every": 100, **options})
     backend._rois, backend._sizes = list(rois), list(sizes)
     image = np.zeros((600, 800, 3), np.uint8)
     counts = []
@@ -268,7 +268,7 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again(move
     for lost_frames, expected in [(15, [1, 0, 0, 0, 1, 1, 1, 1]), (1, [1, 0, 0, 0, 0, 0, 0, 0])]:
         detector = _SearchDetector(frame, hips + [moved, 0])
         seen_frame[0] = -1
-        counts = _run_lost_search(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame,
+        counts = _run_backend(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame,
                                   lost_frames=lost_frames)
         assert counts == expected, (lost_frames, counts)
         assert detector.searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
@@ -293,9 +293,41 @@ def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():
 
     detector = _SearchDetector(frame, hips)
     size = float(np.hypot(*(lost_pts.max(0) - lost_pts.min(0))))
-    counts = _run_lost_search(track_step, detector, [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)],
+    counts = _run_backend(track_step, detector, [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)],
                               [size, size], 7, frame)
     assert counts == [2, 1, 1, 1, 2, 2, 2] and detector.searched == [1, 2, 3, 4]
+
+
+def test_a_look_around_a_followed_person_finds_someone_beside_them_and_no_second_skeleton_on_them():
+    """On the detector's scheduled frames a pass on a square around each followed person finds people beside them
+    (too small for the whole-frame passes); a skeleton it starts that lies mostly on the followed person (here
+    shifted by a fifth of their height, so neither the hip test nor the duplicate test catches it) is refused."""
+    from posecli.detect.detector import Detection
+    from posecli.detect.roi import Roi
+
+    a, beside = skeleton(300, 100, 300), skeleton(520, 120, 260)
+    shifted = a + [0, 60]
+    hips = {k: p[[23, 24]].mean(0) for k, p in (("a", a), ("beside", beside), ("shifted", shifted))}
+    frame = [0]
+
+    class Detector:
+        def detect(self, image, tiled=False, levels=1):
+            return []
+
+        def detect_in(self, image, region):
+            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))
+                    for k, h in hips.items() if k != "a"]
+
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        # each ROI gives the skeleton whose hips it is centred on
+        return [_landmarks({"a": a, "beside": beside, "shifted": shifted}[
+            min(hips, key=lambda k: np.linalg.norm(hips[k] - [r.cx, r.cy]))]) for r in rois]
+
+    size = float(np.hypot(*(a.max(0) - a.min(0))))
+    assert _run_backend(track_step, Detector(), [Roi(*hips["a"], 400.0)], [size], 3, frame, detect_every=2) \
+        == [1, 2, 2]  # frame 1 is the scheduled one: the person beside is found, the shifted skeleton is not kept
+    assert _run_backend(track_step, Detector(), [Roi(*hips["a"], 400.0)], [size], 3, frame, detect_every=100) \
+        == [1, 1, 1]  # no scheduled detection, no look around
 
 
 def test_implausible_frames_flag_merged_and_collapsed_skeletons():

@@ -27,6 +27,7 @@ LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their las
 # a person the detector misses on the frame they were lost is often found there a few frames later
 # (docs/benchmarks.md, session 25: IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
 LOST_FRAMES = 15
+AROUND = "around"  # a detection's source: the look around a followed person
 
 
 @dataclass
@@ -118,7 +119,8 @@ class BlazePoseBackend(PoseBackend):
         full = self.max_persons is not None and len(followed) >= self.max_persons
         pyramid = self.pyramid_every > 0 and self._since_pyramid >= self.pyramid_every
         detections, sources = [], []  # sources: the lost person's search entry a detection came from, or None
-        if not full and (pyramid or lost or not followed or self._since_detection >= self.detect_every):
+        scheduled = self._since_detection >= self.detect_every
+        if not full and (pyramid or lost or not followed or scheduled):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
@@ -135,6 +137,14 @@ class BlazePoseBackend(PoseBackend):
                 found = self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
                 detections += found
                 sources += [entry] * len(found)
+            if scheduled:
+                # Around each followed person at their own scale: someone beside or behind them, too small for
+                # the whole-frame passes, whom no followed pair's overlap would send a local pass to.
+                for p in followed:
+                    roi = roi_from_landmarks(p)
+                    found = self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
+                    detections += found
+                    sources += [AROUND] * len(found)
             for a, b in crowded:
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
                 side = LOST_SEARCH * float(max(box[2:] - box[:2]))
@@ -145,13 +155,14 @@ class BlazePoseBackend(PoseBackend):
         if detections:
             fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
             results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
-            new = [(p, sources[i]) for p, i in zip(results, fresh) if p]
+            new = [(p, sources[i]) for p, i in zip(results, fresh) if p and not (
+                sources[i] is AROUND and any(overlap_of_smaller(p.box, q.box) > 0.5 for q in followed))]
             if new:
                 # A fresh ROI can still land on someone already followed: keep one pose per person.
                 followed = [p for p in drop_duplicates(followed + [p for p, _ in new], self.model.duplicate_overlap)
                             if p]
                 followed = followed[: self.max_persons]
-                done = [src for p, src in new if src is not None and any(p is q for q in followed)]
+                done = [src for p, src in new if isinstance(src, list) and any(p is q for q in followed)]
         # A search ends when it found someone, when the lost person is followed again where they were lost (not
         # a neighbour inside the square), or after ``lost_frames`` frames. Searching on after a find started
         # second skeletons on a person re-found elsewhere (a back-flip in sports2d/demo).
