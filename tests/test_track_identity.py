@@ -164,34 +164,23 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
     """``--pyramid-levels 3``: the periodic search (every ``pyramid_every`` frames) goes down to the level-3
     grid; the frames between run the detector's coarse passes only (when they run it at all)."""
     from posecli.detect.roi import Roi
-    from posecli.track.backends import BlazePoseBackend
 
-    seen = []
+    class Recorder:
+        def __init__(self):
+            self.levels = []
 
-    class FakeDetector:
         def detect(self, image, tiled=False, levels=1):
-            seen.append(levels)
+            self.levels.append(levels)
             return []
 
         def detect_in(self, image, region):
             return []
 
-    class FakeModel:
-        detector = FakeDetector()
-        tiled_detection = True
-        duplicate_overlap = 0.7
-
-        def track_step(self, image, rois, max_persons=None, dedupe=True):
-            return [None for _ in rois]
-
-    image = np.zeros((540, 960, 3), np.uint8)
     for asked in (2, 3):
-        seen.clear()
-        backend = BlazePoseBackend(model=FakeModel(), pyramid_every=3, detect_every=1, pyramid_levels=asked)
-        backend._rois = [Roi(100, 100, 50)]
-        for _ in range(7):
-            backend.persons(image)
-        assert seen == [asked, 1, 1, asked, 1, 1, asked]
+        detector = Recorder()
+        _run_backend(lambda image, rois, **kw: [None for _ in rois], detector, [Roi(100, 100, 50)], [50.0], 7, [0],
+                     pyramid_every=3, detect_every=1, pyramid_levels=asked)
+        assert detector.levels == [asked, 1, 1, asked, 1, 1, asked]
 
 
 def _landmarks(pts):
