@@ -66,7 +66,9 @@ class BlazePoseBackend(PoseBackend):
     also whenever the count of people is in doubt: a followed person was lost, two followed people overlap
     (one may be hidden or the landmark model may merge them), or a followed pose changed size more than a
     person can between two frames (``MAX_SIZE_CHANGE``: the ROI slid onto someone else, or the landmarks
-    spread over two people); such a pose is dropped, not reported."""
+    spread over two people); such a pose is dropped, not reported. Besides the whole-frame passes, single
+    passes on squares at a person's own scale: around each followed person on the scheduled frames, where two
+    followed people overlap, and where someone was lost (for ``lost_frames`` frames)."""
 
     name = "blazepose"
     MAX_SIZE_CHANGE = 1.5  # box diagonal, one frame to the next (as the tracker's per-frame size gate)
@@ -86,15 +88,15 @@ class BlazePoseBackend(PoseBackend):
         # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
         # ``pyramid_every`` frames (0: never); people it finds are then followed by the landmark model.
         self.pyramid_every = pyramid_every
-        # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people ~10 % of the frame tall)
+        # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame)
         self.pyramid_levels = pyramid_levels
         self._since_pyramid = pyramid_every
         self.max_persons = max_persons
         self._rois: list = []
         self._sizes: list[float] = []
         self._since_detection = 0
-        # A lost person's square is searched on ``lost_frames`` frames from the loss (until someone followed is
-        # back in it): [ROI, frames left]
+        # A lost person's square is searched on up to ``lost_frames`` frames from the loss (when a search ends:
+        # the end of ``persons``): [ROI, frames left]
         self.lost_frames = max(1, lost_frames)
         self._searching: list[list] = []
         self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
@@ -118,43 +120,43 @@ class BlazePoseBackend(PoseBackend):
         self._since_pyramid += 1
         full = self.max_persons is not None and len(followed) >= self.max_persons
         pyramid = self.pyramid_every > 0 and self._since_pyramid >= self.pyramid_every
-        detections, sources = [], []  # sources: the lost person's search entry a detection came from, or None
+        # sources: per detection, the lost person's search entry it came from, AROUND, or None
+        detections, sources = [], []
+
+        def look(square: Roi, source) -> None:
+            found = self.model.detector.detect_in(image, square)
+            detections.extend(found)
+            sources.extend([source] * len(found))
+
         scheduled = self._since_detection >= self.detect_every
         if not full and (pyramid or lost or not followed or scheduled):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
-            detections = self.model.detector.detect(image, tiled=self.model.tiled_detection,
-                                                    levels=self.pyramid_levels if pyramid else 1)
-            sources = [None] * len(detections)
+            detections.extend(self.model.detector.detect(image, tiled=self.model.tiled_detection,
+                                                         levels=self.pyramid_levels if pyramid else 1))
+            sources.extend([None] * len(detections))
         if not full:
-            # Where a followed person was just lost, or where two overlap (one may hide or merge into the
-            # other), look again at their scale: one detector pass on a square around them finds people the
-            # whole-image and tile passes are too coarse for, at a fraction of their cost.
+            # Where a followed person was lost, or where two overlap (one may hide or merge into the other),
+            # look again at their scale: one detector pass on a square around them finds people the whole-image
+            # and tile passes are too coarse for, at a fraction of their cost.
             self._searching += [[roi, self.lost_frames] for roi in lost]
             for entry in self._searching:
-                roi = entry[0]
-                found = self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
-                detections += found
-                sources += [entry] * len(found)
+                look(Roi(entry[0].cx, entry[0].cy, LOST_SEARCH * entry[0].size), entry)
             if scheduled:
                 # Around each followed person at their own scale: someone beside or behind them, too small for
                 # the whole-frame passes, whom no followed pair's overlap would send a local pass to.
                 for p in followed:
                     roi = roi_from_landmarks(p)
-                    found = self.model.detector.detect_in(image, Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size))
-                    detections += found
-                    sources += [AROUND] * len(found)
+                    look(Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size), AROUND)
             for a, b in crowded:
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
-                side = LOST_SEARCH * float(max(box[2:] - box[:2]))
-                found = self.model.detector.detect_in(image, Roi(*((box[:2] + box[2:]) / 2), side))
-                detections += found
-                sources += [None] * len(found)
+                look(Roi(*((box[:2] + box[2:]) / 2), LOST_SEARCH * float(max(box[2:] - box[:2]))), None)
         done = []  # search entries that found someone
         if detections:
             fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
             results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
+            # A person the look around starts must not lie mostly on someone followed: that is them again.
             new = [(p, sources[i]) for p, i in zip(results, fresh) if p and not (
                 sources[i] is AROUND and any(overlap_of_smaller(p.box, q.box) > 0.5 for q in followed))]
             if new:
