@@ -160,10 +160,12 @@ def test_export_round_trip_through_cli(tmp_path, capsys):
 # ---- track on the bundled real clip ----
 
 def test_track_example_clip(tmp_path, capsys):
-    code, _, err = run(capsys, "track", EXAMPLE, "-o", tmp_path / "t.npz", "--end", "12", "-q")
+    code, _, err = run(capsys, "track", EXAMPLE, "-o", tmp_path / "t.npz", "--end", "12", "--lost-frames", "7", "-q")
     assert code == 0, err
     poses = read_poses(tmp_path / "t.npz")
     assert (poses.width, poses.height, poses.fps) == (1080, 1920, 60.0)
+    assert poses.meta["backend_settings"] == {"detect_every": 10, "pyramid_every": 30, "pyramid_levels": 2,
+                                              "lost_frames": 7, "max_persons": None}
     # the balancing man, and the woman standing in the background at the left (a fifth of the frame tall)
     assert len(poses.tracks) == 2
     heights = [np.median(np.ptp(t.keypoints[KEYPOINTS_2D].points[..., 1], axis=1)) for t in poses.tracks]

@@ -59,6 +59,10 @@ class PoseBackend(ABC):
     def close(self) -> None:  # noqa: B027 (optional hook)
         pass
 
+    def settings(self) -> dict:
+        """The options that decide whom it finds (written to the output's meta, to reproduce a result)."""
+        return {}
+
 
 class BlazePoseBackend(PoseBackend):
     """Multi-person BlazePose. In between detector runs each person's ROI comes from their landmarks in the
@@ -100,6 +104,10 @@ class BlazePoseBackend(PoseBackend):
         self.lost_frames = max(1, lost_frames)
         self._searching: list[list] = []
         self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
+
+    def settings(self) -> dict:
+        return {"detect_every": self.detect_every, "pyramid_every": self.pyramid_every,
+                "pyramid_levels": self.pyramid_levels, "lost_frames": self.lost_frames, "max_persons": self.max_persons}
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks

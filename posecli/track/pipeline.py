@@ -89,6 +89,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
         warn(f"nobody was found in {path}; the output holds no tracks")
     return Poses(tracks, fps=info.fps, width=info.width, height=info.height, num_frames=info.frames,
                  source=str(path), meta={"command": "track", "backend": backend.name, "posecli": __version__,
+                                         "backend_settings": backend.settings(),
                                          "start": opts.start, "end": opts.end, "every": opts.every,
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
                                          "sides_kept_consistent": opts.sides,
