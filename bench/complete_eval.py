@@ -25,7 +25,7 @@ from posecli.weights_registry import MODELS, weights_dir
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
-    ap.add_argument("--leg-gaps", action="store_true", help="the three leg-gap cases (whole / gap / end)")
+    ap.add_argument("--leg-gaps", action="store_true", help="the leg-gap cases (whole / gap / end / middle)")
     ap.add_argument("--gap-lengths", nargs="+", type=int, default=[],
                     help="with --leg-gaps, also gaps of these lengths (frames; 2 L seen between gaps)")
     ap.add_argument("--data", default="cmu:../shared/data/mocap")
@@ -45,8 +45,9 @@ def main() -> None:
     args = ap.parse_args()
     _, val = load_mocap(args.data).split(args.val_subjects)
     est = weights_dir() / MODELS["estimate"]
+    models = {path: load_amodal(path)[0] for path in args.weights}  # loaded once, run for every variant
     for path, bridge, hyps in ((p, b, h) for p in args.weights for b in args.bridge for h in args.hypotheses):
-        model, _ = load_amodal(path)
+        model = models[path]
         t = time.perf_counter()
         if args.leg_gaps:
             res = evaluate_leg_gaps(model, val, k=max(args.ks), seed=args.seed, clean=args.clean,
