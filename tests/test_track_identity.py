@@ -450,3 +450,36 @@ def test_a_skeleton_placed_outside_the_image_is_not_reported(tmp_path):
     centres = sorted(round(float(np.median(t.keypoints["keypoints2d"].points[0, :, 0]))) for t in poses.tracks)
     assert len(poses.tracks) == 2 and centres[0] < 100 and centres[1] > 280
     assert poses.meta["min_joints"] == 5
+
+
+def test_an_object_the_landmark_model_half_believes_in_is_not_reported(tmp_path):
+    """A track whose pose flag stays below 0.95 (an object taken for a person frame after frame at 0.6-0.9, as
+    the LED ring of a motion-capture camera) is dropped; a person whose flag dips for a few frames stays, and
+    ``min_flag=0`` keeps both."""
+    from posecli.track.backends import Person, PoseBackend
+    from posecli.track.pipeline import TrackOptions, track_video
+    from posecli.video import VideoWriter
+
+    class Scripted(PoseBackend):
+        name = "scripted"
+        joint_set = "blazepose33"
+        frame = 0
+
+        def persons(self, image):
+            self.frame += 1
+            person = Person(skeleton(60, 20, 150), np.full(33, 0.9), score=0.6 if self.frame % 5 == 0 else 0.999)
+            thing = Person(skeleton(220, 20, 150), np.full(33, 0.9), score=0.6 + 0.03 * (self.frame % 10))
+            return [person, thing]
+
+    video = tmp_path / "v.mp4"
+    with VideoWriter(video, fps=30) as w:
+        for _ in range(20):
+            w.write(np.full((200, 320, 3), 90, np.uint8))
+
+    def centres(**options):
+        poses = track_video(video, Scripted(), TrackOptions(min_frames=1, sides=False, stitch=False, **options))
+        return sorted(round(float(np.median(t.keypoints["keypoints2d"].points[0, :, 0]))) for t in poses.tracks)
+
+    kept = centres()
+    assert len(kept) == 1 and kept[0] < 150
+    assert len(centres(min_flag=0.0)) == 2

@@ -10,7 +10,7 @@ import typer
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
-from ..track.backends import BACKENDS, LOST_FRAMES
+from ..track.backends import BACKENDS
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -76,8 +76,10 @@ def track(
     max_age: Annotated[float, typer.Option(min=0.0, help="Seconds a person may be unseen and keep their ID.")] = 1.0,
     min_frames: Annotated[Optional[int], typer.Option(min=1, help="Drop tracks seen in fewer frames "
                                                       "(default: 0.25 s of video, at least 5).")] = None,
-    detect_every: Annotated[int, typer.Option(min=1, help="Run the person detector every N frames (and whenever "
-                                              "someone is lost or people overlap); people are followed in between.")] = 10,
+    detect_every: Annotated[Optional[int], typer.Option(
+        min=1, help="Run the person detector every N frames (and whenever someone is lost or people overlap); "
+                    "people are followed in between. Default: a third of a second of video (10 frames at 30 fps, "
+                    "20 at 60).")] = None,
     order: Annotated[Order, typer.Option(help="Track order and IDs: longest-seen or largest person first.")]
     = Order.length,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro filter the keypoints against jitter.")] = False,
@@ -99,14 +101,18 @@ def track(
                                             "joints inside the image (confidence >= 0.5) in most frames (a "
                                             "skeleton the landmark model placed outside the frame); 0 keeps "
                                             "all.")] = 5,
-    pyramid_every: Annotated[int, typer.Option(min=0, help="Search the frame for small people (a finer grid "
-                                               "of detector tiles) every N frames; 0: never.")] = 30,
+    min_flag: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median pose flag (the "
+                                            "landmark model's confidence that a person is there) is below this: "
+                                            "objects it takes for a person for a while; 0 keeps all.")] = 0.95,
+    pyramid_every: Annotated[Optional[int], typer.Option(
+        min=0, help="Search the frame for small people (a finer grid of detector tiles) every N frames; 0: never. "
+                    "Default: once a second of video.")] = None,
     pyramid_levels: Annotated[int, typer.Option(min=2, max=3, help="Finest grid of that search: 3 adds tiles of a "
                                                 "quarter of the frame's short side (3x the detector passes), for "
                                                 "wide shots of people under ~15 % of the frame height.")] = 2,
-    lost_frames: Annotated[int, typer.Option(min=1, help="Frames on which the detector looks again for a lost "
-                                             "person, on a square around where they were lost (1: only the "
-                                             "frame of the loss).")] = LOST_FRAMES,
+    lost_frames: Annotated[Optional[int], typer.Option(
+        min=1, help="Frames on which the detector looks again for a lost person, on a square around where they "
+                    "were lost (1: only the frame of the loss). Default: half a second of video.")] = None,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -136,7 +142,7 @@ def track(
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         sides=sides, stitch=stitch, reid=reid, min_height=min_height,
-                        min_joints=min_joints)
+                        min_joints=min_joints, min_flag=min_flag)
     poses = track_video(video, model, opts)
     with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:
         write_poses(poses, path, "coco-json" if fmt is TrackFormat.json else "npz")

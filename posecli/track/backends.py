@@ -23,10 +23,21 @@ from .association import Observation
 HIPS = [23, 24]  # BlazePose's hip landmarks
 FOLLOWED_DISTANCE = 0.2
 LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their last ROI sides
-# Frames on which that square is searched from the loss on (half a second at 30 fps, fixed before measuring it):
-# a person the detector misses on the frame they were lost is often found there a few frames later
-# (docs/benchmarks.md, session 25: IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
-LOST_FRAMES = 15
+# The detector's schedules, in seconds of video: people enter, hide and move at the same speed whatever the frame
+# rate. They were chosen on 30 fps renders (docs/benchmarks.md), where they are 10, 30 and 15 frames; counted in
+# frames they made the detector look for new people twice as often per second on 60 fps video, at twice the cost.
+DETECT_SECONDS = 1 / 3  # the whole-frame detector pass (track --detect-every)
+PYRAMID_SECONDS = 1.0  # the small-person grid (track --pyramid-every)
+# How long a lost person's square is searched from the loss on (fixed before measuring it): a person the detector
+# misses on the frame they were lost is often found there a few frames later (docs/benchmarks.md, session 25:
+# IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
+LOST_SECONDS = 0.5
+REFERENCE_FPS = 30.0  # the rate assumed until ``start`` gives the video's
+
+
+def frames_in(seconds: float, fps: float) -> int:
+    """A duration as a whole number of frames (at least 1)."""
+    return max(1, round(seconds * fps))
 AROUND = "around"  # a detection's source: the look around a followed person
 
 
@@ -56,6 +67,9 @@ class PoseBackend(ABC):
     def persons(self, image: np.ndarray) -> list[Person]:
         """Everyone in this frame. Frames arrive in order; backends may keep state between them."""
 
+    def start(self, fps: float) -> None:  # noqa: B027 (optional hook)
+        """Called before the first frame with the rate frames will arrive at (the video's, divided by ``every``)."""
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         pass
 
@@ -78,32 +92,39 @@ class BlazePoseBackend(PoseBackend):
     MAX_SIZE_CHANGE = 1.5  # box diagonal, one frame to the next (as the tracker's per-frame size gate)
     OVERLAP_IN_DOUBT = 0.3  # overlap (of the smaller box) between two followed people that triggers detection
 
-    def __init__(self, detect_every: int = 10, max_persons: int | None = None, min_pose_score: float = 0.5,
-                 pyramid_every: int = 30, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int = LOST_FRAMES):
+    def __init__(self, detect_every: int | None = None, max_persons: int | None = None, min_pose_score: float = 0.5,
+                 pyramid_every: int | None = None, model=None, runtime: str = "litert", device: str = "cpu",
+                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int | None = None):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
         # ``runtime``: "litert" or "torch" (BlazePose ported to torch, on ``device``)
         self.model = model if model is not None else BlazePoseMulti(min_pose_score=min_pose_score, runtime=runtime,
                                                                     device=device, detector_weights=detector_weights)
-        self.detect_every = max(1, detect_every)
-        # The level-2 tile grid (detector.tile_rois) finds people too small for the whole image and the
-        # level-1 tiles, at ~15 more detector passes: run it on the first frame and then every
-        # ``pyramid_every`` frames (0: never); people it finds are then followed by the landmark model.
-        self.pyramid_every = pyramid_every
+        # Each schedule in frames; None: its duration above at the video's rate (``start``).
+        # ``detect_every``: the whole-frame detector pass. ``pyramid_every``: the level-2 tile grid
+        # (detector.tile_rois), which finds people too small for the whole image and the level-1 tiles at ~15 more
+        # detector passes, on the first frame and then every ``pyramid_every`` frames (0: never); people it finds
+        # are then followed by the landmark model. ``lost_frames``: how many frames from a loss the lost person's
+        # square is searched.
+        self._asked = (detect_every, pyramid_every, lost_frames)
         # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame)
         self.pyramid_levels = pyramid_levels
-        self._since_pyramid = pyramid_every
         self.max_persons = max_persons
         self._rois: list = []
         self._sizes: list[float] = []
         self._since_detection = 0
-        # A lost person's square is searched on up to ``lost_frames`` frames from the loss (when a search ends:
-        # the end of ``persons``): [ROI, frames left]
-        self.lost_frames = max(1, lost_frames)
+        # searches of lost people (ended at the end of ``persons``): [ROI, frames left]
         self._searching: list[list] = []
         self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
+        self.start(REFERENCE_FPS)
+
+    def start(self, fps: float) -> None:
+        detect, pyramid, lost = self._asked
+        self.detect_every = max(1, detect) if detect is not None else frames_in(DETECT_SECONDS, fps)
+        self.pyramid_every = pyramid if pyramid is not None else frames_in(PYRAMID_SECONDS, fps)
+        self.lost_frames = max(1, lost) if lost is not None else frames_in(LOST_SECONDS, fps)
+        self._since_pyramid = self.pyramid_every  # the first frame is searched
 
     def settings(self) -> dict:
         return {"detect_every": self.detect_every, "pyramid_every": self.pyramid_every,

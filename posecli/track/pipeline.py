@@ -37,6 +37,7 @@ class TrackOptions:
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
     min_joints: int = 5  # tracks showing fewer COCO joints in the image (confidence >= 0.5) in most frames are dropped
+    min_flag: float = 0.95  # tracks whose median pose flag (the landmark model's "a person is here") is lower: dropped
 
 
 def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
@@ -46,6 +47,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     max_age = max(1, round(opts.max_age * info.fps))
     tracker = Tracker(max_age=max_age, fps=info.fps / opts.every)
     times: dict[int, float] = {}
+    backend.start(info.fps / opts.every)
     try:
         with progress(f"track {Path(path).name}", total) as advance:
             for frame in prefetch(read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps)):
@@ -76,6 +78,12 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     # ``min_joints`` joints in the image in most frames is dropped; 5 of 17 is where the tracking benchmark
     # starts counting a person at all (bench/track_mot.py).
     tracks = [t for t in tracks if _joints_in_view(t, info.width, info.height) >= opts.min_joints]
+    # The pose flag passes a frame at 0.5, and some objects hold it there for seconds (a motion-capture camera's
+    # LED ring taken for a face); over a whole track a person's median flag is near 1 (0.99 or more on the shared
+    # real clips). 0.95 was chosen on the MOT renders (docs/benchmarks.md, session 26: of 0 / 0.85 / 0.9 / 0.95,
+    # the best IDF1 on both scene sets, with 2 and 12 fewer identity switches: the tracks it drops are mostly
+    # second skeletons on someone).
+    tracks = [t for t in tracks if float(np.median(t.arrays["score"])) >= opts.min_flag]
     tracks = _order(tracks, opts.order)[: opts.max_persons]
     for new_id, t in enumerate(tracks, start=1):
         t.attrs["tracker_id"] = t.id
@@ -95,6 +103,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                                          "sides_kept_consistent": opts.sides,
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
                                          "min_height": opts.min_height, "min_joints": opts.min_joints,
+                                         "min_flag": opts.min_flag,
                                          # poses the backend refused (size jump: merged or slid onto someone)
                                          "refused_poses": int(getattr(backend, "rejected", 0))})
 
