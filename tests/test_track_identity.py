@@ -483,3 +483,37 @@ def test_an_object_the_landmark_model_half_believes_in_is_not_reported(tmp_path)
     kept = centres()
     assert len(kept) == 1 and kept[0] < 150
     assert len(centres(min_flag=0.0)) == 2
+
+
+@pytest.mark.parametrize("new_flag, expected", [(0.9, [2, 2]), (0.5, [3, 3])])
+def test_a_new_skeleton_on_someone_followed_needs_a_confident_pose_flag(new_flag, expected):
+    """Second skeletons start where a detection overlaps someone followed: there a new person needs a pose flag of
+    ``new_flag`` (0.9 by default); a person found away from everyone starts at the landmark model's 0.5. Both new
+    skeletons here have a flag of 0.8, and hips too far from the followed person's to count as them."""
+    from posecli.detect.detector import Detection
+    from posecli.detect.roi import Roi
+
+    a, behind, far = skeleton(300, 100, 300), skeleton(350, 60, 260), skeleton(650, 100, 300)
+    people = {"a": a, "behind": behind, "far": far}
+    hips = {k: p[[23, 24]].mean(0) for k, p in people.items()}
+    frame = [0]
+
+    class Detector:
+        def detect(self, image, tiled=False, levels=1):
+            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))
+                    for k, h in hips.items() if k != "a"]
+
+        def detect_in(self, image, region):
+            return []
+
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        out = []
+        for r in rois:  # each ROI gives the skeleton whose hips it is centred on
+            k = min(hips, key=lambda k: np.linalg.norm(hips[k] - [r.cx, r.cy]))
+            out.append(_landmarks(people[k]))
+            out[-1].score = 1.0 if k == "a" else 0.8
+        return out
+
+    size = float(np.hypot(*(a.max(0) - a.min(0))))
+    assert _run_backend(track_step, Detector(), [Roi(*hips["a"], 400.0)], [size], 2, frame, detect_every=1,
+                        new_flag=new_flag) == expected

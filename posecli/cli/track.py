@@ -10,7 +10,7 @@ import typer
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
-from ..track.backends import BACKENDS
+from ..track.backends import BACKENDS, NEW_FLAG
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -113,6 +113,9 @@ def track(
     lost_frames: Annotated[Optional[int], typer.Option(
         min=1, help="Frames on which the detector looks again for a lost person, on a square around where they "
                     "were lost (1: only the frame of the loss). Default: half a second of video.")] = None,
+    new_flag: Annotated[float, typer.Option(min=0.0, max=1.0, help="Pose flag (the landmark model's confidence "
+                                            "that a person is there) a new skeleton needs to start a person where it "
+                                            "overlaps someone followed; elsewhere 0.5.")] = NEW_FLAG,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -136,7 +139,7 @@ def track(
     else:
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every, pyramid_levels=pyramid_levels,
-                                      lost_frames=lost_frames,
+                                      lost_frames=lost_frames, new_flag=new_flag,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,

@@ -32,7 +32,11 @@ PYRAMID_SECONDS = 1.0  # the small-person grid (track --pyramid-every)
 # misses on the frame they were lost is often found there a few frames later (docs/benchmarks.md, session 25:
 # IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
 LOST_SECONDS = 0.5
-REFERENCE_FPS = 30.0  # the rate assumed until ``start`` gives the video's
+REFERENCE_FPS = 30.0
+# The pose flag a new skeleton needs where it overlaps someone followed (elsewhere the landmark model's 0.5): the
+# second skeletons that cost identity switches start there (docs/benchmarks.md, session 26: IDF1 0.827 -> 0.835, 30
+# -> 23 switches on the standard MOT renders; 0.9 everywhere found people late, recall -0.009).
+NEW_FLAG = 0.9  # the rate assumed until ``start`` gives the video's
 
 
 def frames_in(seconds: float, fps: float) -> int:
@@ -94,7 +98,8 @@ class BlazePoseBackend(PoseBackend):
 
     def __init__(self, detect_every: int | None = None, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int | None = None, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int | None = None):
+                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int | None = None,
+                 new_flag: float = NEW_FLAG):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
@@ -110,6 +115,7 @@ class BlazePoseBackend(PoseBackend):
         self._asked = (detect_every, pyramid_every, lost_frames)
         # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame)
         self.pyramid_levels = pyramid_levels
+        self.new_flag = new_flag
         self.max_persons = max_persons
         self._rois: list = []
         self._sizes: list[float] = []
@@ -128,7 +134,8 @@ class BlazePoseBackend(PoseBackend):
 
     def settings(self) -> dict:
         return {"detect_every": self.detect_every, "pyramid_every": self.pyramid_every,
-                "pyramid_levels": self.pyramid_levels, "lost_frames": self.lost_frames, "max_persons": self.max_persons}
+                "pyramid_levels": self.pyramid_levels, "lost_frames": self.lost_frames, "max_persons": self.max_persons,
+                "new_flag": self.new_flag}
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks
@@ -186,7 +193,7 @@ class BlazePoseBackend(PoseBackend):
             fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
             results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
             # A person the look around starts must not lie mostly on someone followed: that is them again.
-            new = [(p, sources[i]) for p, i in zip(results, fresh) if p and not (
+            new = [(p, sources[i]) for p, i in zip(results, fresh) if p and self._confident(p, followed) and not (
                 sources[i] is AROUND and any(overlap_of_smaller(p.box, q.box) > 0.5 for q in followed))]
             if new:
                 # A fresh ROI can still land on someone already followed: keep one pose per person.
@@ -203,6 +210,12 @@ class BlazePoseBackend(PoseBackend):
         self._rois = [roi_from_landmarks(p) for p in followed]
         self._sizes = [box_size(p.box) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
+
+    def _confident(self, p, followed) -> bool:
+        """Whether a new skeleton may start a person: a pose flag of ``new_flag`` where it overlaps someone
+        followed (where second skeletons come from), the landmark model's own 0.5 elsewhere."""
+        crowded = any(overlap_of_smaller(p.box, q.box) > self.OVERLAP_IN_DOUBT for q in followed)
+        return not crowded or p.score >= self.new_flag
 
 
 def _followed(detection, followed) -> bool:
