@@ -167,7 +167,7 @@ def test_track_example_clip(tmp_path, capsys):
     # the schedules are in seconds of video (a third of a second, one second) at the clip's 60 fps; asked: in frames
     assert poses.meta["backend_settings"] == {"detect_every": 20, "pyramid_every": 60, "pyramid_levels": 2,
                                               "lost_frames": 7, "max_persons": None,
-                                              "new_flag": 0.9}
+                                              "new_flag": 0.9, "pyramid_backoff": 4}
     # the balancing man, and the woman standing in the background at the left (a fifth of the frame tall)
     assert len(poses.tracks) == 2
     heights = [np.median(np.ptp(t.keypoints[KEYPOINTS_2D].points[..., 1], axis=1)) for t in poses.tracks]

@@ -179,8 +179,40 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
     for asked in (2, 3):
         detector = Recorder()
         _run_backend(lambda image, rois, **kw: [None for _ in rois], detector, [Roi(100, 100, 50)], [50.0], 7, [0],
-                     pyramid_every=3, detect_every=1, pyramid_levels=asked)
+                     pyramid_every=3, detect_every=1, pyramid_levels=asked, pyramid_backoff=1)
         assert detector.levels == [asked, 1, 1, asked, 1, 1, asked]
+
+
+@pytest.mark.parametrize("someone_new, expected", [(False, [0, 6, 18, 30]), (True, [0, 3, 6, 9])])
+def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_new, expected):
+    """``--pyramid-every 3 --pyramid-backoff 4``: a search that starts nobody doubles the wait before the next (3,
+    6, 12, 12: at most 4 x 3 frames); one that starts someone new keeps it at 3."""
+    from posecli.detect.detector import Detection
+    from posecli.detect.roi import Roi
+
+    frame = [0]
+
+    class Detector:  # on a search frame, one new person (at a new place each time) when ``someone_new``
+        def __init__(self):
+            self.searches = []
+
+        def detect(self, image, tiled=False, levels=1):
+            if levels < 2:
+                return []
+            self.searches.append(frame[0])
+            h = np.array([100.0 + 150 * len(self.searches), 300.0])
+            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))] if someone_new else []
+
+        def detect_in(self, image, region):
+            return []
+
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        return [_landmarks(skeleton(r.cx, 100, 300)) for r in rois]
+
+    detector = Detector()
+    _run_backend(track_step, detector, [], [], 31 if not someone_new else 10, frame, pyramid_every=3,
+                 pyramid_backoff=4)
+    assert detector.searches == expected
 
 
 def _landmarks(pts):

@@ -10,7 +10,7 @@ import typer
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
-from ..track.backends import BACKENDS, NEW_FLAG
+from ..track.backends import BACKENDS, NEW_FLAG, PYRAMID_BACKOFF
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -116,6 +116,9 @@ def track(
     new_flag: Annotated[float, typer.Option(min=0.0, max=1.0, help="Pose flag (the landmark model's confidence "
                                             "that a person is there) a new skeleton needs to start a person where it "
                                             "overlaps someone followed; elsewhere 0.5.")] = NEW_FLAG,
+    pyramid_backoff: Annotated[int, typer.Option(min=1, help="While the small-person search finds nobody new, "
+                                                 "each search waits twice as long as the last, up to N x "
+                                                 "--pyramid-every (1: a fixed schedule).")] = PYRAMID_BACKOFF,
     start: Start = 0,
     end: End = None,
     every: Every = 1,
@@ -140,6 +143,7 @@ def track(
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
                                       pyramid_every=pyramid_every, pyramid_levels=pyramid_levels,
                                       lost_frames=lost_frames, new_flag=new_flag,
+                                      pyramid_backoff=pyramid_backoff,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,

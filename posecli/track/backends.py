@@ -36,7 +36,11 @@ REFERENCE_FPS = 30.0
 # The pose flag a new skeleton needs where it overlaps someone followed (elsewhere the landmark model's 0.5): the
 # second skeletons that cost identity switches start there (docs/benchmarks.md, session 26: IDF1 0.827 -> 0.835, 30
 # -> 23 switches on the standard MOT renders; 0.9 everywhere found people late, recall -0.009).
-NEW_FLAG = 0.9  # the rate assumed until ``start`` gives the video's
+NEW_FLAG = 0.9
+# The small-person grid is ~15 detector passes: while it finds nobody new it waits longer, up to this many times
+# --pyramid-every (4 s at the default; docs/benchmarks.md, session 26: 20 % fewer detector passes on
+# sports2d/demo, IDF1 -0.002 on the MOT renders, the shared clips' tracks the same).
+PYRAMID_BACKOFF = 4  # the rate assumed until ``start`` gives the video's
 
 
 def frames_in(seconds: float, fps: float) -> int:
@@ -99,7 +103,7 @@ class BlazePoseBackend(PoseBackend):
     def __init__(self, detect_every: int | None = None, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int | None = None, model=None, runtime: str = "litert", device: str = "cpu",
                  detector_weights=None, pyramid_levels: int = 2, lost_frames: int | None = None,
-                 new_flag: float = NEW_FLAG):
+                 new_flag: float = NEW_FLAG, pyramid_backoff: int = PYRAMID_BACKOFF):
         from ..detect import BlazePoseMulti
 
         # ``model``: a BlazePoseMulti (or a stand-in with its detector / track_step interface, for tests);
@@ -116,6 +120,9 @@ class BlazePoseBackend(PoseBackend):
         # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame)
         self.pyramid_levels = pyramid_levels
         self.new_flag = new_flag
+        # While the small-person grid finds nobody new, each pass waits twice as long as the one before, up to
+        # ``pyramid_backoff`` x ``pyramid_every`` (1: the fixed schedule); a pass that starts someone resets it.
+        self.pyramid_backoff = max(1, pyramid_backoff)
         self.max_persons = max_persons
         self._rois: list = []
         self._sizes: list[float] = []
@@ -131,11 +138,12 @@ class BlazePoseBackend(PoseBackend):
         self.pyramid_every = pyramid if pyramid is not None else frames_in(PYRAMID_SECONDS, fps)
         self.lost_frames = max(1, lost) if lost is not None else frames_in(LOST_SECONDS, fps)
         self._since_pyramid = self.pyramid_every  # the first frame is searched
+        self._pyramid_wait = self.pyramid_every
 
     def settings(self) -> dict:
         return {"detect_every": self.detect_every, "pyramid_every": self.pyramid_every,
                 "pyramid_levels": self.pyramid_levels, "lost_frames": self.lost_frames, "max_persons": self.max_persons,
-                "new_flag": self.new_flag}
+                "new_flag": self.new_flag, "pyramid_backoff": self.pyramid_backoff}
 
     def persons(self, image: np.ndarray) -> list[Person]:
         from ..detect import roi_from_detection, roi_from_landmarks
@@ -155,7 +163,7 @@ class BlazePoseBackend(PoseBackend):
         self._since_detection += 1
         self._since_pyramid += 1
         full = self.max_persons is not None and len(followed) >= self.max_persons
-        pyramid = self.pyramid_every > 0 and self._since_pyramid >= self.pyramid_every
+        pyramid = self.pyramid_every > 0 and self._since_pyramid >= self._pyramid_wait
         # sources: per detection, the lost person's search entry it came from, AROUND, or None
         detections, sources = [], []
 
@@ -189,6 +197,7 @@ class BlazePoseBackend(PoseBackend):
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
                 look(Roi(*((box[:2] + box[2:]) / 2), LOST_SEARCH * float(max(box[2:] - box[:2]))), None)
         done = []  # search entries that found someone
+        started = False  # whether anyone new is followed from this frame on
         if detections:
             fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
             results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
@@ -201,6 +210,10 @@ class BlazePoseBackend(PoseBackend):
                             if p]
                 followed = followed[: self.max_persons]
                 done = [src for p, src in new if isinstance(src, list) and any(p is q for q in followed)]
+                started = any(any(p is q for q in followed) for p, _ in new)
+        if pyramid:
+            self._pyramid_wait = self.pyramid_every if started else min(
+                2 * self._pyramid_wait, self.pyramid_backoff * self.pyramid_every)
         # A search ends when it found someone, when the lost person is followed again where they were lost (not
         # a neighbour inside the square), or after ``lost_frames`` frames. Searching on after a find started
         # second skeletons on a person re-found elsewhere (a back-flip in sports2d/demo).
