@@ -188,7 +188,6 @@ def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_
     """``--pyramid-every 3 --pyramid-backoff 4``: a search that starts nobody doubles the wait before the next (3,
     6, 12, 12: at most 4 x 3 frames); one that starts someone new keeps it at 3."""
     from posecli.detect.detector import Detection
-    from posecli.detect.roi import Roi
 
     frame = [0]
 
