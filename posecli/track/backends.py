@@ -32,7 +32,7 @@ PYRAMID_SECONDS = 1.0  # the small-person grid (track --pyramid-every)
 # misses on the frame they were lost is often found there a few frames later (docs/benchmarks.md, session 25:
 # IDF1 0.803 -> 0.814 on the standard MOT renders, 3 switches fewer).
 LOST_SECONDS = 0.5
-REFERENCE_FPS = 30.0
+REFERENCE_FPS = 30.0  # the rate assumed until ``start`` gives the video's
 # The pose flag a new skeleton needs where it overlaps someone followed (elsewhere the landmark model's 0.5): the
 # second skeletons that cost identity switches start there (docs/benchmarks.md, session 26: IDF1 0.827 -> 0.835, 30
 # -> 23 switches on the standard MOT renders; 0.9 everywhere found people late, recall -0.009).
@@ -40,13 +40,13 @@ NEW_FLAG = 0.9
 # The small-person grid is ~15 detector passes: while it finds nobody new it waits longer, up to this many times
 # --pyramid-every (4 s at the default; docs/benchmarks.md, session 26: 20 % fewer detector passes on
 # sports2d/demo, IDF1 -0.002 on the MOT renders, the shared clips' tracks the same).
-PYRAMID_BACKOFF = 4  # the rate assumed until ``start`` gives the video's
+PYRAMID_BACKOFF = 4
+AROUND = "around"  # a detection's source: the look around a followed person
 
 
 def frames_in(seconds: float, fps: float) -> int:
     """A duration as a whole number of frames (at least 1)."""
     return max(1, round(seconds * fps))
-AROUND = "around"  # a detection's source: the look around a followed person
 
 
 @dataclass

@@ -81,8 +81,8 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     # The pose flag passes a frame at 0.5, and some objects hold it there for seconds (a motion-capture camera's
     # LED ring taken for a face); over a whole track a person's median flag is near 1 (0.99 or more on the shared
     # real clips). 0.95 was chosen on the MOT renders (docs/benchmarks.md, session 26: of 0 / 0.85 / 0.9 / 0.95,
-    # the best IDF1 on both scene sets, with 2 and 12 fewer identity switches: the tracks it drops are mostly
-    # second skeletons on someone).
+    # the best IDF1 on both scene sets, with 2 and 12 fewer identity switches: the tracks it drops there lie on
+    # nobody or only partly on a person).
     tracks = [t for t in tracks if float(np.median(t.arrays["score"])) >= opts.min_flag]
     tracks = _order(tracks, opts.order)[: opts.max_persons]
     for new_id, t in enumerate(tracks, start=1):
