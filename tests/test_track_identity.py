@@ -245,8 +245,10 @@ class _SearchDetector:
         return [found] if self.frame[0] >= self.FOUND else []
 
 
-def _run_backend(track_step, detector, rois, sizes, frames: int, frame: list, **options) -> list[int]:
-    """People reported per frame by a BlazePoseBackend over a fake model (``track_step``, ``detector``)."""
+def _run_backend(track_step, detector, rois, sizes, frames: int, frame: list, fps: float | None = None,
+                 **options) -> list[int]:
+    """People reported per frame by a BlazePoseBackend over a fake model (``track_step``, ``detector``), at the
+    backend's reference rate or at ``fps``."""
     from posecli.track.backends import BlazePoseBackend
 
     class FakeModel:
@@ -256,6 +258,8 @@ def _run_backend(track_step, detector, rois, sizes, frames: int, frame: list, **
     model = FakeModel()
     model.detector, model.track_step = detector, track_step
     backend = BlazePoseBackend(model=model, **{"pyramid_every": 0, "detect_every": 100, **options})
+    if fps is not None:
+        backend.start(fps)
     backend._rois, backend._sizes = list(rois), list(sizes)
     image = np.zeros((600, 800, 3), np.uint8)
     counts = []
@@ -292,6 +296,27 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again(move
                                   lost_frames=lost_frames)
         assert counts == expected, (lost_frames, counts)
         assert detector.searched == ([1, 2, 3, 4] if lost_frames == 15 else [1])
+
+
+def test_at_60_fps_a_lost_person_is_looked_for_on_every_other_frame_for_half_a_second():
+    """The schedules are in seconds of video: at 60 fps a search lasts 30 frames and looks on the frame of the loss
+    and then every other frame (the 30 passes per second it was measured with at 30 fps); the person the detector
+    finds from frame 4 on is found on frame 5."""
+    from posecli.detect.roi import Roi
+
+    start = skeleton(300, 100, 300)
+    hips = start[[23, 24]].mean(0)
+    frame, seen_frame = [0], [-1]
+
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        first = seen_frame[0] != frame[0]
+        seen_frame[0] = frame[0]
+        return [None if first and frame[0] == 1 else _landmarks(start) for _ in rois]
+
+    size = float(np.hypot(*(start.max(0) - start.min(0))))
+    detector = _SearchDetector(frame, hips)
+    counts = _run_backend(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame, fps=60)
+    assert counts == [1, 0, 0, 0, 0, 1, 1, 1] and detector.searched == [1, 3, 5]
 
 
 def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():

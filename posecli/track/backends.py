@@ -127,6 +127,7 @@ class BlazePoseBackend(PoseBackend):
         self._rois: list = []
         self._sizes: list[float] = []
         self._since_detection = 0
+        self._frame = -1  # frames seen so far, less one
         # searches of lost people (ended at the end of ``persons``): [ROI, frames left]
         self._searching: list[list] = []
         self.rejected = 0  # followed poses dropped by the size check (``track`` writes it to the file's meta)
@@ -138,6 +139,9 @@ class BlazePoseBackend(PoseBackend):
         self.pyramid_every = pyramid if pyramid is not None else frames_in(PYRAMID_SECONDS, fps)
         self.lost_frames = max(1, lost) if lost is not None else frames_in(LOST_SECONDS, fps)
         self._since_pyramid = self.pyramid_every  # the first frame is searched
+        # The local passes (a lost person's square, two overlapping people's) run at most at the 30 fps they were
+        # measured at: every frame at 30 fps and below, every other frame at 60.
+        self._local_every = max(1, round(fps / REFERENCE_FPS))
         self._pyramid_wait = self.pyramid_every
 
     def settings(self) -> dict:
@@ -162,6 +166,7 @@ class BlazePoseBackend(PoseBackend):
                    if overlap_of_smaller(a.box, b.box) > self.OVERLAP_IN_DOUBT]
         self._since_detection += 1
         self._since_pyramid += 1
+        self._frame += 1
         full = self.max_persons is not None and len(followed) >= self.max_persons
         pyramid = self.pyramid_every > 0 and self._since_pyramid >= self._pyramid_wait
         # sources: per detection, the lost person's search entry it came from, AROUND, or None
@@ -185,15 +190,16 @@ class BlazePoseBackend(PoseBackend):
             # look again at their scale: one detector pass on a square around them finds people the whole-image
             # and tile passes are too coarse for, at a fraction of their cost.
             self._searching += [[roi, self.lost_frames] for roi in lost]
-            for entry in self._searching:
-                look(Roi(entry[0].cx, entry[0].cy, LOST_SEARCH * entry[0].size), entry)
+            for entry in self._searching:  # on the frame of the loss, then every ``_local_every``-th frame
+                if (self.lost_frames - entry[1]) % self._local_every == 0:
+                    look(Roi(entry[0].cx, entry[0].cy, LOST_SEARCH * entry[0].size), entry)
             if scheduled:
                 # Around each followed person at their own scale: someone beside or behind them, too small for
                 # the whole-frame passes, whom no followed pair's overlap would send a local pass to.
                 for p in followed:
                     roi = roi_from_landmarks(p)
                     look(Roi(roi.cx, roi.cy, LOST_SEARCH * roi.size), AROUND)
-            for a, b in crowded:
+            for a, b in crowded if self._frame % self._local_every == 0 else []:
                 box = np.concatenate([np.minimum(a.box[:2], b.box[:2]), np.maximum(a.box[2:], b.box[2:])])
                 look(Roi(*((box[:2] + box[2:]) / 2), LOST_SEARCH * float(max(box[2:] - box[:2]))), None)
         done = []  # search entries that found someone
