@@ -6,10 +6,18 @@ multi-person runner, the default; ``blazepose-torch``: its models ported to torc
 then a table. Usage:
 
     python bench/track_bench.py [VIDEO ...]        # default: three clips from ../shared/data/videos
+    python bench/track_bench.py --only blazepose --baseline d598249 --rounds 2 [VIDEO ...]
+
+``--baseline REV`` adds a ``blazepose`` row from the code of a git revision (checked out in a worktree, run in a
+subprocess) right after today's on each clip; ``--rounds N`` repeats everything N times, alternating, so that both
+sides see the same load (timings on a 2-core machine vary by 5-10 % from run to run).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,28 +88,59 @@ def run(video: Path, variant: str) -> dict:
             "suspected_switches": sum(jumps(t) for t in poses.tracks)}
 
 
-def main(videos: list[Path]) -> None:
+BASELINE_ROW = """
+import json, sys
+sys.path.insert(0, "bench")
+from pathlib import Path
+from posecli.console import set_quiet
+import track_bench
+set_quiet(True)
+print(json.dumps(track_bench.run(Path(sys.argv[1]), "blazepose")))
+"""
+
+
+def baseline_row(video: Path, rev: str) -> dict:
+    """The ``blazepose`` row of ``rev``'s code (its own bench/track_bench.py), in a subprocess from its worktree."""
+    from track_mot import worktree
+
+    source = worktree(rev)
+    out = subprocess.run([sys.executable, "-c", BASELINE_ROW, str(video.resolve())], cwd=source, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(source)), capture_output=True, text=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["backend"] = f"blazepose@{rev}"
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("videos", nargs="*", type=Path, default=DEFAULT)
+    ap.add_argument("--only", nargs="+", choices=list(VARIANTS), help="today's rows to run (default: all)")
+    ap.add_argument("--baseline", help="git revision whose blazepose row runs beside today's")
+    ap.add_argument("--rounds", type=int, default=1)
+    args = ap.parse_args()
     set_quiet(True)
-    missing = [v for v in videos if not v.exists()]
+    missing = [v for v in args.videos if not v.exists()]
     if missing:
         sys.exit(f"bench: missing {missing[0]} (../shared/data absent?)")
     rows = []
-    for v in videos:
-        base = bare_mediapipe(v)
-        base["ratio"] = 1.0
-        rows.append(base)
-        print(json.dumps(base), flush=True)
-        for name in VARIANTS:
-            rows.append(run(v, name))
-            rows[-1]["ratio"] = round(rows[-1]["fps"] / base["fps"], 2)
-            print(json.dumps(rows[-1]), flush=True)
-    print("\nvideo                      | backend          |  fps | ratio | person-frames/s | frames w/ person | "
-          "tracks (frames each)")
+    for round_ in range(args.rounds):
+        for v in args.videos:
+            base = bare_mediapipe(v)
+            todo = [(name, lambda name=name: run(v, name)) for name in args.only or VARIANTS]
+            if args.baseline:
+                todo.append((args.baseline, lambda: baseline_row(v, args.baseline)))
+            for row in [base] + [job() for _, job in todo]:
+                row["round"] = round_
+                row["ratio"] = round(row["fps"] / base["fps"], 2)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print("\nround | video                      | backend          |  fps | ratio | person-frames/s | "
+          "frames w/ person | tracks (frames each)")
     for r in rows:
-        print(f"{r['video']:<26} | {r['backend']:<20} | {r['fps']:4.1f} | {r['ratio']:5.2f} | "
+        print(f"{r['round']:5d} | {r['video']:<26} | {r['backend']:<20} | {r['fps']:4.1f} | {r['ratio']:5.2f} | "
               f"{r['person_frames_per_s']:15.1f} |"
               f" {r['frames_with_person']:>4}/{r['frames']:<11} | {r['tracks']} {r['track_frames']}")
 
 
 if __name__ == "__main__":
-    main([Path(a) for a in sys.argv[1:]] or DEFAULT)
+    main()
