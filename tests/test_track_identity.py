@@ -319,6 +319,36 @@ def test_at_60_fps_a_lost_person_is_looked_for_on_every_other_frame_for_half_a_s
     assert counts == [1, 0, 0, 0, 0, 1, 1, 1] and detector.searched == [1, 3, 5]
 
 
+@pytest.mark.parametrize("fps, expected", [(30, [0, 1, 2, 3, 4, 5]), (60, [0, 2, 4])])
+def test_where_two_followed_people_overlap_the_local_pass_runs_30_times_a_second(fps, expected):
+    """Two followed people overlapping send a detector pass to the square around both: on every frame at 30 fps,
+    on every other one at 60 (the rate it was measured at)."""
+    from posecli.detect.roi import Roi
+
+    a, b = skeleton(300, 100, 300), skeleton(340, 100, 300)
+    frame = [0]
+
+    class Detector:
+        def __init__(self):
+            self.looked = []
+
+        def detect(self, image, tiled=False, levels=1):
+            return []
+
+        def detect_in(self, image, region):
+            self.looked.append(frame[0])
+            return []
+
+    def track_step(image, rois, max_persons=None, dedupe=False):
+        return [_landmarks(a if r.cx < 320 else b) for r in rois]
+
+    size = float(np.hypot(*(a.max(0) - a.min(0))))
+    detector = Detector()
+    counts = _run_backend(track_step, detector, [Roi(*a[[23, 24]].mean(0), 400.0), Roi(*b[[23, 24]].mean(0), 400.0)],
+                          [size, size], 6, frame, fps=fps)
+    assert counts == [2] * 6 and detector.looked == expected
+
+
 def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():
     """A neighbour followed inside the lost person's square (hips 0.3 ROI sides away) is not the lost person come
     back: the search goes on, and finds them when the detector does (frame 4)."""

@@ -215,8 +215,9 @@ class BlazePoseBackend(PoseBackend):
                 followed = [p for p in drop_duplicates(followed + [p for p, _ in new], self.model.duplicate_overlap)
                             if p]
                 followed = followed[: self.max_persons]
-                done = [src for p, src in new if isinstance(src, list) and any(p is q for q in followed)]
-                started = any(any(p is q for q in followed) for p, _ in new)
+                kept = [src for p, src in new if any(p is q for q in followed)]
+                done = [src for src in kept if isinstance(src, list)]
+                started = bool(kept)
         if pyramid:
             self._pyramid_wait = self.pyramid_every if started else min(
                 2 * self._pyramid_wait, self.pyramid_backoff * self.pyramid_every)
