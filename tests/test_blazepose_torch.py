@@ -103,6 +103,29 @@ def test_select_drops_the_unused_segmentation_branch():
         torch.testing.assert_close(a, b)
 
 
+def test_litert_select_runs_a_model_without_the_segmentation_branch():
+    from posecli.detect.tflite_prune import pruned_model
+
+    path = models.model_path(models.LANDMARK_FILE)
+    full = models.LiteRtRunner(path)
+    names = [n for n, s in full.outputs.items() if s != (256, 256, 1)]
+    small = models.LiteRtRunner(path)
+    small.select(names)
+    # the rebuilt interpreter no longer has the mask among its outputs (so its operators are not run) ...
+    assert {d["name"] for d in small._interp.get_output_details()} == set(names)
+    smaller = models.open_interpreter(path, content=pruned_model(path.read_bytes(), names))
+    ops = {len(i._get_ops_details()) for i in (full._interp, smaller)}
+    assert len(ops) == 2 and min(ops) == len(smaller._get_ops_details())
+    # ... and the outputs kept are the full model's, to the bit
+    x = np.random.default_rng(2).uniform(0, 1, size=(2, 256, 256, 3)).astype(np.float32)
+    ref, got = full(x), small(x)
+    assert set(got) == set(names)
+    for name in names:
+        np.testing.assert_array_equal(got[name], ref[name])
+    with pytest.raises(ValueError, match="no outputs"):
+        pruned_model(path.read_bytes(), ["not_an_output"])
+
+
 def test_batched_landmarks_equal_one_by_one(ported):
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, size=(240, 320, 3), dtype=np.uint8)

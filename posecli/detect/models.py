@@ -51,6 +51,7 @@ class LiteRtRunner:
 
     def __init__(self, path: Path, num_threads: int = DEFAULT_THREADS, content: bytes | None = None):
         # ``content``: the model's bytes when they differ from ``path``'s (trained weights: detect.tflite_patch)
+        self._path, self._threads, self._content = path, num_threads, content
         self._interp = open_interpreter(path, num_threads, content)
         self._input = self._interp.get_input_details()[0]["index"]
         details = self._interp.get_output_details()
@@ -59,7 +60,15 @@ class LiteRtRunner:
         self._wanted = list(self.outputs)
 
     def select(self, names: list[str]) -> None:
-        """Return only these outputs (LiteRT computes all of them anyway)."""
+        """Compute and return only these outputs: LiteRT runs every operator of a graph, so the interpreter is
+        rebuilt on the model without the operators that feed only the others (``tflite_prune``)."""
+        if set(names) != set(self.outputs):
+            from .tflite_prune import pruned_model
+
+            content = self._content if self._content is not None else self._path.read_bytes()
+            self._interp = open_interpreter(self._path, self._threads, pruned_model(content, list(names)))
+            self._input = self._interp.get_input_details()[0]["index"]
+            self._index = {o["name"]: o["index"] for o in self._interp.get_output_details()}
         self._wanted = list(names)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
