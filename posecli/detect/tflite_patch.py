@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PoseCliError
-from .tflite_torch import TFLiteModule, _schema, sparse_positions
+from .tflite_schema import tflite_schema
+from .tflite_torch import TFLiteModule, sparse_positions
 
 
 def patched_model(path: Path, module: TFLiteModule) -> bytes:
     """The bytes of the ``.tflite`` file at ``path`` with ``module``'s convolution weights and biases in place of
     its own (``module`` converted from that file by ``load_tflite``, then trained)."""
-    S = _schema()
+    S = tflite_schema()
     data = bytearray(Path(path).read_bytes())
     model = S.Model.GetRootAs(data, 0)
     graph = model.Subgraphs(0)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite_torch import _schema
+from .tflite_schema import tflite_schema
 
 
 def pruned_model(content: bytes, names: list[str]) -> bytes:
     """The bytes of the ``.tflite`` model ``content`` computing only its outputs ``names`` (in file order)."""
     import flatbuffers
 
-    S = _schema()
+    S = tflite_schema()
     model = S.ModelT.InitFromPackedBuf(content, 0)
     graph = model.subgraphs[0]
     by_name = {graph.tensors[i].name.decode(): int(i) for i in graph.outputs}

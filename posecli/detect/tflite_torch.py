@@ -32,18 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PoseCliError
+from .tflite_schema import tflite_schema
 
 # NHWC axis -> NCHW axis for rank-4 tensors.
 _NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1}
-
-
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated
-    except ImportError as exc:
-        raise PoseCliError("cannot read .tflite files: the ai-edge-litert package is missing or too old",
-                           "install it with: pip install ai-edge-litert") from exc
-    return schema_py_generated
 
 
 # ---------------------------------------------------------------- operators
@@ -233,7 +225,7 @@ class _Tensor:
 
 def load_tflite(path: Path) -> TFLiteModule:
     """Convert a ``.tflite`` file to a :class:`TFLiteModule` (CPU, float32, eval mode, no gradients)."""
-    S = _schema()
+    S = tflite_schema()
     try:
         model = S.ModelT.InitFromPackedBuf(Path(path).read_bytes(), 0)
     except Exception as exc:  # flatbuffers raises assorted errors on a damaged file
