@@ -16,8 +16,10 @@ people at most half hidden (``MOSTLY_VISIBLE`` of 17 joints visible).
 A track's box is its COCO-17 keypoints' box clipped to the image; it matches a person at IoU >= 0.5
 (motmetrics, distance 1 - IoU, max 0.5). Metrics: motmetrics' IDF1, MOTA, ID switches, recall, precision (all
 views together); recall for people taller than 15 % of the frame; keypoint error of matched people (visible
-joints, over the person's height) and PCK@0.1. HOTA is not reported: TrackEval's PyPI package depends on
-opencv-python, which would put a second cv2 beside mediapipe's opencv-contrib-python.
+joints, over the person's height) and PCK@0.1. HOTA, DetA, AssA and LocA from evaldet (Apache-2.0; TrackEval's
+PyPI package depends on opencv-python, which would put a second cv2 beside mediapipe's opencv-contrib-python).
+evaldet matches people as the HOTA paper does, TrackEval with a slightly different assignment: on this
+benchmark's outputs the two agreed to 0.001 in HOTA and 0.007 in DetA / AssA (docs/benchmarks.md, session 27).
 
     pip install -e ".[bench]"
     python bench/track_mot.py --baseline 33951d5          # prints one JSON row per tracker, then a table
@@ -191,14 +193,15 @@ def match_boxes(people: list[dict], tracks: list[dict], threshold: float = 0.5) 
 
 
 def score_view(truth, poses, name: str):
-    """Feed one view into a motmetrics accumulator; returns it and per-match extras."""
+    """Feed one view into a motmetrics accumulator; returns it, per-match extras and, per frame, the people counted
+    and the tracks kept (for HOTA)."""
     import motmetrics as mm
 
     acc = mm.MOTAccumulator(auto_id=False)
     gt, hyp = truth_frames(truth), track_frames(poses)
     tall = {"objects": 0, "found": 0, "visible_objects": 0, "visible_found": 0,
             "bin_objects": np.zeros(len(SIZE_BINS), int), "bin_found": np.zeros(len(SIZE_BINS), int)}
-    errors = []
+    errors, scored = [], []
     for f in range(truth.num_frames):
         people, tracks = gt.get(f, []), hyp.get(f, [])
         counted = [p for p in people if not p["ignored"]]
@@ -211,6 +214,7 @@ def score_view(truth, poses, name: str):
         dist = 1 - iou([p["box"] for p in counted], [t["box"] for t in tracks])
         dist[dist > 0.5] = np.nan
         acc.update([p["id"] for p in counted], [t["id"] for t in tracks], dist, frameid=f)
+        scored.append((f, counted, tracks))
     events = acc.mot_events
     by_frame = {(f, p["id"]): p for f, ps in gt.items() for p in ps}
     tracks_by = {(f, t["id"]): t for f, ts in hyp.items() for t in ts}
@@ -232,7 +236,31 @@ def score_view(truth, poses, name: str):
             v = person["visible"]
             err = np.linalg.norm(t["keypoints"][v] - person["keypoints"][v], axis=-1) / (person["height"] * truth.height)
             errors.append(err[np.isfinite(err)])
-    return acc, tall, errors
+    return acc, tall, errors, scored
+
+
+def hota(views: list[list[tuple]]) -> dict:
+    """HOTA, DetA and AssA (evaldet: the HOTA paper's definition, averaged over IoU thresholds 0.05-0.95) of all
+    views together, from ``score_view``'s frames (ignored people and the tracks on them already left out). Each
+    view's frames and ids are offset so views stay apart: the counts then add up over views, as TrackEval's
+    combined sequences do."""
+    from evaldet import Tracks
+    from evaldet.mot.motmetrics import MOTMetrics
+
+    rows = {"gt": ([], [], []), "hyp": ([], [], [])}
+    offset = 0
+    for v, frames in enumerate(views):
+        for f, people, tracks in frames:
+            for key, items in (("gt", people), ("hyp", tracks)):
+                for item in items:
+                    x0, y0, x1, y1 = item["box"]
+                    rows[key][0].append(v * 1_000_000 + int(item["id"]))
+                    rows[key][1].append(offset + f)
+                    rows[key][2].append([x0, y0, x1 - x0, y1 - y0])  # evaldet's boxes are x, y, w, h
+        offset += max((f for f, _, _ in frames), default=0) + 1
+    gt, hyp = (Tracks(ids, frames, np.array(boxes, np.float32)) for ids, frames, boxes in rows.values())
+    out = MOTMetrics().compute(gt, hyp, hota_metrics=True)["hota"]
+    return {k: round(float(out[k]), 3) for k in ("HOTA", "DetA", "AssA", "LocA")}
 
 
 def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out: Path, cached: bool = False) -> dict:
@@ -243,7 +271,7 @@ def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out:
     accs, names, wall, frames = [], [], 0.0, 0
     tall = {"objects": 0, "found": 0, "visible_objects": 0, "visible_found": 0,
             "bin_objects": np.zeros(len(SIZE_BINS), int), "bin_found": np.zeros(len(SIZE_BINS), int)}
-    errors = []
+    errors, scored = [], []
     for folder in scenes:
         for video, truth_file in views(folder):
             name = f"{folder.name}/{video.parent.name}/{video.stem}"
@@ -252,7 +280,8 @@ def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out:
             wall += run_track(video, result, source, args, cached)
             truth = read_poses(truth_file)
             frames += truth.num_frames
-            acc, t, e = score_view(truth, read_poses(result), name)
+            acc, t, e, frames_scored = score_view(truth, read_poses(result), name)
+            scored.append(frames_scored)
             accs.append(acc)
             names.append(name)
             tall = {k: tall[k] + t[k] for k in tall}
@@ -267,6 +296,7 @@ def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out:
     per_view = {n: {"idf1": round(float(summary.loc[n, "idf1"]), 3), "switches": int(summary.loc[n, "num_switches"])}
                 for n in names}
     return {"tracker": label, "views": len(names), "person_frames": int(overall["num_objects"]),
+            **{k.lower(): v for k, v in hota(scored).items()},
             "idf1": round(float(overall["idf1"]), 3), "mota": round(float(overall["mota"]), 3),
             "id_switches": int(overall["num_switches"]),
             "switches_per_1000": round(1000 * float(overall["num_switches"]) / max(float(overall["num_objects"]), 1), 2),
@@ -308,10 +338,11 @@ def main() -> None:
         label = "today" + (f" {extra}" if extra else "")
         rows.append(evaluate(scenes, label.replace(" ", "_").replace("/", "_"), ROOT, extra.split(), out))
         print(json.dumps(rows[-1]), flush=True)
-    print("\ntracker | person-frames | IDF1 | MOTA | ID sw | sw/1000 | recall | recall >15% | recall >15% half "
-          "visible | precision | kp err/height | PCK@0.1 | fps")
+    print("\ntracker | person-frames | HOTA | DetA | AssA | IDF1 | MOTA | ID sw | sw/1000 | recall | recall >15% | "
+          "recall >15% half visible | precision | kp err/height | PCK@0.1 | fps")
     for r in rows:
-        print(f"{r['tracker']} | {r['person_frames']} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
+        print(f"{r['tracker']} | {r['person_frames']} | {r['hota']:.3f} | {r['deta']:.3f} | {r['assa']:.3f} | "
+              f"{r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
               f"{r['switches_per_1000']:.2f} | {r['recall']:.3f} | {r['recall_taller_15pct']:.3f} | "
               f"{r['recall_taller_15pct_half_visible']:.3f} | "
               f"{r['precision']:.3f} | {r['keypoint_err_over_height']} | {r['pck@0.1']} | {r['fps']}")
