@@ -91,6 +91,24 @@ def _side_by_side(order_flip: bool, with_looks: bool = True, jitter: float = 22.
     return ids_a, ids_b
 
 
+def test_a_big_person_is_described_from_a_sampled_grid_with_the_full_histogram(monkeypatch):
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(1080, 1920, 3), dtype=np.uint8)  # noise: every pixel differs
+    pts = skeleton(960, 60, 950)
+    paint(img, pts, (200, 30, 30), (20, 20, 120))
+    img[(np.arange(1080) % 24) < 8] = (240, 240, 240)  # white stripes 8 px wide: the sampled grid still sees them
+    seen = []
+    convert = cv2.cvtColor
+    monkeypatch.setattr(looks.cv2, "cvtColor", lambda patch, code: seen.append(patch.shape[:2]) or convert(patch, code))
+    sampled, budget = looks.describe(img, pts, np.ones(33), "blazepose33"), looks.SAMPLED_PIXELS
+    monkeypatch.setattr(looks, "SAMPLED_PIXELS", 10**9)
+    full = looks.describe(img, pts, np.ones(33), "blazepose33")
+    # the torso's box holds ~40,000 pixels; its colours were read from about SAMPLED_PIXELS of them
+    assert seen[0][0] * seen[0][1] <= 1.5 * budget < seen[2][0] * seen[2][1] / 5
+    assert np.sqrt(sampled * full).sum(1).min() > 0.995  # Bhattacharyya, per region
+    np.testing.assert_allclose(sampled.sum(1), 1, atol=1e-5)
+
+
 @pytest.mark.parametrize("order_flip", [False, True])
 def test_crossing_people_with_the_same_boxes_keep_their_ids_by_appearance(order_flip):
     ids_a, ids_b = _side_by_side(order_flip)

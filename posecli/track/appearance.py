@@ -23,6 +23,10 @@ from .. import joints
 HUE_BINS, SAT_BINS, GREY_BINS = 12, 2, 4
 REGION_BINS = HUE_BINS * SAT_BINS + GREY_BINS
 MIN_PIXELS = 40  # fewer pixels in a region: no histogram (a person far away or seen edge-on)
+# A region's pixels are sampled on a grid fine enough to leave about this many in its box: a torso filling a
+# 1080p frame has ~50,000, and its histogram from every pixel cost ~1 ms a person a frame (15 % of `track`'s time
+# on pose2sim_multi/cam01) for the same 28 bins (docs/benchmarks.md, session 27).
+SAMPLED_PIXELS = 4000
 SHRINK = 0.25
 MIN_VISIBILITY = 0.5
 GREY_SATURATION = 60  # OpenCV's S in 0..255: below it hue is noise
@@ -65,7 +69,9 @@ def describe(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, j
             cv2.fillConvexPoly(mask, cv2.convexHull(local), 1)
         if mask.sum() < MIN_PIXELS:
             continue
-        hsv = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2HSV)[mask > 0]
+        step = max(1, int(np.sqrt(mask.size / SAMPLED_PIXELS)))
+        patch = np.ascontiguousarray(image[y0:y1:step, x0:x1:step])
+        hsv = cv2.cvtColor(patch, cv2.COLOR_RGB2HSV)[mask[::step, ::step] > 0]
         out[r] = _histogram(hsv)
     return out
 
