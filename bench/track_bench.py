@@ -126,10 +126,10 @@ def main() -> None:
     for round_ in range(args.rounds):
         for v in args.videos:
             base = bare_mediapipe(v)
-            todo = [(name, lambda name=name: run(v, name)) for name in args.only or VARIANTS]
+            jobs = [lambda name=name: run(v, name) for name in args.only or VARIANTS]
             if args.baseline:
-                todo.append((args.baseline, lambda: baseline_row(v, args.baseline)))
-            for row in [base] + [job() for _, job in todo]:
+                jobs.append(lambda: baseline_row(v, args.baseline))
+            for row in [base] + [job() for job in jobs]:
                 row["round"] = round_
                 row["ratio"] = round(row["fps"] / base["fps"], 2)
                 rows.append(row)
