@@ -24,6 +24,7 @@ benchmark's outputs the two agreed to 0.001 in HOTA and 0.007 in DetA / AssA (do
     pip install -e ".[bench]"
     python bench/track_mot.py --baseline 33951d5          # prints one JSON row per tracker, then a table
     python bench/track_mot.py --small                     # the scenes with small people (5-40 % of the frame)
+    python bench/track_mot.py --cuts                      # edited clips: the two views of a scene, hard cuts
     python bench/track_mot.py --args '' --args '--detector weights/detector.safetensors'   # variants, same run
 """
 from __future__ import annotations
@@ -53,6 +54,11 @@ SMALL_SCENES = {
     "small_static": ["--seed", "31", "--wide", "1", "--truncate", "0"],
     "small_follow": ["--seed", "32", "--wide", "1", "--truncate", "0", "--follow"],
 }
+# Edited clips (a broadcast switching camera): each clip of SCENES seen from cam_01 and cam_02 in turn, a hard cut
+# every CUT_SHOT frames (1.7 s), starting from either camera; the people keep their ids across the cut (one render,
+# two cameras), so an identity that follows a position across a cut onto someone else counts as a switch.
+CUT_SCENE = "cuts"
+CUT_SHOT = 50
 SIZE_BINS = (0.0, 0.10, 0.15, 0.30)  # recall per person height (fraction of the frame) from each edge up
 SYNTH = ["--views", "2", "--persons", "4", "--clips", "4", "--frames", "150", "--size", "960x540",
          "--truncate", "0.5", "--layout", "crossing", "--backdrop", "flat"]  # flat: the scenes every figure in
@@ -76,6 +82,61 @@ def make_scenes(data: Path, scenes: dict = SCENES) -> list[Path]:
     return out
 
 
+def make_cut_scenes(data: Path) -> list[Path]:
+    """The CUT_SCENE set under ``data`` (made from SCENES' renders when missing): per clip, cam_01 / cam_02 /
+    cam_01 ... and cam_02 / cam_01 / cam_02 ..., CUT_SHOT frames each, with the truth of the camera on screen."""
+    from posecli.formats import read_poses, write_poses
+    from posecli.video import read_frames
+    from posecli.video.writer import VideoWriter
+
+    folder = data / CUT_SCENE
+    if (folder / "manifest.json").is_file():
+        return [folder]
+    clips = []
+    for source in make_scenes(data, SCENES):
+        for clip in json.loads((source / "manifest.json").read_text())["clips"]:
+            (a_video, a_truth), (b_video, b_truth) = [(source / v["video"], source / v["poses"]) for v in clip["views"]]
+            name = f"{source.name}_{a_video.parent.name}"
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            cams = [(list(read_frames(video)), read_poses(truth)) for video, truth in ((a_video, a_truth),
+                                                                                      (b_video, b_truth))]
+            views_out = []
+            for first, stem in ((0, "cut_a"), (1, "cut_b")):
+                on_screen = [(first + f // CUT_SHOT) % 2 for f in range(len(cams[0][0]))]
+                with VideoWriter(folder / name / f"{stem}.mp4", fps=cams[0][1].fps) as w:
+                    for f, cam in enumerate(on_screen):
+                        w.write(cams[cam][0][f].image)
+                write_poses(_spliced_truth([c[1] for c in cams], on_screen), folder / name / f"{stem}.npz")
+                views_out.append({"video": f"{name}/{stem}.mp4", "poses": f"{name}/{stem}.npz"})
+            clips.append({"views": views_out})
+    (folder / "manifest.json").write_text(json.dumps({"made_from": list(SCENES), "shot_frames": CUT_SHOT,
+                                                      "clips": clips}, indent=1))
+    return [folder]
+
+
+def _spliced_truth(cams: list, on_screen: list[int]):
+    """One truth file from per-camera truths of the same render: frame f from camera ``on_screen[f]``."""
+    import copy
+    from dataclasses import replace
+
+    tracks = []
+    for tr in cams[0].tracks:
+        out = copy.deepcopy(tr)
+        for f, cam in enumerate(on_screen):
+            src = cams[cam].track(tr.id)
+            i, j = out.row(f), src.row(f)
+            if i is None or j is None:
+                raise SystemExit(f"bench: truth of person {tr.id} lacks frame {f}")
+            for k, layer in out.keypoints.items():
+                layer.points[i], layer.confidence[i] = src.keypoints[k].points[j], src.keypoints[k].confidence[j]
+            for k, arr in out.arrays.items():
+                arr[i] = src.arrays[k][j]
+        tracks.append(out)
+    meta = {**cams[0].meta, "spliced": {"cameras": [c.meta.get("synth", {}).get("view") for c in cams],
+                                        "on_screen": on_screen}}
+    return replace(cams[0], tracks=tracks, meta=meta)
+
+
 def views(folder: Path) -> list[tuple[Path, Path]]:
     manifest = json.loads((folder / "manifest.json").read_text())
     return [(folder / v["video"], folder / v["poses"]) for c in manifest["clips"] for v in c["views"]]
@@ -90,7 +151,7 @@ def result_views(data: Path, label: str):
     if not (data / "results" / label).is_dir():
         sys.exit(f"bench: {data / 'results' / label} not found (run bench/track_mot.py first; labels are the "
                  f"folder names under {data / 'results'})")
-    for scene in {**SCENES, **SMALL_SCENES}:
+    for scene in [*SCENES, *SMALL_SCENES, CUT_SCENE]:
         if not (data / scene / "manifest.json").is_file():
             continue
         for video, truth_file in views(data / scene):
@@ -325,10 +386,13 @@ def main() -> None:
                     help="extra options for today's posecli track; repeat to run several variants in the same run "
                          "(e.g. --args '' --args '--detector weights/detector.safetensors')")
     ap.add_argument("--small", action="store_true", help="the scenes with small people (SMALL_SCENES) instead")
+    ap.add_argument("--cuts", action="store_true", help="edited clips with hard cuts between two views (CUT_SCENE, "
+                                                       "made from the standard scenes) instead")
     args = ap.parse_args()
     if not (SHARED / "mocap").is_dir():
         sys.exit(f"bench: {SHARED / 'mocap'} not found (../shared/data absent)")
-    scenes = make_scenes(args.data, SMALL_SCENES if args.small else SCENES)
+    scenes = (make_cut_scenes(args.data) if args.cuts else
+              make_scenes(args.data, SMALL_SCENES if args.small else SCENES))
     out = args.out or args.data / "results"
     rows = []
     if args.baseline:

@@ -3,6 +3,7 @@ in its colour, so that identities can be checked by eye (an ID switch shows as a
 another person). With ``--truth`` (a ``posecli synth`` pose file) the true people's boxes are drawn in white.
 
     python bench/track_sheet.py VIDEO POSES.npz -o sheet.png [--frames 12] [--columns 4] [--width 1600]
+    python bench/track_sheet.py VIDEO POSES.npz -o crossing.png --at 110,115,120,125   # chosen frames
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from posecli.video import read_frames
 
 
 def sheet(video: Path, poses_path: Path, out: Path, n: int = 12, columns: int = 4, width: int = 1600,
-          truth: Path | None = None) -> None:
+          truth: Path | None = None, at: list[int] | None = None) -> None:
     poses = read_poses(poses_path)
-    wanted = set(np.linspace(0, poses.num_frames - 1, n).round().astype(int).tolist())
+    wanted = set(at) if at else set(np.linspace(0, poses.num_frames - 1, n).round().astype(int).tolist())
     truth_poses = read_poses(truth) if truth else None
     tiles = []
     for frame in read_frames(video):
@@ -66,8 +67,10 @@ def main() -> None:
     ap.add_argument("--columns", type=int, default=4)
     ap.add_argument("--width", type=int, default=1600)
     ap.add_argument("--truth", type=Path, default=None)
+    ap.add_argument("--at", type=lambda s: [int(v) for v in s.split(",")], default=None,
+                    help="comma-separated frame numbers to show instead of --frames evenly spaced ones")
     a = ap.parse_args()
-    sheet(a.video, a.poses, a.out, a.frames, a.columns, a.width, a.truth)
+    sheet(a.video, a.poses, a.out, a.frames, a.columns, a.width, a.truth, a.at)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ EPILOG = """Examples:
 
   posecli track stadium.mp4 -o tracks.npz --pyramid-levels 3  # wide shot: small people (slower)
 
+  posecli track broadcast.mp4 -o tracks.npz   # shot cuts found: an ID crosses one only beyond doubt
+
   posecli track dance.mp4 --backend blazepose-torch --device cuda   # BlazePose on the GPU
 
   posecli track dance.mp4 -o - | posecli estimate - -o poses.npz   # -o -: to stdout, -: from stdin
@@ -94,6 +96,11 @@ def track(
     reid: Annotated[float, typer.Option(min=0.0, help="Seconds within which a person who left the frame or "
                                         "stayed hidden is re-identified by their clothes' colours (with "
                                         "--stitch; unambiguous matches only).")] = 5.0,
+    cuts: Annotated[bool, typer.Option(help="Find shot cuts (an edited clip or a broadcast switching camera): "
+                                       "everyone is looked for afresh in the new shot and keeps their ID "
+                                       "across the cut only where their clothes' colours match beyond doubt "
+                                       "(with --stitch; otherwise a new ID). The cut frames are written to "
+                                       "the file's meta ('shot_cuts').")] = True,
     min_height: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median height is "
                                               "below this fraction of the frame height (BlazePose cannot "
                                               "resolve them and sees people in small objects).")] = 0.04,
@@ -148,7 +155,7 @@ def track(
                                       device=device or "cpu", detector_weights=detector)
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
-                        sides=sides, stitch=stitch, reid=reid, min_height=min_height,
+                        sides=sides, stitch=stitch, reid=reid, cuts=cuts, min_height=min_height,
                         min_joints=min_joints, min_flag=min_flag)
     poses = track_video(video, model, opts)
     with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:

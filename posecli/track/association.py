@@ -13,6 +13,7 @@ and cannot use keypoints.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +198,12 @@ class Tracker:
             t.appearance = looks.blend(t.appearance, o.appearance, max(APPEARANCE_RATE, 1 / (t.clean_frames + 1)))
             t.clean_frames += 1
         t.history.append((frame, o))
+
+    def cut(self) -> None:
+        """A shot cut: every track ends here (the next frame's people are matched to nobody seen before it;
+        ``join_across_cuts`` may give them their ID back, on looks alone)."""
+        self._done += self._active
+        self._active = []
 
     def _retire(self, frame: int) -> None:
         keep = []
@@ -389,7 +396,8 @@ def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
 
 
 def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
-           speed: float = 2.0, reid_gap: int | None = None) -> list[tuple[int, list[tuple[int, Observation]]]]:
+           speed: float = 2.0, reid_gap: int | None = None, cuts: Sequence[int] = ()
+           ) -> list[tuple[int, list[tuple[int, Observation]]]]:
     """Join a track that ends to one that starts later, offline, when it could be the same person.
 
     The frame-to-frame matcher needs overlap or similar limbs, so someone unseen while jumping, turning or
@@ -399,7 +407,8 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
     and (when both have an appearance) it looks like A (``STITCH_APPEARANCE``). A person who left the frame
     or stayed hidden longer, up to ``reid_gap`` frames, is re-identified on appearance alone, when the
     match is close (``REID_APPEARANCE``) and unambiguous (``REID_MARGIN``). Best pairs are joined first;
-    each piece joins at most one before and one after.
+    each piece joins at most one before and one after. Nothing is joined across a shot cut (``cuts``: the
+    frames that start a new shot) here: ``join_across_cuts`` pairs people there, on looks alone.
     """
     pieces = {tid: list(hist) for tid, hist in tracks}
     ends = {tid: piece_appearance(h, end=True) for tid, h in pieces.items()}
@@ -422,7 +431,7 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
         for b, hb in pieces.items():
             start, first = hb[0]
             gap = start - end
-            if a == b or not 0 < gap <= reid_gap:
+            if a == b or not 0 < gap <= reid_gap or any(end < c <= start for c in cuts):
                 continue
             same = looks_like(a, b)
             if same is not None and same < STITCH_APPEARANCE:
@@ -451,4 +460,35 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             cur = nxt[cur]
             hist += pieces[cur]
         out.append((tid, hist))
-    return out
+    return join_across_cuts(out, cuts, max_gap)
+
+
+def join_across_cuts(tracks: list[tuple[int, list[tuple[int, Observation]]]], cuts: Sequence[int], max_gap: int
+                     ) -> list[tuple[int, list[tuple[int, Observation]]]]:
+    """Across each shot cut, someone seen just before it (within ``max_gap`` frames, in the shot it ends) keeps
+    their ID in someone found just after it only when the two look alike beyond doubt: at least
+    ``STITCH_APPEARANCE``, and by ``REID_MARGIN`` more than either looks like anyone else across that cut.
+    Positions say nothing across a cut (another camera), and people in similar clothes are common (a team, a
+    class): a new ID there is visible and fixable, an identity handed to someone else is not."""
+    merged = dict(tracks)
+    bounds = [-np.inf, *sorted(cuts), np.inf]
+    for previous, c, following in zip(bounds, bounds[1:], bounds[2:]):
+        before = [t for t, h in merged.items() if max(previous, c - max_gap) <= h[-1][0] < c]
+        after = [t for t, h in merged.items() if c <= h[0][0] < min(following, c + max_gap)]
+        if not before or not after:
+            continue
+        ends = [piece_appearance(merged[a], end=True) for a in before]
+        starts = [piece_appearance(merged[b], end=False) for b in after]
+        same = np.full((len(before), len(after)), -1.0)  # -1: a side without a look, never joined
+        for i, end in enumerate(ends):
+            for j, start in enumerate(starts):
+                s = looks.similarity(end, start)
+                same[i, j] = -1.0 if s is None else s
+        pairs = []
+        for i, j in zip(*np.nonzero(same >= STITCH_APPEARANCE)):
+            rivals = np.concatenate([np.delete(same[i], j), np.delete(same[:, j], i)])
+            if (rivals < same[i, j] - REID_MARGIN).all():
+                pairs.append((before[i], after[j]))
+        for a, b in pairs:  # mutual best by a margin: at most one pair per person
+            merged[a] = merged[a] + merged.pop(b)
+    return sorted(merged.items())

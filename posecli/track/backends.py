@@ -81,6 +81,9 @@ class PoseBackend(ABC):
     def close(self) -> None:  # noqa: B027 (optional hook)
         pass
 
+    def new_shot(self) -> None:  # noqa: B027 (optional hook)
+        """The video cut to another shot at the next frame: forget where anyone was (followed positions are stale)."""
+
     def settings(self) -> dict:
         """The options that decide whom it finds (written to the output's meta, to reproduce a result)."""
         return {}
@@ -143,6 +146,12 @@ class BlazePoseBackend(PoseBackend):
         # measured at: every frame at 30 fps and below, every other frame at 60.
         self._local_every = max(1, round(fps / REFERENCE_FPS))
         self._pyramid_wait = self.pyramid_every
+
+    def new_shot(self) -> None:
+        # As on a video's first frame: nobody followed or searched for, the whole-frame and grid passes due now.
+        self._rois, self._sizes, self._searching = [], [], []
+        self._since_detection = self.detect_every
+        self._since_pyramid = self._pyramid_wait = self.pyramid_every
 
     def settings(self) -> dict:
         return {"detect_every": self.detect_every, "pyramid_every": self.pyramid_every,
@@ -283,6 +292,13 @@ class MediapipeSingleBackend(PoseBackend):
         lm = np.array([(p.x * w, p.y * h, p.visibility, p.presence) for p in res.pose_landmarks.landmark])
         world = np.array([(p.x, p.y, p.z) for p in res.pose_world_landmarks.landmark])
         return [Person(lm[:, :2], lm[:, 2].astype(np.float32), lm[:, 3].astype(np.float32), world)]
+
+    def new_shot(self) -> None:
+        # The graph forgets the person it followed; its restarted interpreters announce themselves on their first
+        # frame, so one blank frame goes through while that output is muted (as in __init__).
+        with native_stderr_silenced():
+            self._pose.reset()
+            self._pose.process(np.zeros((64, 64, 3), np.uint8))
 
     def close(self) -> None:
         self._pose.close()

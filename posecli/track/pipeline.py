@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, joints
-from ..console import progress, warn
+from ..console import note, plural, progress, warn
 from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
 from ..video import probe, read_frames
+from ..video.cuts import CutDetector
 from ..video.prefetch import prefetch
 from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
@@ -35,6 +36,7 @@ class TrackOptions:
     sides: bool = True  # undo sudden left/right label flips along each track (sides.consistent_sides)
     stitch: bool = True  # the whole-video pass: resolve_crossings, split_by_appearance, stitch (association)
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
+    cuts: bool = True  # shot cuts end every track (video.cuts); identities carry across them by appearance only
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
     min_joints: int = 5  # tracks showing fewer COCO joints in the image (confidence >= 0.5) in most frames are dropped
     min_flag: float = 0.95  # tracks whose median pose flag (the landmark model's "a person is here") is lower: dropped
@@ -48,9 +50,17 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     tracker = Tracker(max_age=max_age, fps=info.fps / opts.every)
     times: dict[int, float] = {}
     backend.start(info.fps / opts.every)
+    cut_detector = CutDetector(info.fps / opts.every) if opts.cuts else None
+    shots: list[int] = []  # frames that start a new shot
     try:
         with progress(f"track {Path(path).name}", total) as advance:
             for frame in prefetch(read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps)):
+                if cut_detector is not None and cut_detector.cut(frame.image):
+                    # Whoever was followed is somewhere else now, or gone: the landmark model on their old place
+                    # would hand their identity to whoever stands there in the new shot.
+                    backend.new_shot()
+                    tracker.cut()
+                    shots.append(frame.index)
                 observations = [p.observation() for p in backend.persons(frame.image)]
                 for o in observations:
                     o.appearance = looks.describe(frame.image, o.keypoints, o.confidence, backend.joint_set)
@@ -67,7 +77,8 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     if opts.stitch:
         pieces = resolve_crossings(pieces, info.fps / opts.every)
         pieces = split_by_appearance(pieces, next_id=tracker.next_id)
-        pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every))
+        pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every),
+                        cuts=shots)
     tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every, opts.sides)
               for tid, hist in pieces if len(hist) >= min_frames]
     # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
@@ -93,6 +104,10 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     if flagged:
         warn(f"2D skeletons merged with another person or collapsed in {'; '.join(flagged)}: their keypoint "
              "confidence is set to 0 (later steps skip them)")
+    if shots:
+        listed = ", ".join(map(str, shots[:10])) + (f" and {len(shots) - 10} more" if len(shots) > 10 else "")
+        note(f"{plural(len(shots), 'shot cut')} (frame{'s' if len(shots) > 1 else ''} {listed}): someone seen on "
+             "both sides keeps their ID only where their looks match beyond doubt (--no-cuts: cuts not looked for)")
     if not tracks:
         warn(f"nobody was found in {path}; the output holds no tracks")
     return Poses(tracks, fps=info.fps, width=info.width, height=info.height, num_frames=info.frames,
@@ -102,6 +117,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
                                          "sides_kept_consistent": opts.sides,
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
+                                         "cuts": opts.cuts, "shot_cuts": shots,
                                          "min_height": opts.min_height, "min_joints": opts.min_joints,
                                          "min_flag": opts.min_flag,
                                          # poses the backend refused (size jump: merged or slid onto someone)

@@ -1,0 +1,144 @@
+"""Shot cuts: found on their frame, and `track` lets everyone go there instead of following a stale position."""
+import cv2
+import numpy as np
+from test_track_identity import BP, paint, skeleton
+
+from posecli.track.backends import Person, PoseBackend
+from posecli.track.pipeline import TrackOptions, track_video
+from posecli.video import VideoWriter
+from posecli.video.cuts import CutDetector
+
+
+def _scene(seed: int, size=(240, 320)) -> np.ndarray:
+    """A textured backdrop: smooth colour blobs, different for each seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    return cv2.resize(small, size[::-1], interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_cut_is_found_on_its_frame_and_a_panning_camera_makes_none():
+    first, second = _scene(1, (240, 480)), _scene(2, (240, 480))
+    frames = [first[:, 3 * f: 3 * f + 320] for f in range(40)] + [second[:, 2 * f: 2 * f + 320] for f in range(40)]
+    detector = CutDetector(fps=30)
+    assert [f for f, image in enumerate(frames) if detector.cut(np.ascontiguousarray(image))] == [40]
+    # a second cut within half a second of the first is not one (a flash, a wipe)
+    detector = CutDetector(fps=30)
+    flashes = [first[:, :320]] * 20 + [second[:, :320]] * 5 + [first[:, :320]] * 20
+    assert [f for f, image in enumerate(flashes) if detector.cut(image)] == [20]
+
+
+def _person_image(background: np.ndarray, people) -> np.ndarray:
+    """``people``: (centre x, right leg colour); everyone in a red shirt with blue trousers but for that leg."""
+    image = background.copy()
+    for cx, right_leg in people:
+        pts = skeleton(cx, 20, 200)
+        paint(image, pts, (200, 30, 30), (20, 20, 120))
+        i = BP.index
+        leg = pts[[i("right_hip"), i("right_knee"), i("right_ankle")]]
+        cv2.polylines(image, [np.round(leg).astype(np.int32)], False, right_leg, thickness=14)
+    return image
+
+
+def test_at_a_cut_the_identity_stays_with_the_person_not_with_the_place(tmp_path):
+    """Shot 1: A stands at x=100. Shot 2 (another camera): B, dressed almost like A (similarity 0.85), stands
+    where A stood, and A is at x=240. Without cut handling A's identity goes on at the same place, onto B; with it,
+    every track ends at the cut and A is re-identified on the other side by the closer look."""
+    a, b = (20, 20, 120), (20, 120, 20)  # right leg: A's like the left, B's green
+    video = tmp_path / "edited.mp4"
+    shot1, shot2 = _scene(3), _scene(4)
+    with VideoWriter(video, fps=30) as w:
+        for f in range(40):
+            w.write(_person_image(shot1, [(100, a)]) if f < 20 else _person_image(shot2, [(100, b), (240, a)]))
+
+    class Scripted(PoseBackend):
+        name = "scripted"
+        joint_set = "blazepose33"
+
+        def __init__(self):
+            self.frame, self.shots = -1, []
+
+        def persons(self, image):
+            self.frame += 1
+            return [Person(skeleton(cx, 20, 200), np.full(33, 0.95)) for cx in ((100,) if self.frame < 20 else
+                                                                                 (100, 240))]
+
+        def new_shot(self):
+            self.shots.append(self.frame + 1)
+
+    def runs(cuts: bool):
+        backend = Scripted()
+        poses = track_video(video, backend, TrackOptions(min_frames=1, sides=False, cuts=cuts))
+        return backend.shots, poses, {t.id: [(int(f), round(float(t.keypoints["keypoints2d"].points[k, 0, 0])))
+                                             for k, f in enumerate(t.frames)] for t in poses.tracks}
+
+    shots, poses, tracks = runs(cuts=True)
+    assert shots == [20] and poses.meta["shot_cuts"] == [20]
+    person_a = [t for t in tracks.values() if t[0][0] == 0]
+    assert len(person_a) == 1 and [x for f, x in person_a[0] if f >= 20] == [240] * 20
+    assert [f for f, _ in person_a[0]] == list(range(40))
+    assert sorted(len(t) for t in tracks.values()) == [20, 40]  # B: a track of their own from the cut on
+    shots, poses, tracks = runs(cuts=False)
+    assert shots == [] and poses.meta["shot_cuts"] == []
+    handed = [t for t in tracks.values() if t[0][0] == 0][0]
+    assert [x for f, x in handed if f >= 20] == [100] * 20  # what happens without: A's id goes on onto B
+
+
+def test_across_a_cut_only_unambiguous_looks_keep_an_id():
+    """Two people before a cut, two after (another camera, other places). Dressed differently, each keeps their
+    ID; when the two after the cut are dressed alike (a team's kit), neither inherits the ID: a new one is
+    visible and fixable, one handed to the wrong person is not."""
+    from test_track_identity import _walker
+
+    from posecli.track import appearance as looks
+    from posecli.track.association import stitch
+
+    shape = (len(looks.REGIONS), looks.REGION_BINS)
+    red, green = np.zeros(shape), np.zeros(shape)
+    red[:, 0], green[:, 8] = 1.0, 1.0
+    before = [(1, _walker(100, 2.0, red, range(0, 30))), (2, _walker(400, -2.0, green, range(0, 30)))]
+    after = [(3, _walker(500, 1.0, red, range(30, 60))), (4, _walker(150, 1.0, green, range(30, 60)))]
+    joined = {tid: [f for f, _ in h] for tid, h in stitch(before + after, max_gap=30, fps=30, cuts=[30])}
+    assert joined == {1: list(range(60)), 2: list(range(60))}
+    twins = [(3, _walker(500, 1.0, red, range(30, 60))), (4, _walker(150, 1.0, red, range(30, 60)))]
+    joined = {tid: [f for f, _ in h] for tid, h in stitch(before + twins, max_gap=30, fps=30, cuts=[30])}
+    assert sorted(map(len, joined.values())) == [30, 30, 30, 30]
+
+
+def test_after_a_cut_the_backend_follows_nobody_and_searches_the_whole_frame_at_every_scale():
+    """Between detector runs BlazePose follows each person at their last place; after ``new_shot`` that place
+    means nothing: the next frame follows nobody and runs the whole-frame pass with the small-person grid, as on
+    a video's first frame."""
+    from test_track_identity import _landmarks
+
+    from posecli.track.backends import BlazePoseBackend
+
+    person = skeleton(300, 100, 300)
+    calls, followed = [], []
+
+    class Detector:
+        def detect(self, image, tiled=False, levels=1):
+            calls.append(levels)
+            return []
+
+        def detect_in(self, image, region):
+            return []
+
+    class Model:
+        tiled_detection, duplicate_overlap, detector = True, 0.7, Detector()
+
+        def track_step(self, image, rois, max_persons=None, dedupe=True):
+            followed.append(len(rois))
+            return [_landmarks(person) for _ in rois]
+
+    from posecli.detect import roi_from_landmarks
+
+    backend = BlazePoseBackend(model=Model(), detect_every=10, pyramid_every=30)
+    backend._rois, backend._sizes = [roi_from_landmarks(_landmarks(person))], [400.0]
+    image = np.zeros((600, 800, 3), np.uint8)
+    backend.persons(image)  # the first frame: the grid is due
+    assert calls == [2] and followed == [1]
+    calls.clear(), followed.clear()
+    assert len(backend.persons(image)) == 1 and calls == [] and followed == [1]  # followed, no detector run
+    backend.new_shot()
+    calls.clear(), followed.clear()
+    assert backend.persons(image) == [] and followed == [0] and calls == [2]
