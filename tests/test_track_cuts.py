@@ -142,3 +142,37 @@ def test_after_a_cut_the_backend_follows_nobody_and_searches_the_whole_frame_at_
     backend.new_shot()
     calls.clear(), followed.clear()
     assert backend.persons(image) == [] and followed == [0] and calls == [2]
+
+
+def test_left_and_right_are_kept_per_shot_when_a_cut_shows_the_person_from_behind(tmp_path):
+    """A reverse-angle cut: the same person at the same place, now seen from behind, so BlazePose's left joints
+    are on the image's other side for the whole middle shot. Within one shot that would be a label flip to undo;
+    across cuts it is the view, and the labels are kept (the left/right pass runs per shot)."""
+    pair_l, pair_r = BP.symmetry
+    front = skeleton(160, 20, 200)
+    back = front.copy()
+    back[pair_l], back[pair_r] = front[pair_r], front[pair_l]
+    video = tmp_path / "reverse.mp4"
+    shots = [_scene(3), _scene(4), _scene(3)]
+    with VideoWriter(video, fps=30) as w:
+        for f in range(60):
+            w.write(_person_image(shots[f // 20], [(160, (20, 20, 120))]))
+
+    class Scripted(PoseBackend):
+        name = "scripted"
+        joint_set = "blazepose33"
+        frame = -1
+
+        def persons(self, image):
+            self.frame += 1
+            return [Person(back if 20 <= self.frame < 40 else front, np.full(33, 0.95))]
+
+    left_shoulder, right_shoulder = BP.index("left_shoulder"), BP.index("right_shoulder")
+    for cuts, undone in ((True, False), (False, True)):
+        poses = track_video(video, Scripted(), TrackOptions(min_frames=1, cuts=cuts))
+        assert len(poses.tracks) == 1 and len(poses.tracks[0]) == 60
+        track = poses.tracks[0]
+        pts = track.keypoints["blazepose2d"].points
+        middle = slice(20, 40)
+        assert bool(track.arrays["sides_swapped"][middle].all()) is undone
+        assert bool((pts[middle, left_shoulder, 0] < pts[middle, right_shoulder, 0]).all()) is undone

@@ -79,7 +79,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
         pieces = split_by_appearance(pieces, next_id=tracker.next_id)
         pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every),
                         cuts=shots)
-    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every, opts.sides)
+    tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every, opts.sides, shots)
               for tid, hist in pieces if len(hist) >= min_frames]
     # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
     # camera, a poster); people that small are also beyond what its 256-pixel landmark crops resolve.
@@ -125,7 +125,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
 
 
 def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int, float], joint_set: str,
-              smooth: bool, fps: float, sides: bool = True) -> Track:
+              smooth: bool, fps: float, sides: bool = True, cuts: list[int] | None = None) -> Track:
     frames = np.array([f for f, _ in history])
     t = np.array([times[f] for f in frames])
     people: list[Person] = [o.payload for _, o in history]
@@ -133,19 +133,25 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     conf = np.clip(np.stack([p.confidence for p in people]), 0, 1).astype(np.float32)
     boxes = np.stack([p.box for p in people]).astype(np.float32)
     world = np.stack([p.world for p in people]).astype(np.float32) if people[0].world is not None else None
-    swapped = np.zeros(len(frames), bool)
-    if sides:  # before smoothing, which would otherwise drag joints across a flip
-        extra = () if world is None else (world,)
-        pts, conf, *extra, swapped = make_consistent(pts, conf, t, boxes[:, 3] - boxes[:, 1], joint_set, *extra)
-        world = extra[0] if extra else None
+    swapped, bad = np.zeros(len(frames), bool), np.zeros(len(frames), bool)
+    # Left/right consistency, smoothing and the plausibility test follow a person through time, one shot at a
+    # time: across a shot cut the same person is seen by another camera, at another size, maybe from behind.
+    shot = np.searchsorted(np.asarray(cuts or [], dtype=np.int64), frames, side="right")
+    for k in (shot == s for s in np.unique(shot)):
+        if sides:  # before smoothing, which would otherwise drag joints across a flip
+            extra = () if world is None else (world[k],)
+            pts[k], conf[k], *extra, swapped[k] = make_consistent(pts[k], conf[k], t[k], boxes[k, 3] - boxes[k, 1],
+                                                                  joint_set, *extra)
+            if world is not None:
+                world[k] = extra[0]
+        if smooth:
+            pts[k] = one_euro(pts[k], t[k], np.hypot(boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]))
+            if world is not None:  # MediaPipe's settings for world landmarks
+                world[k] = one_euro(world[k], t[k], min_cutoff=0.1, beta=40.0)
+        bad[k] = implausible_frames(joints.convert(pts[k], conf[k], joint_set, "coco17")[0], "coco17", fps)
     if smooth:
-        size = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        pts = one_euro(pts, t, size)
-        if world is not None:  # MediaPipe's settings for world landmarks
-            world = one_euro(world, t, min_cutoff=0.1, beta=40.0)
         boxes = np.concatenate([pts.min(1), pts.max(1)], axis=1)
     coco, coco_conf = joints.convert(pts, conf, joint_set, "coco17")
-    bad = implausible_frames(coco, "coco17", fps)
     conf[bad], coco_conf[bad] = 0, 0
     layers = {KEYPOINTS_2D: Keypoints("coco17", coco, coco_conf), BLAZEPOSE_2D: Keypoints(joint_set, pts, conf)}
     if world is not None:
