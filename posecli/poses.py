@@ -121,6 +121,26 @@ class Track:
                                   f"the {n} frames of the track")
 
 
+def split_at(track: Track, frames) -> list[Track]:
+    """The track cut before each of ``frames`` (e.g. a video's shot cuts), empty pieces left out; [track] if none."""
+    shot = np.searchsorted(np.asarray(sorted(frames), dtype=np.int64), track.frames, side="right")
+    return [track.subset(shot == s) for s in np.unique(shot)] if len(np.unique(shot)) > 1 else [track]
+
+
+def concat_tracks(parts: list[Track]) -> Track:
+    """One track from consecutive pieces of it (``split_at``'s, after each was processed alike: same layers and
+    arrays); the id and attrs are the first piece's."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    layers = {k: Keypoints(v.joint_set, np.concatenate([p.keypoints[k].points for p in parts]),
+                           np.concatenate([p.keypoints[k].confidence for p in parts]))
+              for k, v in first.keypoints.items()}
+    arrays = {k: np.concatenate([p.arrays[k] for p in parts]) for k in first.arrays}
+    return Track(first.id, np.concatenate([p.frames for p in parts]), np.concatenate([p.times for p in parts]),
+                 layers, arrays, copy.deepcopy(first.attrs))
+
+
 @dataclass
 class Poses:
     """All tracks of one video, with what is needed to interpret their coordinates."""

@@ -120,3 +120,23 @@ def test_lifter_option_picks_the_shipped_sps_weights(tmp_path, capsys):
     assert code == 0 and "world" not in read_poses(tmp_path / "n.npz").meta  # its own head: none
     code = main(["estimate", str(EXAMPLE), "--lifter", "vp3d", "-o", str(tmp_path / "x.npz")])
     assert code == 2 and not (tmp_path / "x.npz").exists()
+
+
+def test_a_track_kept_across_a_shot_cut_is_lifted_shot_by_shot():
+    """`track` may keep a person's ID across a shot cut; the cameras differ on each side, so the lifter's windows,
+    the root's path and the bones are found per shot: the first shot's 3D is what lifting that shot alone gives."""
+    from dataclasses import replace
+
+    poses = track_video(EXAMPLE, BlazePoseBackend(max_persons=1), TrackOptions(max_persons=1, end=40))
+    track = poses.tracks[0]
+    edited = replace(poses, meta={**poses.meta, "shot_cuts": [20]})
+    alone = replace(poses, tracks=[track.subset(track.frames < 20)])
+    both = estimate_poses(edited, weight_path("estimate"), verticals=False).tracks[0]
+    first = estimate_poses(alone, weight_path("estimate"), verticals=False).tracks[0]
+    assert len(both) == len(track) and np.array_equal(both.frames, track.frames)
+    n = len(first)
+    np.testing.assert_allclose(both.keypoints[KEYPOINTS_3D].points[:n], first.keypoints[KEYPOINTS_3D].points,
+                               atol=1e-5)
+    np.testing.assert_allclose(both.arrays["root"][:n], first.arrays["root"], atol=1e-5)
+    whole = estimate_poses(poses, weight_path("estimate"), verticals=False).tracks[0]  # no cut: one piece
+    assert not np.allclose(whole.arrays["root"][:n], first.arrays["root"], atol=1e-5)

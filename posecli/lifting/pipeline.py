@@ -20,7 +20,9 @@ import torch
 
 from .. import joints
 from ..errors import PoseCliError
-from ..poses import BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track
+from ..console import plural, warn
+from ..poses import (BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track,
+                     concat_tracks, split_at)
 from ..train.weights import load_weights
 from ..weights_registry import shipped_weight
 from ..models.sps_lifter import LifterConfig, build_lifter
@@ -322,16 +324,22 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
     length = card["config"]["length"]
     model_fps = float(card.get("fps", 30.0))  # the shipped weights learned from mocap resampled to 30 fps
     tracks = []
+    # A track that goes on across a shot cut (`track` keeps an ID there when the looks match) is seen by another
+    # camera on each side: the lifter's windows, the root's path and the body's bones are found shot by shot.
+    cuts = poses.meta.get("shot_cuts") or []
     with torch.inference_mode():
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
                 continue
-            lifted = lift_track(model, t, length, poses.width, poses.height, focal, device, model_fps, blend,
-                                robust, root_mode)
-            if gravity is not None:
-                lifted.arrays["up_camera"] = up_from_model(*gravity, t, poses.width, poses.height, focal, device,
-                                                           robust)
-            tracks.append(lifted)
+            parts = []
+            for piece in split_at(t, cuts):
+                lifted = lift_track(model, piece, length, poses.width, poses.height, focal, device, model_fps, blend,
+                                    robust, root_mode)
+                if gravity is not None:
+                    lifted.arrays["up_camera"] = up_from_model(*gravity, piece, poses.width, poses.height, focal,
+                                                               device, robust)
+                parts.append(lifted)
+            tracks.append(concat_tracks(parts))
             advance(len(t))
     f_px = focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)
     scene = scene_verticals(poses, f_px) if verticals and tracks else None
@@ -348,5 +356,11 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
                  "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0,
                  "robust": robust, "root": root_mode})
     if world is not None:
+        if cuts:
+            # One up direction and floor for the whole video assumes one camera; an edited clip has several.
+            world["shot_cuts"] = "one frame fitted to every shot together: right only where the shots share a camera"
+            warn(f"the video has {plural(len(cuts), 'shot cut')}: 3D is lifted shot by shot, but the world frame "
+                 "(up, floor) is fitted to all shots as if one camera filmed them; for a right one, estimate one "
+                 "shot at a time (--start/--end)")
         meta["world"] = world
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)
