@@ -695,3 +695,34 @@ def test_a_joint_never_seen_does_not_stop_the_matching():
     hidden[130:140, legs] = True
     found = matched_motions(e, hidden, 3)
     assert [(a, b, sorted(np.flatnonzero(h).tolist()), len(m)) for a, b, h, m in found] == [(130, 140, sorted(legs), 3)]
+
+
+def test_a_track_kept_across_a_shot_cut_is_completed_shot_by_shot():
+    """A person whose ID `track` kept across a shot cut is seen by another camera on each side: the first shot's
+    completion (windows, placement, hypotheses from the person's own motion) is that of the shot alone."""
+    from dataclasses import replace
+
+    from helpers import posed_motion
+
+    from posecli.amodal.pipeline import complete_poses
+    from posecli.poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+    from posecli.weights_registry import weight_path
+
+    coco = posed_motion(60)
+    p = coco - np.nanmean(coco.reshape(-1, 3), 0) + np.array([0, 0, 4.0])
+    uv = np.stack([900 * p[..., 0] / p[..., 2] + 640, -900 * p[..., 1] / p[..., 2] + 360], -1)
+    uv[30:] = uv[30:] * 0.5 + [500, 100]  # the second shot: another camera, farther away
+    conf = np.full(uv.shape[:2], 0.9)
+    conf[10:20, 13:] = 0  # legs hidden for a third of a second in the first shot
+    track = Track(1, np.arange(60), np.arange(60) / 30.0, {KEYPOINTS_2D: Keypoints("coco17", uv, conf)})
+    poses = Poses([track], 30.0, 1280, 720, 60, meta={"shot_cuts": [30]})
+    both = complete_poses(poses, weight_path("amodal"), k=2).tracks[0]
+    first = complete_poses(replace(poses, tracks=[track.subset(np.arange(30))], meta={}), weight_path("amodal"),
+                           k=2).tracks[0]
+    assert len(both) == 60
+    np.testing.assert_allclose(both.keypoints[KEYPOINTS_3D].points[:30], first.keypoints[KEYPOINTS_3D].points,
+                               atol=1e-4)
+    np.testing.assert_allclose(both.arrays["hypotheses3d"][:30], first.arrays["hypotheses3d"], atol=1e-4)
+    whole = complete_poses(replace(poses, meta={}), weight_path("amodal"), k=2).tracks[0]
+    assert not np.allclose(whole.keypoints[KEYPOINTS_3D].points[:30], first.keypoints[KEYPOINTS_3D].points,
+                           atol=1e-4, equal_nan=True)

@@ -36,7 +36,7 @@ from ..lifting.pipeline import (PHONE_FOCAL, _interp_input, interp_frames, lift_
 from ..lifting.root import root_from_correspondences
 from ..lifting.windows import run_windows
 from ..models.amodal import AmodalConfig, AmodalNet
-from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track
+from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Keypoints, Poses, Track, concat_tracks, split_at
 from ..train.weights import load_weights
 from .bridge import bridge
 from .matching import matched_hypotheses
@@ -194,17 +194,21 @@ def complete_poses(poses: Poses, weights: str | Path, k: int = 10, seed: int = 0
     model, card = load_amodal(weights, device)
     sizer = load_lifter(lifter, device) if lifter else None
     tracks = []
+    cuts = poses.meta.get("shot_cuts") or []  # a track kept across a shot cut: each shot is another camera
     for t in poses.tracks:
         if KEYPOINTS_2D in t.keypoints:
-            placed = None
-            if sizer is not None:
-                with torch.inference_mode():
-                    lifted = lift_track(sizer[0], t, sizer[1]["config"]["length"], poses.width, poses.height, focal,
-                                        device, float(sizer[1].get("fps", 30.0)))
-                root = lifted.arrays["root"]
-                placed = (root, body_size(lifted.arrays["keypoints3d_all"] - root[:, None]))
-            tracks.append(complete_track(model, t, k, seed + t.id, poses.width, poses.height, focal, device, placed,
-                                         join_gaps, match))
+            parts = []
+            for piece in split_at(t, cuts):
+                placed = None
+                if sizer is not None:
+                    with torch.inference_mode():
+                        lifted = lift_track(sizer[0], piece, sizer[1]["config"]["length"], poses.width,
+                                            poses.height, focal, device, float(sizer[1].get("fps", 30.0)))
+                    root = lifted.arrays["root"]
+                    placed = (root, body_size(lifted.arrays["keypoints3d_all"] - root[:, None]))
+                parts.append(complete_track(model, piece, k, seed + t.id, poses.width, poses.height, focal, device,
+                                            placed, join_gaps, match))
+            tracks.append(concat_tracks(parts))
             advance(len(t))
     meta = dict(poses.meta)
     meta.update({"command": "complete", "model": Path(weights).name, "model_sha256": card.get("sha256"),
