@@ -344,3 +344,27 @@ def test_cli_align_subsequence_finds_a_one_second_clip(tmp_path):
     assert "span" not in w and w["path"][0] == [0, 0] and w["path"][-1] == [len(clip) - 1, 179]
     assert main(["align", str(tmp_path / "clip.npz"), str(tmp_path / "long.npz"), "--subsequence", "--band", "5",
                  "-q"]) == 1
+
+
+def test_a_temporal_embedding_keeps_its_windows_within_one_shot():
+    """`embed`'s default model sees a window of frames around each one; where `track` kept a person's ID across
+    a shot cut, the frames beyond the cut are another camera's: the first shot is embedded as it would be alone."""
+    from dataclasses import replace
+
+    from posecli.embed.pipeline import MU, embed_file
+    from posecli.poses import KEYPOINTS_2D, Keypoints, Poses, Track
+    from posecli.weights_registry import weight_path
+
+    coco = posed_motion(60)
+    p = coco - np.nanmean(coco.reshape(-1, 3), 0) + np.array([0, 0, 4.0])
+    uv = np.stack([900 * p[..., 0] / p[..., 2] + 640, -900 * p[..., 1] / p[..., 2] + 360], -1)
+    uv[30:, :, 0] = 1280 - uv[30:, :, 0]  # the second shot: a camera on the other side
+    track = Track(1, np.arange(60), np.arange(60) / 30.0,
+                  {KEYPOINTS_2D: Keypoints("coco17", uv, np.full((60, 17), 0.9))})
+    poses = Poses([track], 30.0, 1280, 720, 60, meta={"shot_cuts": [30]})
+    weights = weight_path("vipe_temporal")
+    both = embed_file(poses, weights).tracks[0].arrays[MU]
+    first = embed_file(replace(poses, tracks=[track.subset(np.arange(30))], meta={}), weights).tracks[0].arrays[MU]
+    whole = embed_file(replace(poses, meta={}), weights).tracks[0].arrays[MU]
+    np.testing.assert_allclose(both[:30], first, atol=1e-5)
+    assert not np.allclose(whole[25:30], first[25:30], atol=1e-3)  # the window reached across the cut

@@ -16,7 +16,7 @@ import numpy as np
 from .. import joints
 from ..errors import PoseCliError
 from ..models.prvipe import PrVIPE, VipeConfig
-from ..poses import KEYPOINTS_2D, Poses, Track
+from ..poses import KEYPOINTS_2D, Poses, Track, split_at
 from ..train.weights import load_weights
 from . import embed_inputs
 from .normalize import NUM_INPUT, mirror_input, model_input, window_indices
@@ -73,10 +73,13 @@ def embed_file(poses: Poses, weights: str | Path, samples: int | None = None, se
                            "give a video or a file written by `posecli track`")
     model, card = load_vipe(weights, device)
     tracks = []
+    cuts = poses.meta.get("shot_cuts") or []  # a temporal model's windows stay within one shot (one camera)
     for t in poses.tracks:
         if KEYPOINTS_2D not in t.keypoints:
             continue
-        e = embed_track(model, t, samples=samples, seed=seed + t.id, device=device)
+        parts = [embed_track(model, piece, samples=samples, seed=seed + t.id, device=device)
+                 for piece in split_at(t, cuts)]
+        e = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         arrays = dict(t.arrays) | {MU: e["mu"], SIGMA: e["sigma"], VALID: e["valid"]}
         if samples:
             arrays[SAMPLES] = e["samples"]
