@@ -3,9 +3,10 @@
 PySceneDetect's ``ContentDetector`` does the work: the mean change of hue, saturation and brightness between two
 frames against its threshold. Its defaults are kept (threshold 27, and no second cut within
 ``MIN_SHOT_SECONDS``, its 15 frames at 30 fps), on frames shrunk the way its own ``SceneManager`` shrinks them
-(to a width of 256-384 pixels, bilinear). It runs in SUPPRESS mode: a cut is reported on the frame it happens,
+(the long side to 256-384 pixels, bilinear). It runs in SUPPRESS mode: a cut is reported on the frame it happens,
 not some frames later, so that ``track`` can let go of everyone before it follows a stale position into the new
-shot.
+shot. Not found: gradual transitions (dissolves, fades) and a jump cut within one camera's view, where the picture
+as a whole hardly changes.
 """
 from __future__ import annotations
 
