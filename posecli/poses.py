@@ -183,6 +183,7 @@ class Poses:
             "schema": SCHEMA, "version": SCHEMA_VERSION, "fps": self.fps, "width": self.width,
             "height": self.height, "num_frames": self.num_frames, "source": self.source,
             "camera": sorted(self.camera),
+            "shot_cuts": list(self.meta.get("shot_cuts") or []),  # frames starting a new shot (`track`)
             "tracks": [
                 {"id": t.id, "frames": len(t),
                  "first_frame": int(t.frames[0]) if len(t) else None,

@@ -140,6 +140,16 @@ def test_info_pose_file_json(tmp_path, capsys):
                                           "joint_set": "coco17", "fields": ["keypoints2d (coco17, 2D)"]}]
 
 
+def test_info_lists_the_shot_cuts_track_found(tmp_path, capsys):
+    from dataclasses import replace
+
+    write_poses(replace(small_poses(), meta={"shot_cuts": [50, 100]}), tmp_path / "p.npz")
+    code, out, _ = run(capsys, "info", tmp_path / "p.npz", "--json")
+    assert code == 0 and json.loads(out)["shot_cuts"] == [50, 100]
+    code, out, _ = run(capsys, "info", tmp_path / "p.npz")
+    assert code == 0 and "shot cuts: 50, 100" in out
+
+
 def test_info_human_readable(tmp_path, capsys):
     code, out, _ = run(capsys, "info", make_video(tmp_path / "clip.mp4", n=5))
     assert code == 0 and "frames: 5" in out and "codec: h264" in out
