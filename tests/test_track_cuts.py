@@ -45,7 +45,7 @@ def test_at_a_cut_the_identity_stays_with_the_person_not_with_the_place(tmp_path
     every track ends at the cut and A is re-identified on the other side by the closer look."""
     a, b = (20, 20, 120), (20, 120, 20)  # right leg: A's like the left, B's green
     video = tmp_path / "edited.mp4"
-    shot1, shot2 = _scene(3), _scene(4)
+    shot1, shot2 = _scene(1), _scene(2)
     with VideoWriter(video, fps=30) as w:
         for f in range(40):
             w.write(_person_image(shot1, [(100, a)]) if f < 20 else _person_image(shot2, [(100, b), (240, a)]))
@@ -153,7 +153,7 @@ def test_left_and_right_are_kept_per_shot_when_a_cut_shows_the_person_from_behin
     back = front.copy()
     back[pair_l], back[pair_r] = front[pair_r], front[pair_l]
     video = tmp_path / "reverse.mp4"
-    shots = [_scene(3), _scene(4), _scene(3)]
+    shots = [_scene(5), _scene(6), _scene(5)]
     with VideoWriter(video, fps=30) as w:
         for f in range(60):
             w.write(_person_image(shots[f // 20], [(160, (20, 20, 120))]))
@@ -176,3 +176,17 @@ def test_left_and_right_are_kept_per_shot_when_a_cut_shows_the_person_from_behin
         middle = slice(20, 40)
         assert bool(track.arrays["sides_swapped"][middle].all()) is undone
         assert bool((pts[middle, left_shoulder, 0] < pts[middle, right_shoulder, 0]).all()) is undone
+
+
+def test_light_changing_colour_is_not_a_cut():
+    """Stage light turning blue at once changes every pixel's colour but not the picture's structure: no cut
+    (ContentDetector alone reported one); a cut to another scene still is one."""
+    scene = _scene(5, (240, 480))
+    frames = [scene[:, f: f + 320] for f in range(40)]
+    blue = [np.clip(im * [0.5, 0.6, 1.3], 0, 255).astype(np.uint8) for im in frames[20:]]
+    detector = CutDetector(fps=30)
+    assert [f for f, image in enumerate(frames[:20] + blue) if detector.cut(np.ascontiguousarray(image))] == []
+    detector = CutDetector(fps=30)
+    other = _scene(6, (240, 480))
+    edited = frames[:20] + [other[:, f: f + 320] for f in range(20)]
+    assert [f for f, image in enumerate(edited) if detector.cut(np.ascontiguousarray(image))] == [20]
