@@ -421,6 +421,11 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
             memo[a, b] = looks.similarity(ends[a], starts[b])
         return memo[a, b]
 
+    # which shot each piece starts and ends in (once per piece: a long broadcast has hundreds of cuts)
+    cut_frames = np.sort(np.asarray(cuts, dtype=np.int64))
+    first_shot = {tid: int(np.searchsorted(cut_frames, h[0][0], side="right")) for tid, h in pieces.items()}
+    last_shot = {tid: int(np.searchsorted(cut_frames, h[-1][0], side="right")) for tid, h in pieces.items()}
+
     def centre_height(o: Observation) -> tuple[np.ndarray, float]:
         return (o.box[:2] + o.box[2:]) / 2, float(o.box[3] - o.box[1])
 
@@ -431,7 +436,7 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
         for b, hb in pieces.items():
             start, first = hb[0]
             gap = start - end
-            if a == b or not 0 < gap <= reid_gap or any(end < c <= start for c in cuts):
+            if a == b or not 0 < gap <= reid_gap or last_shot[a] != first_shot[b]:
                 continue
             same = looks_like(a, b)
             if same is not None and same < STITCH_APPEARANCE:
