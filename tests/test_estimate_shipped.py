@@ -12,7 +12,7 @@ from posecli import joints
 from posecli.formats import read_poses
 from posecli.lifting.pipeline import estimate_poses
 from posecli.metrics import pa_mpjpe
-from posecli.poses import KEYPOINTS_3D
+from posecli.poses import KEYPOINTS_3D, KEYPOINTS_3D_WORLD
 from posecli.track.backends import BlazePoseBackend
 from posecli.track.pipeline import TrackOptions, track_video
 from posecli.weights_registry import weight_path
@@ -140,3 +140,11 @@ def test_a_track_kept_across_a_shot_cut_is_lifted_shot_by_shot():
     np.testing.assert_allclose(both.arrays["root"][:n], first.arrays["root"], atol=1e-5)
     whole = estimate_poses(poses, weight_path("estimate"), verticals=False).tracks[0]  # no cut: one piece
     assert not np.allclose(whole.arrays["root"][:n], first.arrays["root"], atol=1e-5)
+    # the upright world too: one per shot (each shot its own camera), the first shot's as it alone gives it
+    edited_out = estimate_poses(edited, weight_path("estimate"), verticals=False)
+    shots = edited_out.meta["world"]["shots"]
+    assert [(w["first_frame"], w["last_frame"]) for w in shots] == [(0, 19), (20, int(track.frames[-1]))]
+    alone_out = estimate_poses(alone, weight_path("estimate"), verticals=False)
+    np.testing.assert_allclose(shots[0]["rotation"], alone_out.meta["world"]["rotation"], atol=1e-5)
+    np.testing.assert_allclose(edited_out.tracks[0].keypoints[KEYPOINTS_3D_WORLD].points[:n],
+                               alone_out.tracks[0].keypoints[KEYPOINTS_3D_WORLD].points, atol=1e-4)

@@ -106,6 +106,24 @@ def test_bvh_round_trip_reproduces_joint_positions(tmp_path):
     assert pos["left_ankle"][1] < -0.8 and rest[bvh.index("left_ankle_End")][2] > 0.1
 
 
+def test_bvh_of_an_edited_video_takes_each_shots_upright_frame(tmp_path):
+    """An edited video has one upright world per shot (``estimate``'s ``world["shots"]``, each shot's camera):
+    the export turns each frame by its own shot's rotation and lifts it by that shot's floor."""
+    from posecli.formats.axes import y_up
+
+    pts = synthetic_motion(40).astype(np.float32)
+    tilt = Rotation.from_euler("x", 30, degrees=True).as_matrix()
+    shots = [{"first_frame": 0, "last_frame": 19, "rotation": np.eye(3).tolist(), "floor_below_camera_m": {"1": 1.5}},
+             {"first_frame": 20, "last_frame": 39, "rotation": tilt.tolist(), "floor_below_camera_m": {"1": 0.5}}]
+    poses = make_poses(pts)
+    poses.meta["world"] = {"shots": shots}
+    write_poses(poses, tmp_path / "m.bvh")
+    _, got = bvh_positions(tmp_path / "m.bvh")
+    want = np.concatenate([pts[:20] + [0, 1.5, 0], pts[20:] @ tilt.T + [0, 0.5, 0]])
+    assert np.abs(got - want).max() < 1e-4
+    assert np.abs(y_up(pts, poses.meta, 1) - camera_to_y_up(pts)).max() == 0  # no frames given: the camera's axes
+
+
 def test_bvh_keeps_bone_directions_when_lengths_vary(tmp_path):
     pts = synthetic_motion(seed=3, length_noise=0.15) + np.random.default_rng(1).normal(0, 0.005, (120, 17, 3))
     write_poses(make_poses(pts.astype(np.float32)), tmp_path / "m.bvh", "bvh")

@@ -47,7 +47,8 @@ Output: the input's tracks plus 'keypoints3d' (H36M-17, metres, camera frame x r
 z forward; NaN + confidence 0 for joints the detector did not see), 'root' (estimated pelvis
 position) and 'camera_weak' per frame, and 'keypoints3d_world': the same joints upright (y up, the
 floor at y = 0 under each person, x right, z towards the camera; from the shipped gravity model's
-estimate of the camera's pitch and roll, one per video: the file's meta 'world'; --lifter-up: the
+estimate of the camera's pitch and roll, one per video (per shot where `track` found shot cuts): the
+file's meta 'world'; --lifter-up: the
 lifter's own estimate; where the video shows a clear set of vertical lines, such as walls' edges, door
 frames or poles, their vanishing point gives it instead: --no-verticals turns that off). A keypoint
 that jumps away from its own path for a frame is treated as missed and the root's one-frame spikes

@@ -23,12 +23,29 @@ def camera_to_y_up(points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float64) * _FLIP
 
 
-def y_up(points: np.ndarray, meta: dict | None, track_id: int) -> np.ndarray:
+def y_up(points: np.ndarray, meta: dict | None, track_id: int, frames: np.ndarray | None = None) -> np.ndarray:
     """(..., 3) camera-frame points to the Y-up export world: ``estimate``'s upright world frame (gravity, the
-    track's floor at y = 0) when ``meta`` has one, else :func:`camera_to_y_up`."""
+    track's floor at y = 0) when ``meta`` has one, else :func:`camera_to_y_up`. An edited video has one such frame
+    per shot (``world["shots"]``, each with its first and last frame): ``frames`` (the video frame of each
+    leading row of ``points``) picks it row by row; rows outside every shot, or without ``frames``, get
+    :func:`camera_to_y_up`."""
     world = (meta or {}).get("world") or {}
+    if "shots" in world:
+        out = camera_to_y_up(points)
+        if frames is None:
+            return out
+        frames = np.asarray(frames)
+        for shot in world["shots"]:
+            rows = (frames >= shot["first_frame"]) & (frames <= shot["last_frame"])
+            if rows.any():
+                out[rows] = _levelled(np.asarray(points)[rows], shot, track_id)
+        return out
     if "rotation" not in world:
         return camera_to_y_up(points)
+    return _levelled(points, world, track_id)
+
+
+def _levelled(points: np.ndarray, world: dict, track_id: int) -> np.ndarray:
     out = np.asarray(points, dtype=np.float64) @ np.asarray(world["rotation"], np.float64).T
     out[..., 1] += float(world.get("floor_below_camera_m", {}).get(str(track_id), 0.0))
     return out

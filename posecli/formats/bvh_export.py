@@ -108,7 +108,8 @@ def write_bvh(poses: Poses, path: str | Path, track_id: int | None = None, layer
         warn("the pose file has no frame rate; the BVH assumes 30 fps")
     step = _frame_step(track.frames)
     filled = fill_gaps(track.frames, points, step, h36m.joints)
-    bvh = skeleton_animation(y_up(filled, poses.meta, track.id), step / rate, Path(path))
+    grid = np.arange(track.frames[0], track.frames[-1] + 1, step)  # fill_gaps' frames
+    bvh = skeleton_animation(y_up(filled, poses.meta, track.id, grid), step / rate, Path(path))
     with atomic_path(path) as tmp:
         tmp.write_text(format_bvh(bvh))
 

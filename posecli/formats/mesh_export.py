@@ -162,7 +162,8 @@ def write_mesh(poses: Poses, path: str | Path, fmt: str, track_id: int | None = 
             raise PoseCliError(f"track {track.id} was not seen in frame {frame}",
                                f"give a frame between {int(track.frames[0])} and {int(track.frames[-1])} "
                                "where it was (posecli info lists them)")
-        text = obj_text(y_up(_vertices(source, track, row), poses.meta, track.id), source.faces)
+        text = obj_text(y_up(_vertices(source, track, row)[None], poses.meta, track.id, track.frames[[row]])[0],
+                        source.faces)
         with atomic_path(path) as tmp:
             tmp.write_text(text)
         return
@@ -178,7 +179,7 @@ def write_mesh(poses: Poses, path: str | Path, fmt: str, track_id: int | None = 
         for row in range(1, len(track)):
             vertices[row] = _vertices(source, track, row)
             advance()
-    data = glb_bytes(y_up(vertices, poses.meta, track.id), source.faces, track.times - track.times[0],
+    data = glb_bytes(y_up(vertices, poses.meta, track.id, track.frames), source.faces, track.times - track.times[0],
                      [f"frame_{int(f)}" for f in track.frames])
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -13,6 +13,7 @@ an H36M joint is built from (joints.convert), so joints the detector did not see
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ import torch
 
 from .. import joints
 from ..errors import PoseCliError
-from ..console import plural, warn
 from ..poses import (BLAZEPOSE_WORLD, KEYPOINTS_2D, KEYPOINTS_3D, KEYPOINTS_3D_WORLD, Keypoints, Poses, Track,
                      concat_tracks, split_at)
 from ..train.weights import load_weights
@@ -323,10 +323,11 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
     gravity = load_up_model(up_weights, device) if up_weights else None
     length = card["config"]["length"]
     model_fps = float(card.get("fps", 30.0))  # the shipped weights learned from mocap resampled to 30 fps
-    tracks = []
     # A track that goes on across a shot cut (`track` keeps an ID there when the looks match) is seen by another
-    # camera on each side: the lifter's windows, the root's path and the body's bones are found shot by shot.
-    cuts = poses.meta.get("shot_cuts") or []
+    # camera on each side: the lifter's windows, the root's path, the body's bones and the world frame (up, floor)
+    # are found shot by shot.
+    cuts = sorted(poses.meta.get("shot_cuts") or [])
+    parts_of = []  # per track, its lifted pieces: one per shot it is seen in
     with torch.inference_mode():
         for t in poses.tracks:
             if KEYPOINTS_2D not in t.keypoints:
@@ -339,28 +340,42 @@ def estimate_poses(poses: Poses, weights: str | Path, focal: float | None = None
                     lifted.arrays["up_camera"] = up_from_model(*gravity, piece, poses.width, poses.height, focal,
                                                                device, robust)
                 parts.append(lifted)
-            tracks.append(concat_tracks(parts))
+            parts_of.append(parts)
             advance(len(t))
     f_px = focal or PHONE_FOCAL * max(poses.width or 1000, poses.height or 1000)
-    scene = scene_verticals(poses, f_px) if verticals and tracks else None
-    world = add_world_frame(tracks, scene)
-    if world is not None:
-        world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
-        if verticals and scene is None:  # say why the scene's lines were not looked at
-            world["verticals"] = {"skipped": f"no frames to look at: the source {poses.source!r} is not a video "
-                                             "readable from here"}
+    bounds = [-np.inf, *cuts, np.inf]
+    worlds = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        pieces = [p for parts in parts_of for p in parts if lo <= p.frames[0] < hi]
+        if not pieces:
+            continue
+        scene = scene_verticals(replace(poses, tracks=pieces), f_px) if verticals else None
+        world = add_world_frame(pieces, scene)
+        if world is not None:
+            world["up_model"] = Path(up_weights).name if gravity is not None else Path(weights).name
+            if verticals and scene is None:  # say why the scene's lines were not looked at
+                world["verticals"] = {"skipped": f"no frames to look at: the source {poses.source!r} is not a "
+                                                 "video readable from here"}
+            if cuts:
+                world["first_frame"] = int(min(p.frames[0] for p in pieces))
+                world["last_frame"] = int(max(p.frames[-1] for p in pieces))
+        worlds.append(world)
+    if any(w is None for w in worlds):  # no up head: no world frame in any shot
+        for p in (p for parts in parts_of for p in parts):
+            p.keypoints.pop(KEYPOINTS_3D_WORLD, None)
+            p.arrays.pop("keypoints3d_world_all", None)
+        worlds = []
+    tracks = [concat_tracks(parts) for parts in parts_of]
     meta = dict(poses.meta)
     meta.update({"command": "estimate", "model": Path(weights).name, "model_sha256": card["sha256"],
                  "focal_px": f_px,
                  "window": length, "model_fps": model_fps,
                  "blend_detector_3d": blend if any(BLAZEPOSE_WORLD in t.keypoints for t in poses.tracks) else 0.0,
                  "robust": robust, "root": root_mode})
-    if world is not None:
-        if cuts:
-            # One up direction and floor for the whole video assumes one camera; an edited clip has several.
-            world["shot_cuts"] = "one frame fitted to every shot together: right only where the shots share a camera"
-            warn(f"the video has {plural(len(cuts), 'shot cut')}: 3D is lifted shot by shot, but the world frame "
-                 "(up, floor) is fitted to all shots as if one camera filmed them; for a right one, estimate one "
-                 "shot at a time (--start/--end)")
-        meta["world"] = world
+    if len(worlds) == 1 and not cuts:
+        meta["world"] = worlds[0]
+    elif worlds:
+        # one upright frame per shot (its camera): keypoints3d_world follows it frame by frame, and exports
+        # (formats.axes.y_up) pick the shot of each frame
+        meta["world"] = {"shots": worlds, "axes": worlds[0]["axes"]}
     return Poses(tracks, poses.fps, poses.width, poses.height, poses.num_frames, poses.source, dict(poses.camera), meta)
