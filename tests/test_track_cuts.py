@@ -6,7 +6,7 @@ from test_track_identity import BP, paint, skeleton
 from posecli.track.backends import Person, PoseBackend
 from posecli.track.pipeline import TrackOptions, track_video
 from posecli.video import VideoWriter
-from posecli.video.cuts import CutDetector
+from posecli.video.cuts import CUT, LIGHT, CutDetector
 
 
 def _scene(seed: int, size=(240, 320)) -> np.ndarray:
@@ -20,11 +20,11 @@ def test_a_cut_is_found_on_its_frame_and_a_panning_camera_makes_none():
     first, second = _scene(1, (240, 480)), _scene(2, (240, 480))
     frames = [first[:, 3 * f: 3 * f + 320] for f in range(40)] + [second[:, 2 * f: 2 * f + 320] for f in range(40)]
     detector = CutDetector(fps=30)
-    assert [f for f, image in enumerate(frames) if detector.cut(np.ascontiguousarray(image))] == [40]
+    assert [f for f, image in enumerate(frames) if detector.change(np.ascontiguousarray(image)) == CUT] == [40]
     # a second cut within half a second of the first is not one (a flash, a wipe)
     detector = CutDetector(fps=30)
     flashes = [first[:, :320]] * 20 + [second[:, :320]] * 5 + [first[:, :320]] * 20
-    assert [f for f, image in enumerate(flashes) if detector.cut(image)] == [20]
+    assert [f for f, image in enumerate(flashes) if detector.change(image)] == [20]  # and that one is a cut
 
 
 def _person_image(background: np.ndarray, people) -> np.ndarray:
@@ -179,14 +179,41 @@ def test_left_and_right_are_kept_per_shot_when_a_cut_shows_the_person_from_behin
 
 
 def test_light_changing_colour_is_not_a_cut():
-    """Stage light turning blue at once changes every pixel's colour but not the picture's structure: no cut
-    (ContentDetector alone reported one); a cut to another scene still is one."""
+    """Stage light turning blue at once changes every pixel's colour but not the picture's structure: not a cut
+    (ContentDetector alone reported one) but a change of light; a cut to another scene still is a cut."""
     scene = _scene(5, (240, 480))
     frames = [scene[:, f: f + 320] for f in range(40)]
     blue = [np.clip(im * [0.5, 0.6, 1.3], 0, 255).astype(np.uint8) for im in frames[20:]]
     detector = CutDetector(fps=30)
-    assert [f for f, image in enumerate(frames[:20] + blue) if detector.cut(np.ascontiguousarray(image))] == []
+    changes = [(f, detector.change(np.ascontiguousarray(image))) for f, image in enumerate(frames[:20] + blue)]
+    assert [(f, c) for f, c in changes if c] == [(20, LIGHT)]
     detector = CutDetector(fps=30)
     other = _scene(6, (240, 480))
     edited = frames[:20] + [other[:, f: f + 320] for f in range(20)]
-    assert [f for f, image in enumerate(edited) if detector.cut(np.ascontiguousarray(image))] == [20]
+    changes = [(f, detector.change(np.ascontiguousarray(image))) for f, image in enumerate(edited)]
+    assert [(f, c) for f, c in changes if c] == [(20, CUT)]
+
+
+def test_everyone_keeps_their_id_when_the_light_changes_colour(tmp_path):
+    """Two people stand still; from frame 20 the light is green, so both look different for good. Their tracks
+    go on through it (looks learnt again, not compared across the change); with the light change unseen
+    (--no-cuts) both tracks end there, as they did before."""
+    scene = _scene(5)
+    lit = _person_image(scene, [(90, (20, 20, 120)), (240, (20, 120, 20))])
+    video = tmp_path / "stage.mp4"
+    with VideoWriter(video, fps=30) as w:
+        for f in range(50):
+            w.write(lit if f < 20 else np.clip(lit * [0.2, 1.2, 0.2], 0, 255).astype(np.uint8))
+
+    class Scripted(PoseBackend):
+        name = "scripted"
+        joint_set = "blazepose33"
+
+        def persons(self, image):
+            return [Person(skeleton(cx, 20, 200), np.full(33, 0.95)) for cx in (90, 240)]
+
+    poses = track_video(video, Scripted(), TrackOptions(min_frames=1))
+    assert poses.meta["light_changes"] == [20] and poses.meta["shot_cuts"] == []
+    assert sorted(len(t) for t in poses.tracks) == [50, 50]
+    poses = track_video(video, Scripted(), TrackOptions(min_frames=1, cuts=False))
+    assert sorted(len(t) for t in poses.tracks) == [20, 20, 30, 30]

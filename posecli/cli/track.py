@@ -99,8 +99,10 @@ def track(
     cuts: Annotated[bool, typer.Option(help="Find shot cuts (an edited clip or a broadcast switching camera): "
                                        "everyone is looked for afresh in the new shot and keeps their ID "
                                        "across the cut only where their clothes' colours match beyond doubt "
-                                       "(with --stitch; otherwise a new ID). The cut frames are written to "
-                                       "the file's meta ('shot_cuts').")] = True,
+                                       "(with --stitch; otherwise a new ID). Where only the light changes "
+                                       "colour (stage light), everyone keeps their ID and their looks are "
+                                       "learnt again. The frames are written to the file's meta "
+                                       "('shot_cuts', 'light_changes').")] = True,
     min_height: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median height is "
                                               "below this fraction of the frame height (BlazePose cannot "
                                               "resolve them and sees people in small objects).")] = 0.04,

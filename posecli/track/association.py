@@ -205,6 +205,12 @@ class Tracker:
         self._done += self._active
         self._active = []
 
+    def relight(self) -> None:
+        """The scene's light changed colour: every track's look is learnt again from the next frames (until then
+        it is matched on place and limbs alone, as a new track is)."""
+        for t in self._active:
+            t.appearance, t.clean_frames = None, 0
+
     def _retire(self, frame: int) -> None:
         keep = []
         for t in self._active:
@@ -265,15 +271,17 @@ def _mean_look(descriptions: list[np.ndarray]) -> np.ndarray | None:
     return out if np.isfinite(out).all(1).any() else None
 
 
-def split_by_appearance(tracks: list[tuple[int, list[tuple[int, Observation]]]], next_id: int
-                        ) -> list[tuple[int, list[tuple[int, Observation]]]]:
+def split_by_appearance(tracks: list[tuple[int, list[tuple[int, Observation]]]], next_id: int,
+                        lights: Sequence[int] = ()) -> list[tuple[int, list[tuple[int, Observation]]]]:
     """Cut a track where its look changes for good (the pose slid from one person onto another), offline.
 
     At each frame with ``SPLIT_WINDOW`` described observations on both sides, the median looks before and
     after are compared; where the least similar pair is below ``SPLIT_APPEARANCE`` the track is cut there
     (and each part is searched again). The new pieces get ids from ``next_id`` on; ``stitch`` may then join
-    them to the right person.
+    them to the right person. Looks are not compared across a change of light (``lights``: frames where the
+    scene's light changed colour): everyone's look changes there.
     """
+    lights = np.asarray(lights, dtype=np.int64)
     out = []
     todo = list(tracks)
     while todo:
@@ -281,6 +289,9 @@ def split_by_appearance(tracks: list[tuple[int, list[tuple[int, Observation]]]],
         looks_at = [(i, o.appearance) for i, (_, o) in enumerate(hist) if o.appearance is not None]
 
         def similarity_at(k: int) -> float | None:
+            first, last = hist[looks_at[k - SPLIT_WINDOW][0]][0], hist[looks_at[k + SPLIT_WINDOW - 1][0]][0]
+            if ((lights > first) & (lights <= last)).any():
+                return None
             # window means (not medians): the change point is where the two windows are purest
             return looks.similarity(_mean_look([a for _, a in looks_at[k - SPLIT_WINDOW:k]]),
                                     _mean_look([a for _, a in looks_at[k:k + SPLIT_WINDOW]]))
@@ -396,7 +407,7 @@ def _crossings(hist: dict[int, dict[int, Observation]], gap: int):
 
 
 def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int, fps: float,
-           speed: float = 2.0, reid_gap: int | None = None, cuts: Sequence[int] = ()
+           speed: float = 2.0, reid_gap: int | None = None, cuts: Sequence[int] = (), lights: Sequence[int] = ()
            ) -> list[tuple[int, list[tuple[int, Observation]]]]:
     """Join a track that ends to one that starts later, offline, when it could be the same person.
 
@@ -408,7 +419,8 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
     or stayed hidden longer, up to ``reid_gap`` frames, is re-identified on appearance alone, when the
     match is close (``REID_APPEARANCE``) and unambiguous (``REID_MARGIN``). Best pairs are joined first;
     each piece joins at most one before and one after. Nothing is joined across a shot cut (``cuts``: the
-    frames that start a new shot) here: ``join_across_cuts`` pairs people there, on looks alone.
+    frames that start a new shot) here: ``join_across_cuts`` pairs people there, on looks alone. Across a change
+    of light (``lights``) two pieces' looks say nothing, and only their places are compared.
     """
     pieces = {tid: list(hist) for tid, hist in tracks}
     ends = {tid: piece_appearance(h, end=True) for tid, h in pieces.items()}
@@ -416,9 +428,12 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
     reid_gap = max_gap if reid_gap is None else max(reid_gap, max_gap)
     memo: dict[tuple[int, int], float | None] = {}
 
+    light_frames = np.asarray(lights, dtype=np.int64)
+
     def looks_like(a: int, b: int) -> float | None:  # each pair's similarity once, only where it is asked
         if (a, b) not in memo:
-            memo[a, b] = looks.similarity(ends[a], starts[b])
+            relit = ((light_frames > pieces[a][-1][0]) & (light_frames <= pieces[b][0][0])).any()
+            memo[a, b] = None if relit else looks.similarity(ends[a], starts[b])
         return memo[a, b]
 
     # which shot each piece starts and ends in (once per piece: a long broadcast has hundreds of cuts)

@@ -10,7 +10,7 @@ from .. import __version__, joints
 from ..console import note, plural, progress, warn
 from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
 from ..video import probe, read_frames
-from ..video.cuts import CutDetector
+from ..video.cuts import CUT, LIGHT, CutDetector
 from ..video.prefetch import prefetch
 from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
@@ -52,15 +52,21 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     backend.start(info.fps / opts.every)
     cut_detector = CutDetector(info.fps / opts.every) if opts.cuts else None
     shots: list[int] = []  # frames that start a new shot
+    lights: list[int] = []  # frames where the scene's light changed colour (same shot)
     try:
         with progress(f"track {Path(path).name}", total) as advance:
             for frame in prefetch(read_frames(path, opts.start, opts.end, opts.every, fps=opts.fps)):
-                if cut_detector is not None and cut_detector.cut(frame.image):
+                change = cut_detector.change(frame.image) if cut_detector is not None else None
+                if change == CUT:
                     # Whoever was followed is somewhere else now, or gone: the landmark model on their old place
                     # would hand their identity to whoever stands there in the new shot.
                     backend.new_shot()
                     tracker.cut()
                     shots.append(frame.index)
+                elif change == LIGHT:
+                    # Everyone is where they were, but looks different from here on: their looks are learnt again.
+                    tracker.relight()
+                    lights.append(frame.index)
                 observations = [p.observation() for p in backend.persons(frame.image)]
                 for o in observations:
                     o.appearance = looks.describe(frame.image, o.keypoints, o.confidence, backend.joint_set)
@@ -76,9 +82,9 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     pieces = tracker.tracks
     if opts.stitch:
         pieces = resolve_crossings(pieces, info.fps / opts.every)
-        pieces = split_by_appearance(pieces, next_id=tracker.next_id)
+        pieces = split_by_appearance(pieces, next_id=tracker.next_id, lights=lights)
         pieces = stitch(pieces, max_age, info.fps / opts.every, reid_gap=round(opts.reid * info.fps / opts.every),
-                        cuts=shots)
+                        cuts=shots, lights=lights)
     tracks = [_to_track(tid, hist, times, backend.joint_set, opts.smooth, info.fps / opts.every, opts.sides, shots)
               for tid, hist in pieces if len(hist) >= min_frames]
     # BlazePose's pose flag stays high on some person-like objects a few dozen pixels tall (a wall-mounted
@@ -117,7 +123,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                                          "smoothed": opts.smooth, "stitched": opts.stitch,
                                          "sides_kept_consistent": opts.sides,
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
-                                         "cuts": opts.cuts, "shot_cuts": shots,
+                                         "cuts": opts.cuts, "shot_cuts": shots, "light_changes": lights,
                                          "min_height": opts.min_height, "min_joints": opts.min_joints,
                                          "min_flag": opts.min_flag,
                                          # poses the backend refused (size jump: merged or slid onto someone)

@@ -9,6 +9,8 @@ PySceneDetect does the work, with its defaults, on frames shrunk the way its own
 - ``HashDetector``: the frame's perceptual hash (the signs of its grey image's low DCT frequencies) differs from
   the previous frame's in at least 39.5 % of its bits, so the picture's structure changed. Without it, stage light
   changing colour and a very fast pan were taken for cuts (docs/benchmarks.md, session 28).
+Where the colours change but the structure does not, the light changed (``LIGHT``): the same camera, the same
+people, who all look different from that frame on.
 
 Not found: gradual transitions (dissolves, fades) and a jump cut within one camera's view, where the picture as a
 whole hardly changes.
@@ -19,10 +21,12 @@ import cv2
 import numpy as np
 
 MIN_SHOT_SECONDS = 0.5
+CUT, LIGHT = "cut", "light"  # what ``CutDetector.change`` reports
 
 
 class CutDetector:
-    """``cut(image)`` for each frame in order (RGB): True where a new shot starts at this frame."""
+    """``change(image)`` for each frame in order (RGB): ``CUT`` where a new shot starts at this frame, ``LIGHT``
+    where the scene's light changed colour at once, else None."""
 
     def __init__(self, fps: float):
         from scenedetect.detectors import ContentDetector, HashDetector
@@ -34,7 +38,7 @@ class CutDetector:
         self._scale: float | None = None
         self._index = 0
 
-    def cut(self, image: np.ndarray) -> bool:
+    def change(self, image: np.ndarray) -> str | None:
         if self._scale is None:
             from scenedetect.scene_manager import compute_downscale_factor
             self._scale = 1.0 / compute_downscale_factor(max(image.shape[:2]))
@@ -43,4 +47,4 @@ class CutDetector:
         i, self._index = self._index, self._index + 1
         colours = i in self._colours.process_frame(i, small)
         structure = i in self._structure.process_frame(i, small)  # both see every frame: each keeps its last one
-        return colours and structure
+        return (CUT if structure else LIGHT) if colours else None
