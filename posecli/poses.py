@@ -184,6 +184,7 @@ class Poses:
             "height": self.height, "num_frames": self.num_frames, "source": self.source,
             "camera": sorted(self.camera),
             "shot_cuts": list(self.meta.get("shot_cuts") or []),  # frames starting a new shot (`track`)
+            "light_changes": list(self.meta.get("light_changes") or []),  # frames where the light changed colour
             "tracks": [
                 {"id": t.id, "frames": len(t),
                  "first_frame": int(t.frames[0]) if len(t) else None,

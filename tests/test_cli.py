@@ -143,11 +143,11 @@ def test_info_pose_file_json(tmp_path, capsys):
 def test_info_lists_the_shot_cuts_track_found(tmp_path, capsys):
     from dataclasses import replace
 
-    write_poses(replace(small_poses(), meta={"shot_cuts": [50, 100]}), tmp_path / "p.npz")
+    write_poses(replace(small_poses(), meta={"shot_cuts": [50, 100], "light_changes": [70]}), tmp_path / "p.npz")
     code, out, _ = run(capsys, "info", tmp_path / "p.npz", "--json")
-    assert code == 0 and json.loads(out)["shot_cuts"] == [50, 100]
+    assert code == 0 and json.loads(out)["shot_cuts"] == [50, 100] and json.loads(out)["light_changes"] == [70]
     code, out, _ = run(capsys, "info", tmp_path / "p.npz")
-    assert code == 0 and "shot cuts: 50, 100" in out
+    assert code == 0 and "shot cuts: 50, 100" in out and "light: 70" in out
 
 
 def test_info_human_readable(tmp_path, capsys):

@@ -32,8 +32,9 @@ def _print_human(d: dict) -> None:
             stdout.print(f"{key:>10}: {d[key]}")
     if d["camera"]:
         stdout.print(f"{'camera':>10}: {', '.join(d['camera'])}")
-    if d.get("shot_cuts"):
-        stdout.print(f"{'shot cuts':>10}: {', '.join(map(str, d['shot_cuts']))}")
+    for key, label in (("shot_cuts", "shot cuts"), ("light_changes", "light")):
+        if d.get(key):
+            stdout.print(f"{label:>10}: {', '.join(map(str, d[key]))}")
     stdout.print(f"{'tracks':>10}: {len(d['tracks'])}")
     for t in d["tracks"]:
         span = (f"frame {t['first_frame']}" if t["first_frame"] == t["last_frame"] else
