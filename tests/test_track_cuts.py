@@ -194,16 +194,30 @@ def test_light_changing_colour_is_not_a_cut():
     assert [(f, c) for f, c in changes if c] == [(20, CUT)]
 
 
+def _stage(fade: int) -> list[np.ndarray]:
+    """Two people standing; from frame 20 the light turns green, at once (``fade`` 0) or over ``fade`` frames."""
+    lit = _person_image(_scene(5), [(90, (20, 20, 120)), (240, (20, 120, 20))])
+    ramp = [float(np.clip((f - 19) / max(fade, 1), 0, 1)) for f in range(50)]
+    return [np.clip(lit * (1 + a * (np.array([0.2, 1.2, 0.2]) - 1)), 0, 255).astype(np.uint8) for a in ramp]
+
+
+def test_a_light_that_fades_is_found_while_it_fades():
+    """Over 10 frames no frame differs much from the one before; compared with the frame half a second back, the
+    change of light is found before the fade ends, and reported at most once every half second."""
+    detector = CutDetector(fps=30)
+    changes = [(f, c) for f, image in enumerate(_stage(10)) if (c := detector.change(image))]
+    assert changes[0][1] == LIGHT and 20 < changes[0][0] <= 30 and all(c == LIGHT for _, c in changes)
+    assert all(b - a >= 15 for (a, _), (b, _) in zip(changes, changes[1:]))
+
+
 def test_everyone_keeps_their_id_when_the_light_changes_colour(tmp_path):
-    """Two people stand still; from frame 20 the light is green, so both look different for good. Their tracks
-    go on through it (looks learnt again, not compared across the change); with the light change unseen
-    (--no-cuts) both tracks end there, as they did before."""
-    scene = _scene(5)
-    lit = _person_image(scene, [(90, (20, 20, 120)), (240, (20, 120, 20))])
+    """The light turns green at once, so both people look different for good. Their tracks go on through it
+    (looks learnt again, not compared across the change); with the light change unseen (--no-cuts) both tracks
+    end there, as they did before."""
     video = tmp_path / "stage.mp4"
     with VideoWriter(video, fps=30) as w:
-        for f in range(50):
-            w.write(lit if f < 20 else np.clip(lit * [0.2, 1.2, 0.2], 0, 255).astype(np.uint8))
+        for image in _stage(0):
+            w.write(image)
 
     class Scripted(PoseBackend):
         name = "scripted"

@@ -10,12 +10,16 @@ PySceneDetect does the work, with its defaults, on frames shrunk the way its own
   the previous frame's in at least 39.5 % of its bits, so the picture's structure changed. Without it, stage light
   changing colour and a very fast pan were taken for cuts (docs/benchmarks.md, session 28).
 Where the colours change but the structure does not, the light changed (``LIGHT``): the same camera, the same
-people, who all look different from that frame on.
+people, who all look different from that frame on. A light that fades over a second or two changes little from
+one frame to the next, so each frame is also compared, by the same two detectors, with the frame
+``MIN_SHOT_SECONDS`` back.
 
 Not found: gradual transitions (dissolves, fades) and a jump cut within one camera's view, where the picture as a
 whole hardly changes.
 """
 from __future__ import annotations
+
+from collections import deque
 
 import cv2
 import numpy as np
@@ -35,6 +39,10 @@ class CutDetector:
         self._colours = ContentDetector(min_scene_len=max(1, round(MIN_SHOT_SECONDS * fps)),
                                         filter_mode=FlashFilter.Mode.SUPPRESS)
         self._structure = HashDetector(min_scene_len=0)  # every frame judged; ContentDetector spaces the cuts
+        self._fresh = (ContentDetector, HashDetector)  # made anew for each comparison with the frame back
+        self._every = max(1, round(MIN_SHOT_SECONDS * fps))
+        self._back: deque[np.ndarray] = deque(maxlen=self._every)  # the last shrunk frames, for a fading light
+        self._last = -self._every  # the last frame reported
         self._scale: float | None = None
         self._index = 0
 
@@ -47,4 +55,18 @@ class CutDetector:
         i, self._index = self._index, self._index + 1
         colours = i in self._colours.process_frame(i, small)
         structure = i in self._structure.process_frame(i, small)  # both see every frame: each keeps its last one
-        return (CUT if structure else LIGHT) if colours else None
+        found = (CUT if structure else LIGHT) if colours else None
+        if found is None and len(self._back) == self._every and i - self._last >= self._every:
+            then, (content, perceptual) = self._back[0], self._fresh
+            if _differ(content(min_scene_len=0), then, small) and not _differ(perceptual(min_scene_len=0), then, small):
+                found = LIGHT
+        self._back.append(small)
+        if found is not None:
+            self._last = i
+        return found
+
+
+def _differ(detector, before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether a fresh PySceneDetect detector, shown ``before`` then ``after``, reports a change at ``after``."""
+    detector.process_frame(0, before)
+    return 1 in detector.process_frame(1, after)
