@@ -121,10 +121,15 @@ class Track:
                                   f"the {n} frames of the track")
 
 
-def split_at(track: Track, frames) -> list[Track]:
-    """The track cut before each of ``frames`` (e.g. a video's shot cuts), empty pieces left out; [track] if none."""
-    shot = np.searchsorted(np.asarray(sorted(frames), dtype=np.int64), track.frames, side="right")
-    return [track.subset(shot == s) for s in np.unique(shot)] if len(np.unique(shot)) > 1 else [track]
+def shot_index(frames, cuts) -> np.ndarray:
+    """Which shot each of ``frames`` lies in (0 before the first of ``cuts``, the frames that start a new shot)."""
+    return np.searchsorted(np.sort(np.asarray(cuts, dtype=np.int64)), np.asarray(frames), side="right")
+
+
+def split_at(track: Track, cuts) -> list[Track]:
+    """The track cut before each of ``cuts`` (e.g. a video's shot cuts), empty pieces left out; [track] if none."""
+    shots = np.unique(shot := shot_index(track.frames, cuts))
+    return [track.subset(shot == s) for s in shots] if len(shots) > 1 else [track]
 
 
 def concat_tracks(parts: list[Track]) -> Track:

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..boxes import box_iou, box_size, overlap_of_smaller
+from ..poses import shot_index
 from . import appearance as looks
 
 # Per-joint OKS falloff; 0.1 of the person's scale is the order of COCO's body-joint sigmas (0.07-0.11).
@@ -437,9 +438,9 @@ def stitch(tracks: list[tuple[int, list[tuple[int, Observation]]]], max_gap: int
         return memo[a, b]
 
     # which shot each piece starts and ends in (once per piece: a long broadcast has hundreds of cuts)
-    cut_frames = np.sort(np.asarray(cuts, dtype=np.int64))
-    first_shot = {tid: int(np.searchsorted(cut_frames, h[0][0], side="right")) for tid, h in pieces.items()}
-    last_shot = {tid: int(np.searchsorted(cut_frames, h[-1][0], side="right")) for tid, h in pieces.items()}
+    ids = list(pieces)
+    first_shot = dict(zip(ids, shot_index([pieces[t][0][0] for t in ids], cuts).tolist()))
+    last_shot = dict(zip(ids, shot_index([pieces[t][-1][0] for t in ids], cuts).tolist()))
 
     def centre_height(o: Observation) -> tuple[np.ndarray, float]:
         return (o.box[:2] + o.box[2:]) / 2, float(o.box[3] - o.box[1])

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import __version__, joints
 from ..console import note, plural, progress, warn
-from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track
+from ..poses import BLAZEPOSE_WORLD, BOXES, KEYPOINTS_2D, Keypoints, Poses, Track, shot_index
 from ..video import probe, read_frames
 from ..video.cuts import CUT, LIGHT, CutDetector
 from ..video.prefetch import prefetch
@@ -36,7 +36,9 @@ class TrackOptions:
     sides: bool = True  # undo sudden left/right label flips along each track (sides.consistent_sides)
     stitch: bool = True  # the whole-video pass: resolve_crossings, split_by_appearance, stitch (association)
     reid: float = 5.0  # seconds within which a person who comes back is re-identified by appearance
-    cuts: bool = True  # shot cuts end every track (video.cuts); identities carry across them by appearance only
+    # shot cuts end every track, identities carry across them by appearance only; a change of light makes
+    # everyone's look be learnt again (video.cuts)
+    cuts: bool = True
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
     min_joints: int = 5  # tracks showing fewer COCO joints in the image (confidence >= 0.5) in most frames are dropped
     min_flag: float = 0.95  # tracks whose median pose flag (the landmark model's "a person is here") is lower: dropped
@@ -142,7 +144,7 @@ def _to_track(tid: int, history: list[tuple[int, Observation]], times: dict[int,
     swapped, bad = np.zeros(len(frames), bool), np.zeros(len(frames), bool)
     # Left/right consistency, smoothing and the plausibility test follow a person through time, one shot at a
     # time: across a shot cut the same person is seen by another camera, at another size, maybe from behind.
-    shot = np.searchsorted(np.asarray(cuts or [], dtype=np.int64), frames, side="right")
+    shot = shot_index(frames, cuts or [])
     for k in (shot == s for s in np.unique(shot)):
         if sides:  # before smoothing, which would otherwise drag joints across a flip
             extra = () if world is None else (world[k],)

@@ -14,8 +14,8 @@ people, who all look different from that frame on. A light that fades over a sec
 one frame to the next, so each frame is also compared, by the same two detectors, with the frame
 ``MIN_SHOT_SECONDS`` back.
 
-Not found: gradual transitions (dissolves, fades) and a jump cut within one camera's view, where the picture as a
-whole hardly changes.
+Not found as cuts: gradual transitions between shots (dissolves, fades through black) and a jump cut within one
+camera's view, where the picture as a whole hardly changes.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ CUT, LIGHT = "cut", "light"  # what ``CutDetector.change`` reports
 
 class CutDetector:
     """``change(image)`` for each frame in order (RGB): ``CUT`` where a new shot starts at this frame, ``LIGHT``
-    where the scene's light changed colour at once, else None."""
+    where the scene's light changed colour (at once, or over the last half second), else None."""
 
     def __init__(self, fps: float):
         from scenedetect.detectors import ContentDetector, HashDetector
@@ -56,7 +56,8 @@ class CutDetector:
         colours = i in self._colours.process_frame(i, small)
         structure = i in self._structure.process_frame(i, small)  # both see every frame: each keeps its last one
         found = (CUT if structure else LIGHT) if colours else None
-        if found is None and len(self._back) == self._every and i - self._last >= self._every:
+        # (not against a frame reported itself: half a second after a flash, the flash frame is that frame)
+        if found is None and len(self._back) == self._every and i - self._last > self._every:
             then, (content, perceptual) = self._back[0], self._fresh
             if _differ(content(min_scene_len=0), then, small) and not _differ(perceptual(min_scene_len=0), then, small):
                 found = LIGHT
