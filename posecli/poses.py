@@ -25,6 +25,7 @@ KEYPOINTS_2D = "keypoints2d"  # image pixels of the original frame, COCO-17 from
 KEYPOINTS_3D = "keypoints3d"  # metres, camera frame (x right, y down, z forward), H36M-17
 KEYPOINTS_3D_WORLD = "keypoints3d_world"  # metres, upright: y up, floor y = 0, x right, z to the camera (lifting.world)
 BOXES = "boxes"  # per-frame xyxy pixels
+FILLED = "filled"  # per-frame uint8: 1 where the person was not seen, only placed between two sightings (track.gaps)
 BLAZEPOSE_WORLD = "blazepose_world"  # BlazePose's own metric 3D, hip-centred, per frame (track writes it)
 
 

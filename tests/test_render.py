@@ -114,6 +114,22 @@ def test_skeleton_changes_pixels_exactly_where_the_figure_projects():
     assert np.array_equal(overlay.draw(gray(0), 0), gray(0))
 
 
+def test_a_frame_filled_in_where_the_person_was_hidden_is_drawn_faint():
+    from posecli.poses import FILLED
+    from posecli.render.overlay import FILLED_OPACITY
+
+    poses = make_poses(with_3d=False)
+    poses.tracks[0].arrays[FILLED] = np.array([0, 1, 0], np.uint8)  # frame 2 placed, not seen (track --fill-gaps)
+    overlay = Overlay(poses, camera_for(poses, (W, H)), labels=False)
+    seen, placed = overlay.draw(gray(1), 1).astype(int), overlay.draw(gray(2), 2).astype(int)
+    nose = figure_2d()[0][0].astype(int)
+    colour, background = np.array(track_colour(3)), gray(2)[nose[1], nose[0]].astype(int)
+    assert np.abs(seen[nose[1], nose[0]] - colour).max() < 40
+    expected = FILLED_OPACITY * colour + (1 - FILLED_OPACITY) * background
+    assert np.abs(placed[nose[1], nose[0]] - expected).max() <= 2
+    assert ((placed != background).any(-1) == (seen != gray(1)[nose[1], nose[0]]).any(-1)).mean() > 0.97
+
+
 def test_label_and_scaled_output():
     poses = make_poses(with_3d=False)
     overlay = Overlay(poses, camera_for(poses, (W, H), scale=2.0))

@@ -47,6 +47,8 @@ EPILOG = """Examples:
 
   posecli track broadcast.mp4 -o tracks.npz   # shot cuts found: an ID crosses one only beyond doubt
 
+  posecli track gait.mp4 -o tracks.npz --fill-gaps 0.5   # no holes where someone was hidden for < 0.5 s
+
   posecli track dance.mp4 --backend blazepose-torch --device cuda   # BlazePose on the GPU
 
   posecli track dance.mp4 -o - | posecli estimate - -o poses.npz   # -o -: to stdout, -: from stdin
@@ -113,6 +115,12 @@ def track(
     min_flag: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drop people whose median pose flag (the "
                                             "landmark model's confidence that a person is there) is below this: "
                                             "objects it takes for a person for a while; 0 keeps all.")] = 0.95,
+    fill_gaps: Annotated[float, typer.Option(min=0.0, help="Fill gaps of up to this many seconds inside a track "
+                                             "(the person hidden for a moment, or missed) by linear interpolation: "
+                                             "joint confidence 0.1 there (not seen), track array 'filled'; not "
+                                             "across a shot cut or where the person was at the image border. 0: "
+                                             "gaps stay gaps. More people found, more skeletons off them "
+                                             "(docs/benchmarks.md).")] = 0.0,
     pyramid_every: Annotated[Optional[int], typer.Option(
         min=0, help="Search the frame for small people (a finer grid of detector tiles) every N frames; 0: never. "
                     "Default: once a second of video.")] = None,
@@ -158,7 +166,7 @@ def track(
     opts = TrackOptions(start=start, end=end, every=every, fps=fps, max_age=max_age, min_frames=min_frames,
                         max_persons=max_persons, order=order.value, smooth=smooth,
                         sides=sides, stitch=stitch, reid=reid, cuts=cuts, min_height=min_height,
-                        min_joints=min_joints, min_flag=min_flag)
+                        min_joints=min_joints, min_flag=min_flag, fill_gaps=fill_gaps)
     poses = track_video(video, model, opts)
     with output_file(out, ".json" if fmt is TrackFormat.json else ".npz") as path:
         write_poses(poses, path, "coco-json" if fmt is TrackFormat.json else "npz")

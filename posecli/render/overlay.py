@@ -28,7 +28,7 @@ import numpy as np
 from ..atomic import atomic_path, check_writable
 from ..console import progress, warn
 from ..errors import InputError, OutputError, PoseCliError
-from ..poses import KEYPOINTS_2D, KEYPOINTS_3D, Poses
+from ..poses import FILLED, KEYPOINTS_2D, KEYPOINTS_3D, Poses
 from ..video import VideoWriter, probe, read_frames
 from .bodies import MeshSource
 from .draw import draw_skeleton, track_colour
@@ -41,6 +41,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SIDE_LAYOUTS = ("inset", "beside")
 INSET = 0.4  # the inset side panel's share of the frame's width and height
 INSET_OPACITY = 0.85
+FILLED_OPACITY = 0.4  # a skeleton placed where the person was hidden (track --fill-gaps), over the picture
 # Outputs whose long side exceeds this many pixels get their meshes drawn at HALF_SIZE_MESHES of the size.
 HALF_SIZE_ABOVE, HALF_SIZE_MESHES = 960, 0.5
 
@@ -130,8 +131,14 @@ class Overlay:
             kp = t.keypoints.get(KEYPOINTS_2D)
             if kp is not None:
                 points = kp.points[r] * np.array([cam.sx, cam.sy], np.float32)
-                draw_skeleton(out, points, kp.confidence[r], kp.joint_set, colour=track_colour(t.id),
+                # A frame where the person was hidden and only placed (track --fill-gaps) is drawn faint: a
+                # viewer must not take the guess for a detection.
+                filled = FILLED in t.arrays and bool(t.arrays[FILLED][r])
+                canvas = out.copy() if filled else out
+                draw_skeleton(canvas, points, kp.confidence[r], kp.joint_set, colour=track_colour(t.id),
                               label=str(t.id) if self.labels else None)
+                if filled:
+                    cv2.addWeighted(canvas, FILLED_OPACITY, out, 1 - FILLED_OPACITY, 0, dst=out)
         if self.side and self.side_layout == "beside":
             panel = side_panel((cam.height, cam.width), visible, cam.focal, cam.cx, cam.cy, self.labels)
             out = np.concatenate([out, panel], axis=1)

@@ -15,6 +15,7 @@ from ..video.prefetch import prefetch
 from . import appearance as looks
 from .association import Observation, Tracker, resolve_crossings, split_by_appearance, stitch
 from .backends import Person, PoseBackend
+from .gaps import FILLED, FILLED_CONFIDENCE, fill_gaps
 from .plausibility import frame_ranges, implausible_frames
 from .sides import make_consistent
 from .smoothing import one_euro
@@ -42,6 +43,7 @@ class TrackOptions:
     min_height: float = 0.04  # people (median box height) smaller than this fraction of the frame are dropped
     min_joints: int = 5  # tracks showing fewer COCO joints in the image (confidence >= 0.5) in most frames are dropped
     min_flag: float = 0.95  # tracks whose median pose flag (the landmark model's "a person is here") is lower: dropped
+    fill_gaps: float = 0.0  # seconds: gaps inside a track up to this long are filled in (gaps), 0 = left as gaps
 
 
 def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> Poses:
@@ -107,6 +109,13 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
     for new_id, t in enumerate(tracks, start=1):
         t.attrs["tracker_id"] = t.id
         t.id = new_id
+    if opts.fill_gaps > 0:  # after the filters and the order, which judge what was seen
+        gap = round(opts.fill_gaps * info.fps / opts.every)
+        tracks = [fill_gaps(t, gap, opts.every, info.width, info.height, shots) for t in tracks]
+        filled = sum(int(t.arrays[FILLED].sum()) for t in tracks)
+        if filled:
+            note(f"{plural(filled, 'frame')} filled in across gaps of up to {opts.fill_gaps:g} s (track array "
+                 f"'{FILLED}'; joint confidence {FILLED_CONFIDENCE:g}: where the person was, not seen)")
     flagged = [f"track {t.id} frames {frame_ranges(t.frames[t.arrays['implausible'] > 0])}"
                for t in tracks if t.arrays["implausible"].any()]
     if flagged:
@@ -127,7 +136,7 @@ def track_video(path: str | Path, backend: PoseBackend, opts: TrackOptions) -> P
                                          "max_age_s": opts.max_age, "reid_s": opts.reid,
                                          "cuts": opts.cuts, "shot_cuts": shots, "light_changes": lights,
                                          "min_height": opts.min_height, "min_joints": opts.min_joints,
-                                         "min_flag": opts.min_flag,
+                                         "min_flag": opts.min_flag, "fill_gaps_s": opts.fill_gaps,
                                          # poses the backend refused (size jump: merged or slid onto someone)
                                          "refused_poses": int(getattr(backend, "rejected", 0))})
 
