@@ -10,7 +10,7 @@ import typer
 from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
-from ..track.backends import BACKENDS, NEW_FLAG, PYRAMID_BACKOFF
+from ..track.backends import AUTO, BACKENDS, NEW_FLAG, PYRAMID_BACKOFF
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -21,6 +21,12 @@ class Backend(str, Enum):
     blazepose = "blazepose"
     blazepose_torch = "blazepose-torch"
     mediapipe_single = "mediapipe-single"
+
+
+class PyramidLevels(str, Enum):
+    two = "2"
+    three = "3"
+    auto = "auto"
 
 
 class Order(str, Enum):
@@ -124,9 +130,11 @@ def track(
     pyramid_every: Annotated[Optional[int], typer.Option(
         min=0, help="Search the frame for small people (a finer grid of detector tiles) every N frames; 0: never. "
                     "Default: once a second of video.")] = None,
-    pyramid_levels: Annotated[int, typer.Option(min=2, max=3, help="Finest grid of that search: 3 adds tiles of a "
-                                                "quarter of the frame's short side (3x the detector passes), for "
-                                                "wide shots of people under ~15 % of the frame height.")] = 2,
+    pyramid_levels: Annotated[PyramidLevels, typer.Option(help="Finest grid of that search: 3 adds tiles of a "
+                                                          "quarter of the frame's short side (3x the detector "
+                                                          "passes), for wide shots of people under ~15 % of the "
+                                                          "frame height; auto adds them while someone that small "
+                                                          "is followed.")] = PyramidLevels.two,
     lost_frames: Annotated[Optional[int], typer.Option(
         min=1, help="Frames on which the detector looks again for a lost person, on a square around where they "
                     "were lost (1: only the frame of the loss). Default: half a second of video.")] = None,
@@ -157,8 +165,9 @@ def track(
                              "drop --backend mediapipe-single")
         model = BACKENDS["mediapipe-single"]()
     else:
+        levels = AUTO if pyramid_levels is PyramidLevels.auto else int(pyramid_levels.value)
         model = BACKENDS["blazepose"](detect_every=detect_every, max_persons=max_persons,
-                                      pyramid_every=pyramid_every, pyramid_levels=pyramid_levels,
+                                      pyramid_every=pyramid_every, pyramid_levels=levels,
                                       lost_frames=lost_frames, new_flag=new_flag,
                                       pyramid_backoff=pyramid_backoff,
                                       runtime="torch" if backend is Backend.blazepose_torch else "litert",

@@ -42,6 +42,8 @@ NEW_FLAG = 0.9
 # sports2d/demo, IDF1 -0.002 on the MOT renders, the shared clips' tracks the same).
 PYRAMID_BACKOFF = 4
 AROUND = "around"  # a detection's source: the look around a followed person
+AUTO = "auto"  # pyramid_levels: the level-3 grid only while someone followed is smaller than SMALL_PERSON
+SMALL_PERSON = 0.15  # of the frame height: the people the level-3 grid is for (docs/benchmarks.md, session 25)
 
 
 def frames_in(seconds: float, fps: float) -> int:
@@ -105,7 +107,7 @@ class BlazePoseBackend(PoseBackend):
 
     def __init__(self, detect_every: int | None = None, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int | None = None, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None, pyramid_levels: int = 2, lost_frames: int | None = None,
+                 detector_weights=None, pyramid_levels: int | str = 2, lost_frames: int | None = None,
                  new_flag: float = NEW_FLAG, pyramid_backoff: int = PYRAMID_BACKOFF):
         from ..detect import BlazePoseMulti
 
@@ -120,7 +122,8 @@ class BlazePoseBackend(PoseBackend):
         # are then followed by the landmark model. ``lost_frames``: how many frames from a loss the lost person's
         # square is searched.
         self._asked = (detect_every, pyramid_every, lost_frames)
-        # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame)
+        # ``pyramid_levels`` 3 adds a grid at a quarter of the short side (people under ~15 % of the frame); AUTO
+        # adds it on the frames where someone followed is that small (a wide shot shows itself by its people)
         self.pyramid_levels = pyramid_levels
         self.new_flag = new_flag
         # While the small-person grid finds nobody new, each pass waits twice as long as the one before, up to
@@ -192,7 +195,7 @@ class BlazePoseBackend(PoseBackend):
             if pyramid:
                 self._since_pyramid = 0
             detections.extend(self.model.detector.detect(image, tiled=self.model.tiled_detection,
-                                                         levels=self.pyramid_levels if pyramid else 1))
+                                                         levels=self._levels(followed, image) if pyramid else 1))
             sources.extend([None] * len(detections))
         if not full:
             # Where a followed person was lost, or where two overlap (one may hide or merge into the other),
@@ -239,6 +242,13 @@ class BlazePoseBackend(PoseBackend):
         self._rois = [roi_from_landmarks(p) for p in followed]
         self._sizes = [box_size(p.box) for p in followed]
         return [Person(p.keypoints, p.visibility, p.presence, p.world, p.score) for p in followed]
+
+    def _levels(self, followed, image: np.ndarray) -> int:
+        """The finest grid of this frame's small-person search."""
+        if self.pyramid_levels != AUTO:
+            return int(self.pyramid_levels)
+        small = any(p.box[3] - p.box[1] < SMALL_PERSON * image.shape[0] for p in followed)
+        return 3 if small else 2
 
     def _confident(self, p, followed) -> bool:
         """Whether a new skeleton may start a person: a pose flag of ``new_flag`` where it overlaps someone
