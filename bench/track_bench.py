@@ -69,6 +69,10 @@ VARIANTS = {"mediapipe-single": ("mediapipe-single", {}), "blazepose": ("blazepo
             "blazepose-torch": ("blazepose", {"runtime": "torch"}),
             # without the periodic small-person search (track --pyramid-every 0): what it costs
             "blazepose-no-pyramid": ("blazepose", {"pyramid_every": 0}),
+            # the small-person search down to the level-3 grid always, or never (the default: while someone
+            # followed is small)
+            "blazepose-levels-3": ("blazepose", {"pyramid_levels": 3}),
+            "blazepose-levels-2": ("blazepose", {"pyramid_levels": 2}),
             # one person followed (track --max-persons 1): what the bare loop does
             "blazepose-one-person": ("blazepose", {"max_persons": 1})}
 

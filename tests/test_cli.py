@@ -175,7 +175,7 @@ def test_track_example_clip(tmp_path, capsys):
     poses = read_poses(tmp_path / "t.npz")
     assert (poses.width, poses.height, poses.fps) == (1080, 1920, 60.0)
     # the schedules are in seconds of video (a third of a second, one second) at the clip's 60 fps; asked: in frames
-    assert poses.meta["backend_settings"] == {"detect_every": 20, "pyramid_every": 60, "pyramid_levels": 2,
+    assert poses.meta["backend_settings"] == {"detect_every": 20, "pyramid_every": 60, "pyramid_levels": "auto",
                                               "lost_frames": 7, "max_persons": None,
                                               "new_flag": 0.9, "pyramid_backoff": 4}
     # the balancing man, and the woman standing in the background at the left (a fifth of the frame tall)

@@ -201,6 +201,31 @@ def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames
         assert detector.levels == [asked, 1, 1, asked, 1, 1, asked]
 
 
+@pytest.mark.parametrize("height, expected", [(60.0, 3), (300.0, 2)])
+def test_auto_levels_search_the_finest_grid_only_while_someone_followed_is_small(height, expected):
+    """``--pyramid-levels auto`` in a 600-pixel-high frame: a followed person 60 px tall (10 %) shows a wide shot,
+    whose other people may be as small: the search goes down to the level-3 grid; one 300 px tall does not."""
+    from posecli.detect.roi import Roi
+
+    class Recorder:
+        def __init__(self):
+            self.levels = []
+
+        def detect(self, image, tiled=False, levels=1):
+            self.levels.append(levels)
+            return []
+
+        def detect_in(self, image, region):
+            return []
+
+    pts = skeleton(400, 100, height)
+    size = float(np.hypot(*(pts.max(0) - pts.min(0))))
+    detector = Recorder()
+    _run_backend(lambda image, rois, **kw: [_landmarks(pts) for _ in rois], detector, [Roi(400, 100 + height / 2,
+                 height)], [size], 4, [0], pyramid_every=3, detect_every=1, pyramid_levels="auto", pyramid_backoff=1)
+    assert detector.levels == [expected, 1, 1, expected]
+
+
 @pytest.mark.parametrize("someone_new, expected", [(False, [0, 6, 18, 30]), (True, [0, 3, 6, 9])])
 def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_new, expected):
     """``--pyramid-every 3 --pyramid-backoff 4``: a search that starts nobody doubles the wait before the next (3,

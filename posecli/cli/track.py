@@ -49,7 +49,7 @@ EPILOG = """Examples:
 
   posecli track frames/ --fps 25 -o tracks.npz                # a folder of images
 
-  posecli track stadium.mp4 -o tracks.npz --pyramid-levels 3  # wide shot: small people (slower)
+  posecli track stadium.mp4 -o tracks.npz --pyramid-levels 3  # small people everywhere (slower)
 
   posecli track broadcast.mp4 -o tracks.npz   # shot cuts found: an ID crosses one only beyond doubt
 
@@ -134,7 +134,8 @@ def track(
                                                           "quarter of the frame's short side (3x the detector "
                                                           "passes), for wide shots of people under ~15 % of the "
                                                           "frame height; auto adds them while someone that small "
-                                                          "is followed.")] = PyramidLevels.two,
+                                                          "is followed (the default: a wide shot shows itself by "
+                                                          "its people).")] = PyramidLevels.auto,
     lost_frames: Annotated[Optional[int], typer.Option(
         min=1, help="Frames on which the detector looks again for a lost person, on a square around where they "
                     "were lost (1: only the frame of the loss). Default: half a second of video.")] = None,

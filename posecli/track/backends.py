@@ -107,7 +107,7 @@ class BlazePoseBackend(PoseBackend):
 
     def __init__(self, detect_every: int | None = None, max_persons: int | None = None, min_pose_score: float = 0.5,
                  pyramid_every: int | None = None, model=None, runtime: str = "litert", device: str = "cpu",
-                 detector_weights=None, pyramid_levels: int | str = 2, lost_frames: int | None = None,
+                 detector_weights=None, pyramid_levels: int | str = AUTO, lost_frames: int | None = None,
                  new_flag: float = NEW_FLAG, pyramid_backoff: int = PYRAMID_BACKOFF):
         from ..detect import BlazePoseMulti
 
