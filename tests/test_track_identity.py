@@ -178,24 +178,27 @@ def test_a_merged_skeleton_spanning_two_people_is_dropped_by_the_backend():
     assert FakeDetector.calls == calls + 1  # the loss made the detector look again at once
 
 
+class _LevelRecorder:
+    """A detector that finds nobody and records the finest grid of each whole-frame search."""
+
+    def __init__(self):
+        self.levels = []
+
+    def detect(self, image, tiled=False, levels=1):
+        self.levels.append(levels)
+        return []
+
+    def detect_in(self, image, region):
+        return []
+
+
 def test_the_small_people_search_reaches_the_finest_grid_asked_for_on_its_frames_only():
     """``--pyramid-levels 3``: the periodic search (every ``pyramid_every`` frames) goes down to the level-3
     grid; the frames between run the detector's coarse passes only (when they run it at all)."""
     from posecli.detect.roi import Roi
 
-    class Recorder:
-        def __init__(self):
-            self.levels = []
-
-        def detect(self, image, tiled=False, levels=1):
-            self.levels.append(levels)
-            return []
-
-        def detect_in(self, image, region):
-            return []
-
     for asked in (2, 3):
-        detector = Recorder()
+        detector = _LevelRecorder()
         _run_backend(lambda image, rois, **kw: [None for _ in rois], detector, [Roi(100, 100, 50)], [50.0], 7, [0],
                      pyramid_every=3, detect_every=1, pyramid_levels=asked, pyramid_backoff=1)
         assert detector.levels == [asked, 1, 1, asked, 1, 1, asked]
@@ -207,20 +210,9 @@ def test_auto_levels_search_the_finest_grid_only_while_someone_followed_is_small
     whose other people may be as small: the search goes down to the level-3 grid; one 300 px tall does not."""
     from posecli.detect.roi import Roi
 
-    class Recorder:
-        def __init__(self):
-            self.levels = []
-
-        def detect(self, image, tiled=False, levels=1):
-            self.levels.append(levels)
-            return []
-
-        def detect_in(self, image, region):
-            return []
-
     pts = skeleton(400, 100, height)
     size = float(np.hypot(*(pts.max(0) - pts.min(0))))
-    detector = Recorder()
+    detector = _LevelRecorder()
     _run_backend(lambda image, rois, **kw: [_landmarks(pts) for _ in rois], detector, [Roi(400, 100 + height / 2,
                  height)], [size], 4, [0], pyramid_every=3, detect_every=1, pyramid_levels="auto", pyramid_backoff=1)
     assert detector.levels == [expected, 1, 1, expected]
