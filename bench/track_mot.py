@@ -26,6 +26,7 @@ benchmark's outputs the two agreed to 0.001 in HOTA and 0.007 in DetA / AssA (do
     python bench/track_mot.py --small                     # the scenes with small people (5-40 % of the frame)
     python bench/track_mot.py --cuts                      # edited clips: the two views of a scene, hard cuts
     python bench/track_mot.py --args '' --args '--detector weights/detector.safetensors'   # variants, same run
+    python bench/track_mot.py --baseline REV "--baseline-args=--pyramid-levels 3" "--args=--pyramid-levels 3"
 """
 from __future__ import annotations
 
@@ -382,6 +383,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA, help="where the scenes are (rendered there when missing)")
     ap.add_argument("--out", type=Path, default=None, help="tracker outputs (default DATA/results)")
     ap.add_argument("--baseline", default=None, help="git revision whose tracker runs beside today's")
+    ap.add_argument("--baseline-args", default="", help="extra options for the baseline's posecli track "
+                                                       "(e.g. --baseline-args='--pyramid-levels 3')")
     ap.add_argument("--args", action="append", default=None,
                     help="extra options for today's posecli track; repeat to run several variants in the same run "
                          "(e.g. --args '' --args '--detector weights/detector.safetensors')")
@@ -396,7 +399,9 @@ def main() -> None:
     out = args.out or args.data / "results"
     rows = []
     if args.baseline:
-        rows.append(evaluate(scenes, f"baseline-{args.baseline}", worktree(args.baseline), [], out, cached=True))
+        extra = args.baseline_args.split()
+        label = f"baseline-{args.baseline}" + "".join(f"_{a}" for a in extra).replace("/", "_")
+        rows.append(evaluate(scenes, label, worktree(args.baseline), extra, out, cached=True))
         print(json.dumps(rows[-1]), flush=True)
     for extra in args.args or [""]:
         label = "today" + (f" {extra}" if extra else "")

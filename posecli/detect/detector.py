@@ -112,6 +112,15 @@ def tile_rois(width: int, height: int, level: int = 1) -> list[Roi]:
     return [Roi(width / 2, float(c), float(side)) for c in centres]
 
 
+def _fits(detection: Detection, tile: Roi) -> bool:
+    """Whether the person's body circle (hip centre to the full-body scale point, the radius the landmark ROI is
+    built from) is no larger than ``tile``. Each grid level keeps the people of its own scale, as SNIP does with
+    image pyramids: the finest grid is there for small people, and in its tiles a bigger person shows only in
+    part, a detection that starts a second skeleton on someone the coarser passes already found."""
+    hip, scale_point = detection.keypoints[0], detection.keypoints[1]
+    return 2 * float(np.linalg.norm(scale_point - hip)) <= tile.size
+
+
 class PersonDetector:
     """The BlazePose person detector (``pose_detection.tflite``) run with LiteRT or, ported, with torch
     (``runtime="torch"``, on ``device``); with ``weights`` (from ``posecli train detector``) the same network
@@ -143,7 +152,8 @@ class PersonDetector:
         if self.anchors.shape[0] != NUM_ANCHORS:
             raise AssertionError("anchor grid does not match the detector model")
 
-    def detect(self, image: np.ndarray, tiled: bool = False, levels: int = 1) -> list[Detection]:
+    def detect(self, image: np.ndarray, tiled: bool = False, levels: int = 1, own_scale: bool = False
+               ) -> list[Detection]:
         """Detect people in an (H, W, 3) RGB uint8 image.
 
         ``tiled=False`` is exactly mediapipe's single pass over the letterboxed image (best score
@@ -152,7 +162,8 @@ class PersonDetector:
         when its box overlaps no detection kept so far (tile detections in score order), so tiling
         only ever adds people.  ``levels=2`` (with ``tiled``) adds the level-2 grid (:func:`tile_rois`; 15
         more passes on a 16:9 frame) the same way, after the level-1 tiles; ``levels=3`` the level-3 grid
-        after that (45 more).
+        after that (45 more). ``own_scale``: the level-3 grid keeps only people no larger than its tiles
+        (:func:`_fits`).
         """
         image = check_image(image)
         h, w = image.shape[:2]
@@ -160,7 +171,9 @@ class PersonDetector:
         if not tiled:
             return found
         for level in range(1, levels + 1):
-            extra = [d for tile in self._detect_in(image, tile_rois(w, h, level)) for d in tile]
+            tiles = tile_rois(w, h, level)
+            extra = [d for tile, found_in in zip(tiles, self._detect_in(image, tiles)) for d in found_in
+                     if level < 3 or not own_scale or _fits(d, tile)]
             for det in sorted(extra, key=lambda d: -d.score):
                 if not found or box_iou(det.box, np.array([d.box for d in found])).max() <= self.nms_iou:
                     found.append(det)

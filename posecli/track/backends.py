@@ -194,8 +194,11 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
+            # --pyramid-levels 3 searches the finest grid on every frame, over big people too: that grid keeps
+            # only the people of its own scale (docs/benchmarks.md, session 29)
             detections.extend(self.model.detector.detect(image, tiled=self.model.tiled_detection,
-                                                         levels=self._levels(followed, image) if pyramid else 1))
+                                                         levels=self._levels(followed, image) if pyramid else 1,
+                                                         own_scale=self.pyramid_levels == 3))
             sources.extend([None] * len(detections))
         if not full:
             # Where a followed person was lost, or where two overlap (one may hide or merge into the other),
