@@ -22,7 +22,9 @@ def _walker(frames, x0=100.0, speed=4.0, height=160.0):
 
 def test_a_short_gap_is_filled_on_the_line_between_its_ends_and_marked_unseen():
     seen = [*range(0, 10), *range(16, 30)]
-    filled = fill_gaps(_walker(seen), max_gap=10, step=1, width=640, height=480)
+    walker = _walker(seen)
+    filled = fill_gaps(walker, max_gap=10, step=1, width=640, height=480)
+    assert len(walker) == len(seen) and FILLED not in walker.arrays  # the input is left as it was
     truth = _walker(range(30))
     assert filled.frames.tolist() == list(range(30))
     hole = np.isin(filled.frames, range(10, 16))

@@ -11,6 +11,7 @@ from ..console import note, plural
 from ..errors import InputError
 from ..formats import write_poses
 from ..track.backends import AUTO, BACKENDS, NEW_FLAG, PYRAMID_BACKOFF
+from ..track.gaps import FILLED_CONFIDENCE
 from ..track.pipeline import TrackOptions, track_video
 from . import app
 from .options import Debug, End, Every, Fps, OptOut, Quiet, Start, check_device
@@ -123,7 +124,8 @@ def track(
                                             "objects it takes for a person for a while; 0 keeps all.")] = 0.95,
     fill_gaps: Annotated[float, typer.Option(min=0.0, help="Fill gaps of up to this many seconds inside a track "
                                              "(the person hidden for a moment, or missed) by linear interpolation: "
-                                             "joint confidence 0.1 there (not seen), track array 'filled'; not "
+                                             f"joint confidence {FILLED_CONFIDENCE:g} there (not seen), track "
+                                             "array 'filled'; not "
                                              "across a shot cut or where the person was at the image border. 0: "
                                              "gaps stay gaps. More people found, more skeletons off them "
                                              "(docs/benchmarks.md).")] = 0.0,

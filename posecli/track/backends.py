@@ -194,7 +194,7 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
-            # --pyramid-levels 3 searches the finest grid on every frame, over big people too: that grid keeps
+            # --pyramid-levels 3 runs the finest grid on every search, wherever big people are: there it keeps
             # only the people of its own scale (docs/benchmarks.md, session 29)
             detections.extend(self.model.detector.detect(image, tiled=self.model.tiled_detection,
                                                          levels=self._levels(followed, image) if pyramid else 1,

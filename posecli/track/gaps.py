@@ -28,7 +28,9 @@ def fill_gaps(track: Track, max_gap: int, step: int, width: int, height: int, cu
     camera) and where either side's keypoints reach the image border (the person may have left the picture and
     come back; a straight line between would put them inside it)."""
     n = len(track)
-    track.arrays.setdefault(FILLED, np.zeros(n, np.uint8))
+    # the flag on every frame, also where nothing is filled (the input track is left as it is)
+    track = Track(track.id, track.frames, track.times, dict(track.keypoints),
+                  {**track.arrays, FILLED: track.arrays.get(FILLED, np.zeros(n, np.uint8))}, track.attrs)
     if n < 2 or max_gap < 1:
         return track
     frames = track.frames
