@@ -378,6 +378,11 @@ def evaluate(scenes: list[Path], label: str, source: Path, args: list[str], out:
             "args": args, "per_view": per_view}
 
 
+def _label(name: str, args: list[str]) -> str:
+    """The results folder of a tracker run with ``args`` (e.g. ``today_--pyramid-levels_3``)."""
+    return "_".join([name, *args]).replace("/", "_")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA, help="where the scenes are (rendered there when missing)")
@@ -400,12 +405,11 @@ def main() -> None:
     rows = []
     if args.baseline:
         extra = args.baseline_args.split()
-        label = f"baseline-{args.baseline}" + "".join(f"_{a}" for a in extra).replace("/", "_")
-        rows.append(evaluate(scenes, label, worktree(args.baseline), extra, out, cached=True))
+        rows.append(evaluate(scenes, _label(f"baseline-{args.baseline}", extra), worktree(args.baseline), extra,
+                             out, cached=True))
         print(json.dumps(rows[-1]), flush=True)
     for extra in args.args or [""]:
-        label = "today" + (f" {extra}" if extra else "")
-        rows.append(evaluate(scenes, label.replace(" ", "_").replace("/", "_"), ROOT, extra.split(), out))
+        rows.append(evaluate(scenes, _label("today", extra.split()), ROOT, extra.split(), out))
         print(json.dumps(rows[-1]), flush=True)
     print("\ntracker | person-frames | HOTA | DetA | AssA | IDF1 | MOTA | ID sw | sw/1000 | recall | recall >15% | "
           "recall >15% half visible | precision | kp err/height | PCK@0.1 | fps")

@@ -116,7 +116,7 @@ def test_after_a_cut_the_backend_follows_nobody_and_searches_the_whole_frame_at_
     calls, followed = [], []
 
     class Detector:
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             calls.append(levels)
             return []
 

@@ -149,7 +149,7 @@ def test_a_merged_skeleton_spanning_two_people_is_dropped_by_the_backend():
     class FakeDetector:
         calls = 0
 
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             FakeDetector.calls += 1
             return []
 
@@ -184,7 +184,7 @@ class _LevelRecorder:
     def __init__(self):
         self.levels = []
 
-    def detect(self, image, tiled=False, levels=1, own_scale=False):
+    def detect(self, image, tiled=False, levels=1):
         self.levels.append(levels)
         return []
 
@@ -230,7 +230,7 @@ def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_
         def __init__(self):
             self.searches = []
 
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             if levels < 2:
                 return []
             self.searches.append(frame[0])
@@ -268,7 +268,7 @@ class _SearchDetector:
     def __init__(self, frame: list, at: np.ndarray):
         self.frame, self.at, self.searched = frame, at, []
 
-    def detect(self, image, tiled=False, levels=1, own_scale=False):
+    def detect(self, image, tiled=False, levels=1):
         return []
 
     def detect_in(self, image, region):
@@ -367,7 +367,7 @@ def test_where_two_followed_people_overlap_the_local_pass_runs_30_times_a_second
         def __init__(self):
             self.looked = []
 
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             return []
 
         def detect_in(self, image, region):
@@ -421,7 +421,7 @@ def test_a_look_around_a_followed_person_finds_someone_beside_them_and_no_second
     frame = [0]
 
     class Detector:
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             return []
 
         def detect_in(self, image, region):
@@ -620,7 +620,7 @@ def test_a_new_skeleton_on_someone_followed_needs_a_confident_pose_flag(new_flag
     frame = [0]
 
     class Detector:
-        def detect(self, image, tiled=False, levels=1, own_scale=False):
+        def detect(self, image, tiled=False, levels=1):
             return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))
                     for k, h in hips.items() if k != "a"]
 

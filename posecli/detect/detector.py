@@ -152,8 +152,7 @@ class PersonDetector:
         if self.anchors.shape[0] != NUM_ANCHORS:
             raise AssertionError("anchor grid does not match the detector model")
 
-    def detect(self, image: np.ndarray, tiled: bool = False, levels: int = 1, own_scale: bool = False
-               ) -> list[Detection]:
+    def detect(self, image: np.ndarray, tiled: bool = False, levels: int = 1) -> list[Detection]:
         """Detect people in an (H, W, 3) RGB uint8 image.
 
         ``tiled=False`` is exactly mediapipe's single pass over the letterboxed image (best score
@@ -162,8 +161,7 @@ class PersonDetector:
         when its box overlaps no detection kept so far (tile detections in score order), so tiling
         only ever adds people.  ``levels=2`` (with ``tiled``) adds the level-2 grid (:func:`tile_rois`; 15
         more passes on a 16:9 frame) the same way, after the level-1 tiles; ``levels=3`` the level-3 grid
-        after that (45 more). ``own_scale``: the level-3 grid keeps only people no larger than its tiles
-        (:func:`_fits`).
+        after that (45 more), keeping only people no larger than its tiles (:func:`_fits`).
         """
         image = check_image(image)
         h, w = image.shape[:2]
@@ -173,7 +171,7 @@ class PersonDetector:
         for level in range(1, levels + 1):
             tiles = tile_rois(w, h, level)
             extra = [d for tile, found_in in zip(tiles, self._detect_in(image, tiles)) for d in found_in
-                     if level < 3 or not own_scale or _fits(d, tile)]
+                     if level < 3 or _fits(d, tile)]
             for det in sorted(extra, key=lambda d: -d.score):
                 if not found or box_iou(det.box, np.array([d.box for d in found])).max() <= self.nms_iou:
                     found.append(det)

@@ -194,11 +194,8 @@ class BlazePoseBackend(PoseBackend):
             self._since_detection = 0
             if pyramid:
                 self._since_pyramid = 0
-            # --pyramid-levels 3 runs the finest grid on every search, wherever big people are: there it keeps
-            # only the people of its own scale (docs/benchmarks.md, session 29)
             detections.extend(self.model.detector.detect(image, tiled=self.model.tiled_detection,
-                                                         levels=self._levels(followed, image) if pyramid else 1,
-                                                         own_scale=self.pyramid_levels == 3))
+                                                         levels=self._levels(followed, image) if pyramid else 1))
             sources.extend([None] * len(detections))
         if not full:
             # Where a followed person was lost, or where two overlap (one may hide or merge into the other),
