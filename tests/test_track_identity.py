@@ -222,7 +222,6 @@ def test_auto_levels_search_the_finest_grid_only_while_someone_followed_is_small
 def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_new, expected):
     """``--pyramid-every 3 --pyramid-backoff 4``: a search that starts nobody doubles the wait before the next (3,
     6, 12, 12: at most 4 x 3 frames); one that starts someone new keeps it at 3."""
-    from posecli.detect.detector import Detection
 
     frame = [0]
 
@@ -234,8 +233,7 @@ def test_the_small_people_search_waits_longer_while_it_finds_nobody_new(someone_
             if levels < 2:
                 return []
             self.searches.append(frame[0])
-            h = np.array([100.0 + 150 * len(self.searches), 300.0])
-            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))] if someone_new else []
+            return [_found(skeleton(100.0 + 150 * len(self.searches), 100, 300))] if someone_new else []
 
         def detect_in(self, image, region):
             return []
@@ -259,25 +257,30 @@ def _landmarks(pts):
                            Roi(*pts.mean(0), 10.0))
 
 
+def _found(pts):
+    """The detector's result for a 33-point skeleton: hip centre, a scale point below it, shoulder centre (twice)."""
+    from posecli.detect.detector import Detection
+
+    hips, shoulders = pts[[23, 24]].mean(0), pts[[11, 12]].mean(0)
+    keypoints = np.array([hips, hips + [0, 200], shoulders, shoulders])
+    return Detection(0.9, np.r_[shoulders - 20, shoulders + 20], keypoints)
+
+
 class _SearchDetector:
-    """Finds nobody on the whole frame; in a searched square, a person with hips at ``at`` from frame ``FOUND`` on.
-    Records the frames it searched."""
+    """Finds nobody on the whole frame; in a searched square, the person whose skeleton is ``pts`` from frame
+    ``FOUND`` on. Records the frames it searched."""
 
     FOUND = 4
 
-    def __init__(self, frame: list, at: np.ndarray):
-        self.frame, self.at, self.searched = frame, at, []
+    def __init__(self, frame: list, pts: np.ndarray):
+        self.frame, self.pts, self.searched = frame, pts, []
 
     def detect(self, image, tiled=False, levels=1):
         return []
 
     def detect_in(self, image, region):
-        from posecli.detect.detector import Detection
-
         self.searched.append(self.frame[0])
-        at = self.at
-        found = Detection(0.9, np.r_[at - 20, at + 20], np.array([at, at + [0, 200], at, at]))
-        return [found] if self.frame[0] >= self.FOUND else []
+        return [_found(self.pts)] if self.frame[0] >= self.FOUND else []
 
 
 def _run_backend(track_step, detector, rois, sizes, frames: int, frame: list, fps: float | None = None,
@@ -325,7 +328,7 @@ def test_a_lost_person_is_looked_for_where_they_were_lost_until_found_again(move
 
     size = float(np.hypot(*(start.max(0) - start.min(0))))
     for lost_frames, expected in [(15, [1, 0, 0, 0, 1, 1, 1, 1]), (1, [1, 0, 0, 0, 0, 0, 0, 0])]:
-        detector = _SearchDetector(frame, hips + [moved, 0])
+        detector = _SearchDetector(frame, start + [moved, 0])
         seen_frame[0] = -1
         counts = _run_backend(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame,
                                   lost_frames=lost_frames)
@@ -349,7 +352,7 @@ def test_at_60_fps_a_lost_person_is_looked_for_on_every_other_frame_for_half_a_s
         return [None if first and frame[0] == 1 else _landmarks(start) for _ in rois]
 
     size = float(np.hypot(*(start.max(0) - start.min(0))))
-    detector = _SearchDetector(frame, hips)
+    detector = _SearchDetector(frame, start)
     counts = _run_backend(track_step, detector, [Roi(*hips, 400.0)], [size], 8, frame, fps=60)
     assert counts == [1, 0, 0, 0, 0, 1, 1, 1] and detector.searched == [1, 3, 5]
 
@@ -401,7 +404,7 @@ def test_the_search_for_a_lost_person_goes_on_beside_a_neighbour():
                        _landmarks(lost_pts if lost_one else near_pts))
         return out
 
-    detector = _SearchDetector(frame, hips)
+    detector = _SearchDetector(frame, lost_pts)
     size = float(np.hypot(*(lost_pts.max(0) - lost_pts.min(0))))
     counts = _run_backend(track_step, detector, [Roi(*hips, 400.0), Roi(*near_pts[[23, 24]].mean(0), 400.0)],
                               [size, size], 7, frame)
@@ -412,7 +415,6 @@ def test_a_look_around_a_followed_person_finds_someone_beside_them_and_no_second
     """On the detector's scheduled frames a pass on a square around each followed person finds people beside them
     (too small for the whole-frame passes); a skeleton it starts that lies mostly on the followed person (here
     shifted by a fifth of their height, so neither the hip test nor the duplicate test catches it) is refused."""
-    from posecli.detect.detector import Detection
     from posecli.detect.roi import Roi
 
     a, beside = skeleton(300, 100, 300), skeleton(520, 120, 260)
@@ -425,8 +427,7 @@ def test_a_look_around_a_followed_person_finds_someone_beside_them_and_no_second
             return []
 
         def detect_in(self, image, region):
-            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))
-                    for k, h in hips.items() if k != "a"]
+            return [_found(p) for k, p in (("beside", beside), ("shifted", shifted))]
 
     def track_step(image, rois, max_persons=None, dedupe=True):
         # each ROI gives the skeleton whose hips it is centred on
@@ -611,7 +612,6 @@ def test_a_new_skeleton_on_someone_followed_needs_a_confident_pose_flag(new_flag
     """Second skeletons start where a detection overlaps someone followed: there a new person needs a pose flag of
     ``new_flag`` (0.9 by default); a person found away from everyone starts at the landmark model's 0.5. Both new
     skeletons here have a flag of 0.8, and hips too far from the followed person's to count as them."""
-    from posecli.detect.detector import Detection
     from posecli.detect.roi import Roi
 
     a, behind, far = skeleton(300, 100, 300), skeleton(350, 60, 260), skeleton(650, 100, 300)
@@ -621,8 +621,7 @@ def test_a_new_skeleton_on_someone_followed_needs_a_confident_pose_flag(new_flag
 
     class Detector:
         def detect(self, image, tiled=False, levels=1):
-            return [Detection(0.9, np.r_[h - 20, h + 20], np.array([h, h + [0, 200], h, h]))
-                    for k, h in hips.items() if k != "a"]
+            return [_found(p) for k, p in people.items() if k != "a"]
 
         def detect_in(self, image, region):
             return []
@@ -638,3 +637,30 @@ def test_a_new_skeleton_on_someone_followed_needs_a_confident_pose_flag(new_flag
     size = float(np.hypot(*(a.max(0) - a.min(0))))
     assert _run_backend(track_step, Detector(), [Roi(*hips["a"], 400.0)], [size], 2, frame, detect_every=1,
                         new_flag=new_flag) == expected
+
+
+@pytest.mark.parametrize("slides, expected", [(False, [2, 2]), (True, [1, 1])])
+def test_a_skeleton_that_slid_off_the_person_its_detection_found_is_not_started(slides, expected):
+    """A detection of a person half behind a followed one sends the landmark model there; where it returns a
+    skeleton that slid towards the person in front (hips and shoulders a quarter of their size away from the
+    detection's, too far apart for the duplicate test), that skeleton is not started: it would be a second one on
+    the person in front. Where it returns the person found, they are followed."""
+    from posecli.detect.roi import Roi
+
+    a, behind = skeleton(300, 100, 300), skeleton(420, 100, 300)
+    slid = behind + [-80, 0]
+    frame = [0]
+
+    class Detector:
+        def detect(self, image, tiled=False, levels=1):
+            return [_found(behind)]
+
+        def detect_in(self, image, region):
+            return []
+
+    def track_step(image, rois, max_persons=None, dedupe=True):
+        return [_landmarks(a if abs(r.cx - 300) < 1 else slid if slides else behind) for r in rois]
+
+    size = float(np.hypot(*(a.max(0) - a.min(0))))
+    assert _run_backend(track_step, Detector(), [Roi(*a[[23, 24]].mean(0), 400.0)], [size], 2, frame,
+                        detect_every=1, new_flag=0.5) == expected
