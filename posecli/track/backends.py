@@ -21,7 +21,7 @@ from ..errors import PoseCliError
 from .association import Observation
 
 HIPS = [23, 24]  # BlazePose's hip landmarks
-SHOULDERS = [11, 12]
+SHOULDERS = [11, 12]  # and shoulder landmarks
 FOLLOWED_DISTANCE = 0.2
 LOST_SEARCH = 1.5  # side of the square searched for a lost person, in their last ROI sides
 # The detector's schedules, in seconds of video: people enter, hide and move at the same speed whatever the frame
@@ -220,7 +220,8 @@ class BlazePoseBackend(PoseBackend):
         if detections:
             fresh = [i for i, d in enumerate(detections) if not _followed(d, followed)]
             results = self.model.track_step(image, [roi_from_detection(detections[i]) for i in fresh])
-            # A person the look around starts must not lie mostly on someone followed: that is them again.
+            # A new skeleton must lie where its detection put the person; one the look around starts must not lie
+            # mostly on someone followed: that is them again.
             new = [(p, sources[i]) for p, i in zip(results, fresh) if p and _lies_on(detections[i], p)
                    and self._confident(p, followed) and not (
                 sources[i] is AROUND and any(overlap_of_smaller(p.box, q.box) > 0.5 for q in followed))]
@@ -270,9 +271,9 @@ def _followed(detection, followed) -> bool:
 
 
 def _lies_on(detection, person) -> bool:
-    """Whether a skeleton is the person a detection found: their hip centre and shoulder centre on the
-    detection's (within a fifth of the skeleton's size). The hips alone line up when one person stands right
-    behind another; a skeleton from a detection that fails this slid onto someone beside or in front."""
+    """Whether a skeleton is the person a detection found: its hip centre and shoulder centre on the detection's
+    (within a fifth of the skeleton's size). One that fails this slid onto someone beside or in front of that
+    person: kept, it would be a second skeleton on them (docs/benchmarks.md, session 30)."""
     near = FOLLOWED_DISTANCE * box_size(person.box)
     return all(np.linalg.norm(detection.keypoints[k] - person.keypoints[joints].mean(0)) < near
                for k, joints in ((0, HIPS), (2, SHOULDERS)))
