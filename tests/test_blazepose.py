@@ -190,7 +190,6 @@ def test_finer_tile_grids_cover_the_frame_at_half_the_side_each_level():
                                t.cy - side / 2 <= y and y + half <= t.cy + side / 2 for t in tiles), (w, h, level, x, y)
 
 
-
 def test_the_finest_grid_keeps_only_the_people_of_its_own_scale():
     """In every tile the fake detector sees a small person (body 0.6 tile sides across) and, beside them, a big
     one (1.6 tile sides: only part of them shows). Levels 1 and 2 keep both; level 3 (people under ~15 % of the

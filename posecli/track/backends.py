@@ -260,23 +260,30 @@ class BlazePoseBackend(PoseBackend):
         return not crowded or p.score >= self.new_flag
 
 
+# The detector's points (hip centre, shoulder centre: its keypoints 0 and 2) and the landmarks they stand for
+HIP_POINT = ((0, HIPS),)
+HIP_AND_SHOULDER_POINTS = ((0, HIPS), (2, SHOULDERS))
+
+
+def _on(detection, person, points) -> bool:
+    """Whether each of the detection's ``points`` lies on the person's (the mean of its landmarks), within a
+    fifth of the person's size."""
+    near = FOLLOWED_DISTANCE * box_size(person.box)
+    return all(np.linalg.norm(detection.keypoints[k] - person.keypoints[joints].mean(0)) < near
+               for k, joints in points)
+
+
 def _followed(detection, followed) -> bool:
-    """Whether a detection is of someone already followed: its hip centre on theirs (within a fifth of their
-    size). Box overlap is not the test: a person standing behind another overlaps them and must be found."""
-    for p in followed:
-        hips = p.keypoints[HIPS].mean(0)
-        if np.linalg.norm(detection.keypoints[0] - hips) < FOLLOWED_DISTANCE * box_size(p.box):
-            return True
-    return False
+    """Whether a detection is of someone already followed: its hip centre on theirs. Box overlap is not the
+    test: a person standing behind another overlaps them and must be found."""
+    return any(_on(detection, p, HIP_POINT) for p in followed)
 
 
 def _lies_on(detection, person) -> bool:
-    """Whether a skeleton is the person a detection found: its hip centre and shoulder centre on the detection's
-    (within a fifth of the skeleton's size). One that fails this slid onto someone beside or in front of that
-    person: kept, it would be a second skeleton on them (docs/benchmarks.md, session 30)."""
-    near = FOLLOWED_DISTANCE * box_size(person.box)
-    return all(np.linalg.norm(detection.keypoints[k] - person.keypoints[joints].mean(0)) < near
-               for k, joints in ((0, HIPS), (2, SHOULDERS)))
+    """Whether a skeleton is the person a detection found: its hip centre and shoulder centre on the detection's.
+    One that fails this slid onto someone beside or in front of that person: kept, it would be a second skeleton
+    on them (docs/benchmarks.md, session 30)."""
+    return _on(detection, person, HIP_AND_SHOULDER_POINTS)
 
 
 def _within(person, roi) -> bool:
