@@ -31,10 +31,10 @@ import track_mot as tm  # noqa: E402
 COCO_HIPS, COCO_SHOULDERS = [11, 12], [5, 6]
 
 
-def truth_roi(person: dict, margin: float):
-    """The ROI a perfect BlazePose detector would give this person (None without hips and shoulders)."""
-    from posecli.detect.roi import roi_from_points
-
+def truth_points(person: dict, margin: float):
+    """What a perfect BlazePose detector would say of this person, from the truth: hip centre, the point on the
+    circle around the body towards the shoulders (radius: the farthest joint's distance times ``margin``), shoulder
+    centre, and the radius; None without hips and shoulders."""
     kp = person["keypoints"]
     ok = np.isfinite(kp).all(-1)
     if not ok[COCO_HIPS + COCO_SHOULDERS].all():
@@ -42,7 +42,15 @@ def truth_roi(person: dict, margin: float):
     hip, shoulders = kp[COCO_HIPS].mean(0), kp[COCO_SHOULDERS].mean(0)
     radius = margin * float(np.linalg.norm(kp[ok] - hip, axis=1).max())
     up = (shoulders - hip) / max(float(np.linalg.norm(shoulders - hip)), 1e-6)
-    return roi_from_points(hip, hip + radius * up)
+    return hip, hip + radius * up, shoulders, radius
+
+
+def truth_roi(person: dict, margin: float):
+    """The ROI a perfect BlazePose detector would give this person (None without hips and shoulders)."""
+    from posecli.detect.roi import roi_from_points
+
+    points = truth_points(person, margin)
+    return None if points is None else roi_from_points(points[0], points[1])
 
 
 def skeleton_box(person) -> np.ndarray:

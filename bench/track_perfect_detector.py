@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import track_mot as tm  # noqa: E402
-from track_ceiling import COCO_HIPS, COCO_SHOULDERS  # noqa: E402
+from track_ceiling import truth_points  # noqa: E402
 
 MARGIN = 1.1  # the best margin of track_ceiling.py on training renders (docs/benchmarks.md, session 31)
 LABEL = "perfect-detector"
@@ -41,15 +41,13 @@ class TruthDetector:
 
         found = []
         for p in self.people_at.get(self.frame, []):
-            kp = p["keypoints"]
-            ok = np.isfinite(kp).all(-1)
-            if p["ignored"] or not ok[COCO_HIPS + COCO_SHOULDERS].all():
+            said = None if p["ignored"] else truth_points(p, MARGIN)
+            if said is None:
                 continue
-            hip, shoulders = kp[COCO_HIPS].mean(0), kp[COCO_SHOULDERS].mean(0)
-            up = (shoulders - hip) / max(float(np.linalg.norm(shoulders - hip)), 1e-6)
-            radius = MARGIN * float(np.linalg.norm(kp[ok] - hip, axis=1).max())
-            points = np.array([hip, hip + radius * up, shoulders, shoulders + 0.5 * radius * up])
-            head = kp[:5][ok[:5]] if ok[:5].any() else shoulders[None]
+            hip, scale_point, shoulders, radius = said
+            points = np.array([hip, scale_point, shoulders, shoulders + 0.5 * (scale_point - hip)])
+            head = p["keypoints"][:5]
+            head = head[np.isfinite(head).all(-1)] if np.isfinite(head).all(-1).any() else shoulders[None]
             box = np.r_[head.min(0) - 0.1 * radius, head.max(0) + 0.1 * radius]
             found.append(Detection(1.0, box, points))
         return found
