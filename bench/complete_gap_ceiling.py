@@ -104,10 +104,10 @@ def train(runs: list[np.ndarray], steps: int, seed: int, batch: int = 32) -> Inb
 @torch.no_grad()
 def score(net: Inbetween, sequences) -> dict:
     out = {}
+    truths = [canonicalize(seq.joints["h36m17"])[0] for seq in sequences]
     for case in ("whole", "gap", "end", "middle"):
         errs = []
-        for seq in sequences:
-            gt = canonicalize(seq.joints["h36m17"])[0]
+        for gt in truths:
             rows = hidden_h36m(~leg_gap(len(gt), case))[:, LEGS].any(1)
             pred = net(torch.tensor(gt)[None], torch.tensor(rows)[None])[0].numpy()
             errs.append(np.linalg.norm(pred - gt[:, LEGS], axis=-1)[rows])
